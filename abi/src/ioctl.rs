@@ -1,0 +1,159 @@
+//! Control codes: `CTL_CODE(DeviceType, Function, Method, Access)` and the driver's operations.
+//!
+//! The device type is a vendor value (>= 0x8000) and every function code is >= 0x800, as
+//! "Defining I/O Control Codes" requires of third-party drivers. Data operations use direct I/O so
+//! the I/O manager probes and locks the caller's buffer into an MDL (no copy in the driver); the
+//! `*_KERNEL` codes use `METHOD_NEITHER`, carry a kernel buffer address in the request, and are
+//! refused from user mode.
+
+/// The vendor device type of `\Device\WskSock` (>= 0x8000).
+pub const WSKSOCK_DEVICE_TYPE: u32 = 0x8A5C;
+/// Device name for kernel consumers.
+pub const WSKSOCK_DEVICE_NAME: &str = "\\Device\\WskSock";
+/// DOS name for user-mode tools (`\\.\WskSock`).
+pub const WSKSOCK_DOS_NAME: &str = "\\DosDevices\\WskSock";
+
+/// `METHOD_BUFFERED`.
+pub const METHOD_BUFFERED: u32 = 0;
+/// `METHOD_IN_DIRECT`: the output buffer is data the driver reads.
+pub const METHOD_IN_DIRECT: u32 = 1;
+/// `METHOD_OUT_DIRECT`: the output buffer is data the driver writes.
+pub const METHOD_OUT_DIRECT: u32 = 2;
+/// `METHOD_NEITHER`: raw pointers, kernel callers only.
+pub const METHOD_NEITHER: u32 = 3;
+/// `FILE_ANY_ACCESS`.
+pub const FILE_ANY_ACCESS: u32 = 0;
+
+/// `CTL_CODE` from `devioctl.h`.
+pub const fn ctl_code(device_type: u32, function: u32, method: u32, access: u32) -> u32 {
+    (device_type << 16) | (access << 14) | (function << 2) | method
+}
+
+/// The transfer method encoded in a control code.
+pub const fn method_of(code: u32) -> u32 {
+    code & 3
+}
+
+macro_rules! ops {
+    ($($(#[$doc:meta])* $name:ident = ($func:expr, $method:ident),)*) => {
+        /// One operation of the IOCTL interface.
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+        #[repr(u32)]
+        pub enum Op {
+            $($(#[$doc])* $name = $func,)*
+        }
+
+        impl Op {
+            /// Every operation, in function-code order.
+            pub const ALL: &'static [Op] = &[$(Op::$name,)*];
+
+            /// The control code of this operation.
+            pub const fn code(self) -> u32 {
+                match self {
+                    $(Op::$name => ctl_code(WSKSOCK_DEVICE_TYPE, $func, $method, FILE_ANY_ACCESS),)*
+                }
+            }
+
+            /// The operation a control code names, if it is one of ours.
+            pub const fn from_code(code: u32) -> Option<Op> {
+                $(if code == Op::$name.code() { return Some(Op::$name); })*
+                None
+            }
+
+            /// The name used in the C header (`WSKSOCK_IOCTL_<NAME>`).
+            pub const fn c_name(self) -> &'static str {
+                match self {
+                    $(Op::$name => stringify!($name),)*
+                }
+            }
+        }
+    };
+}
+
+ops! {
+    /// Create a socket (stream, datagram or listening; IPv4 or IPv6).
+    Socket = (0x800, METHOD_BUFFERED),
+    /// Bind a socket to a local address.
+    Bind = (0x801, METHOD_BUFFERED),
+    /// Start listening on a bound stream socket.
+    Listen = (0x802, METHOD_BUFFERED),
+    /// Accept one connection on a listening socket (pends).
+    Accept = (0x803, METHOD_BUFFERED),
+    /// Connect a bound stream socket (pends).
+    Connect = (0x804, METHOD_BUFFERED),
+    /// Send the output buffer (probed for read by the I/O manager) on a stream socket.
+    Send = (0x805, METHOD_IN_DIRECT),
+    /// Receive into the output buffer on a stream socket.
+    Receive = (0x806, METHOD_OUT_DIRECT),
+    /// Send the output buffer as one datagram to the request's address.
+    SendTo = (0x807, METHOD_IN_DIRECT),
+    /// Receive one datagram: a [`crate::msg::ReceiveFromReply`] then the payload in the output buffer.
+    ReceiveFrom = (0x808, METHOD_OUT_DIRECT),
+    /// Half close (graceful FIN) or abortive reset without closing the handle.
+    Shutdown = (0x809, METHOD_BUFFERED),
+    /// Set a socket option.
+    SetOption = (0x80A, METHOD_BUFFERED),
+    /// Read a socket option.
+    GetOption = (0x80B, METHOD_BUFFERED),
+    /// Local or peer address of a socket.
+    GetAddress = (0x80C, METHOD_BUFFERED),
+    /// Another handle to the same socket, for this client or another.
+    Duplicate = (0x80D, METHOD_BUFFERED),
+    /// Close a handle (mode, optional wait for the teardown).
+    Close = (0x80E, METHOD_BUFFERED),
+    /// Cancel the operations pending through a handle without closing it.
+    Cancel = (0x80F, METHOD_BUFFERED),
+    /// Statistics of one socket, or of the whole driver for the null handle.
+    Statistics = (0x810, METHOD_BUFFERED),
+    /// Resolve a host name and service to addresses (pends).
+    Resolve = (0x811, METHOD_BUFFERED),
+    /// The client's id and the driver's ABI version and limits.
+    ClientInfo = (0x812, METHOD_BUFFERED),
+    /// Send from a non-paged kernel buffer named in the request (kernel callers only).
+    SendKernel = (0x820, METHOD_NEITHER),
+    /// Receive into a non-paged kernel buffer named in the request (kernel callers only).
+    ReceiveKernel = (0x821, METHOD_NEITHER),
+}
+
+impl Op {
+    /// Whether the code uses `METHOD_NEITHER` (accepted only from kernel-mode requestors).
+    pub const fn is_kernel_only(self) -> bool {
+        method_of(self.code()) == METHOD_NEITHER
+    }
+
+    /// The function number (bits 2..13 of the code).
+    pub const fn function(self) -> u32 {
+        (self.code() >> 2) & 0xFFF
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ctl_code_matches_devioctl_h() {
+        // CTL_CODE(FILE_DEVICE_NETWORK=0x12, 0x800, METHOD_BUFFERED, FILE_ANY_ACCESS) = 0x00122000
+        assert_eq!(ctl_code(0x12, 0x800, METHOD_BUFFERED, FILE_ANY_ACCESS), 0x0012_2000);
+        assert_eq!(ctl_code(0x22, 0x801, METHOD_NEITHER, 2), 0x0022_A007);
+    }
+
+    #[test]
+    fn codes_are_vendor_codes_and_round_trip() {
+        for &op in Op::ALL {
+            assert!(op.code() >> 16 >= 0x8000, "{op:?} device type");
+            assert!(op.function() >= 0x800, "{op:?} function");
+            assert_eq!(Op::from_code(op.code()), Some(op));
+        }
+        assert_eq!(Op::from_code(0), None);
+        assert_eq!(Op::from_code(Op::Send.code() ^ 1), None);
+    }
+
+    #[test]
+    fn only_kernel_codes_use_method_neither() {
+        let kernel: [Op; 2] = [Op::SendKernel, Op::ReceiveKernel];
+        for &op in Op::ALL {
+            assert_eq!(op.is_kernel_only(), kernel.contains(&op), "{op:?}");
+        }
+    }
+}
