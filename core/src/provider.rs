@@ -1,0 +1,263 @@
+//! The provider: what the platform supplies to the engine — the WSK operations, timers and locks.
+//!
+//! The real driver implements it over Winsock Kernel, the emulator over host sockets, the tests
+//! with a scripted provider whose completions the test releases.
+//!
+//! # Contract (what the engine relies on; the emulator's checker enforces it)
+//! 1. Every operation call completes **exactly once** through its [`Completion`], synchronously
+//!    (before the call returns) or later on any thread. A synchronous failure, such as Wine's
+//!    `STATUS_NOT_IMPLEMENTED` from `WskDisconnect`, is reported by completing `done` before
+//!    returning — never by leaving it uncompleted.
+//! 2. The data [`Provider::Buffer`] handed to an operation comes back in its [`OpOutput`].
+//! 3. [`Provider::close`] may be called while operations are pending: the provider completes them
+//!    (normally with STATUS_CANCELLED) and then completes the close. The engine never calls
+//!    `close` while another call on that socket is *in progress*, and never calls anything on a
+//!    socket after `close`.
+//! 4. [`Provider::cancel`] is a request: the operation may still complete with success and data.
+//!    The [`Provider::OpRef`] stays valid for `cancel` until dropped, even after completion.
+//! 5. [`Provider::cancel_timer`] returns `true` only if the callback will never run (it is
+//!    dropped); `false` if it has run or is running.
+//! 6. The provider never blocks the calling thread waiting for the network.
+
+use crate::sync::Mutex;
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+use core::net::SocketAddr;
+use wsksock_abi::NtStatus;
+
+/// Address family of a new socket.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
+pub enum Family {
+    /// IPv4.
+    V4,
+    /// IPv6.
+    V6,
+}
+
+impl Family {
+    /// The family of an address.
+    pub fn of(addr: &SocketAddr) -> Family {
+        if addr.is_ipv4() {
+            Family::V4
+        } else {
+            Family::V6
+        }
+    }
+}
+
+/// Kind of a new socket (WSK_FLAG_CONNECTION_SOCKET, _DATAGRAM_SOCKET, _LISTEN_SOCKET).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
+pub enum SocketKind {
+    /// Connection-oriented (TCP).
+    Stream,
+    /// Datagram (UDP).
+    Datagram,
+    /// Listening (TCP).
+    Listen,
+}
+
+/// Parameters of [`Provider::create_socket`].
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct SocketParams {
+    /// Address family.
+    pub family: Family,
+    /// Socket kind.
+    pub kind: SocketKind,
+}
+
+/// Socket options that reach the provider (SO_LINGER is kept by the engine and never does).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
+pub enum SockOpt {
+    /// SO_KEEPALIVE.
+    KeepAlive,
+    /// TCP_NODELAY.
+    NoDelay,
+    /// SO_RCVBUF.
+    ReceiveBuffer,
+    /// SO_SNDBUF.
+    SendBuffer,
+    /// IPV6_V6ONLY.
+    Ipv6Only,
+}
+
+/// Which address [`Provider::get_address`] reports.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
+pub enum AddrKind {
+    /// Local address.
+    Local,
+    /// Peer address.
+    Peer,
+}
+
+/// A data buffer described for the provider without copying (an MDL in the driver).
+pub trait Buffer: Send + 'static {
+    /// Bytes the buffer describes.
+    fn len(&self) -> usize;
+    /// Whether it describes no bytes.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// What an operation produced besides its status.
+pub enum OpValue<P: Provider + ?Sized> {
+    /// Nothing.
+    None,
+    /// A new socket (create).
+    Socket(P::Socket),
+    /// An accepted connection.
+    Accepted {
+        /// The connection's socket.
+        socket: P::Socket,
+        /// Its local address.
+        local: SocketAddr,
+        /// Its peer.
+        remote: SocketAddr,
+    },
+    /// An address (receive-from: the sender; get-address).
+    Address(SocketAddr),
+    /// Resolved addresses.
+    Addresses(Vec<SocketAddr>),
+    /// An option value.
+    Value(u32),
+}
+
+/// The result of one operation.
+pub struct OpOutput<P: Provider + ?Sized> {
+    /// Final status.
+    pub status: NtStatus,
+    /// Bytes transferred (data operations).
+    pub bytes: usize,
+    /// The data buffer handed to the operation, given back.
+    pub buffer: Option<P::Buffer>,
+    /// Anything else the operation produced.
+    pub value: OpValue<P>,
+}
+
+impl<P: Provider + ?Sized> OpOutput<P> {
+    /// An output with only a status.
+    pub fn status(status: NtStatus) -> Self {
+        OpOutput { status, bytes: 0, buffer: None, value: OpValue::None }
+    }
+
+    /// Success with a value.
+    pub fn value(value: OpValue<P>) -> Self {
+        OpOutput { status: NtStatus::STATUS_SUCCESS, bytes: 0, buffer: None, value }
+    }
+
+    /// A data operation's result.
+    pub fn data(status: NtStatus, bytes: usize, buffer: Option<P::Buffer>) -> Self {
+        OpOutput { status, bytes, buffer, value: OpValue::None }
+    }
+}
+
+/// Where a completion goes: implemented by the engine (and by tests of a provider alone).
+pub trait CompletionSink<P: Provider + ?Sized>: Send {
+    /// Receives the operation's result. Called exactly once.
+    fn complete(self: Box<Self>, output: OpOutput<P>);
+}
+
+/// The continuation of one provider operation; consumed by [`Completion::complete`].
+///
+/// # Invariants
+/// The sink is called exactly once: by `complete`, or — if a provider drops the completion
+/// without calling it, which breaks the contract — by `Drop` with STATUS_CANCELLED, so the engine
+/// still sees every operation end.
+pub struct Completion<P: Provider + ?Sized> {
+    sink: Option<Box<dyn CompletionSink<P>>>,
+}
+
+impl<P: Provider + ?Sized> Completion<P> {
+    /// Wraps a sink.
+    pub fn new(sink: Box<dyn CompletionSink<P>>) -> Self {
+        Completion { sink: Some(sink) }
+    }
+
+    /// Completes the operation.
+    pub fn complete(mut self, output: OpOutput<P>) {
+        if let Some(sink) = self.sink.take() {
+            sink.complete(output);
+        }
+    }
+}
+
+impl<P: Provider + ?Sized> Drop for Completion<P> {
+    fn drop(&mut self) {
+        if let Some(sink) = self.sink.take() {
+            sink.complete(OpOutput::status(NtStatus::STATUS_CANCELLED));
+        }
+    }
+}
+
+/// A timer callback, run at most once (at DISPATCH_LEVEL in the driver: it must not block).
+pub type TimerCallback = Box<dyn FnOnce() + Send>;
+
+/// The WSK operations, timers and locks of one platform.
+///
+/// Every operation returns `Some(op)` if it may still be pending and can be cancelled through
+/// `op`, `None` if it already completed or cannot be cancelled. See the module docs for the
+/// contract.
+pub trait Provider: Send + Sync + 'static {
+    /// The provider's socket (a `PWSK_SOCKET` in the driver).
+    type Socket: Send + Sync + 'static;
+    /// A data buffer (an MDL in the driver).
+    type Buffer: Buffer;
+    /// A cancellable reference to a pending operation (its IRP in the driver).
+    type OpRef: Clone + Send + Sync + 'static;
+    /// A pending timer.
+    type TimerRef: Send + Sync + 'static;
+    /// The raw lock of the engine's mutexes (a spin lock in the driver).
+    type RawLock: lock_api::RawMutex + Send + Sync + 'static;
+
+    /// A new, unlocked raw lock.
+    fn new_raw_lock(&self) -> Self::RawLock;
+
+    /// Creates a socket; completes with [`OpValue::Socket`].
+    fn create_socket(&self, params: SocketParams, done: Completion<Self>) -> Option<Self::OpRef>;
+    /// Binds a socket.
+    fn bind(&self, s: &Self::Socket, local: SocketAddr, done: Completion<Self>) -> Option<Self::OpRef>;
+    /// Starts listening (a bound listening or stream socket).
+    fn listen(&self, s: &Self::Socket, backlog: u32, done: Completion<Self>) -> Option<Self::OpRef>;
+    /// Accepts one connection; completes with [`OpValue::Accepted`].
+    fn accept(&self, s: &Self::Socket, done: Completion<Self>) -> Option<Self::OpRef>;
+    /// Connects a bound stream socket.
+    fn connect(&self, s: &Self::Socket, remote: SocketAddr, done: Completion<Self>) -> Option<Self::OpRef>;
+    /// Sends the whole buffer; completes when the transport accepted all of it.
+    fn send(&self, s: &Self::Socket, buf: Self::Buffer, flags: u32, done: Completion<Self>) -> Option<Self::OpRef>;
+    /// Receives into the buffer (0 bytes with success: the peer sent FIN).
+    fn receive(&self, s: &Self::Socket, buf: Self::Buffer, flags: u32, done: Completion<Self>)
+        -> Option<Self::OpRef>;
+    /// Sends one datagram.
+    fn send_to(&self, s: &Self::Socket, buf: Self::Buffer, remote: SocketAddr, done: Completion<Self>)
+        -> Option<Self::OpRef>;
+    /// Receives one datagram; completes with [`OpValue::Address`] of the sender.
+    fn receive_from(&self, s: &Self::Socket, buf: Self::Buffer, done: Completion<Self>) -> Option<Self::OpRef>;
+    /// `WskDisconnect`: graceful (FIN after queued data) or abortive (RST).
+    fn disconnect(&self, s: &Self::Socket, abortive: bool, done: Completion<Self>) -> Option<Self::OpRef>;
+    /// `WskCloseSocket`: cancels what is pending, then completes. Nothing is called on `s` after.
+    fn close(&self, s: &Self::Socket, done: Completion<Self>) -> Option<Self::OpRef>;
+    /// Sets an option.
+    fn set_option(&self, s: &Self::Socket, opt: SockOpt, value: u32, done: Completion<Self>) -> Option<Self::OpRef>;
+    /// Reads an option; completes with [`OpValue::Value`].
+    fn get_option(&self, s: &Self::Socket, opt: SockOpt, done: Completion<Self>) -> Option<Self::OpRef>;
+    /// Local or peer address; completes with [`OpValue::Address`].
+    fn get_address(&self, s: &Self::Socket, which: AddrKind, done: Completion<Self>) -> Option<Self::OpRef>;
+    /// Resolves a name (`family` `None`: any); completes with [`OpValue::Addresses`].
+    fn resolve(&self, node: &str, family: Option<Family>, port: u16, done: Completion<Self>)
+        -> Option<Self::OpRef>;
+    /// Asks a pending operation to cancel (`IoCancelIrp`): a request, not a guarantee.
+    fn cancel(&self, op: &Self::OpRef);
+
+    /// Runs `callback` once after `delay_ms` milliseconds (KTIMER + DPC in the driver).
+    fn start_timer(&self, delay_ms: u64, callback: TimerCallback) -> Self::TimerRef;
+    /// Cancels a timer: `true` if the callback will never run.
+    fn cancel_timer(&self, timer: &Self::TimerRef) -> bool;
+}
+
+/// A mutex of the engine over provider `P`'s raw lock.
+pub type PMutex<P, T> = Mutex<<P as Provider>::RawLock, T>;
+
+/// Makes a mutex for the engine.
+pub fn new_mutex<P: Provider + ?Sized, T>(p: &P, value: T) -> PMutex<P, T> {
+    Mutex::from_raw(p.new_raw_lock(), value)
+}
