@@ -32,7 +32,13 @@ pub struct SockAddr {
 
 impl SockAddr {
     /// The empty address (`AF_UNSPEC`).
-    pub const UNSPEC: SockAddr = SockAddr { family: AF_UNSPEC, port: 0, flowinfo: 0, addr: [0; 16], scope_id: 0 };
+    pub const UNSPEC: SockAddr = SockAddr {
+        family: AF_UNSPEC,
+        port: 0,
+        flowinfo: 0,
+        addr: [0; 16],
+        scope_id: 0,
+    };
 
     /// Converts to a Rust socket address; `None` for an unknown family or non-zero padding.
     pub fn to_socket_addr(&self) -> Option<SocketAddr> {
@@ -69,7 +75,13 @@ impl From<SocketAddr> for SockAddr {
             SocketAddr::V4(v4) => {
                 let mut addr = [0; 16];
                 addr[..4].copy_from_slice(&v4.ip().octets());
-                SockAddr { family: AF_INET, port: v4.port(), flowinfo: 0, addr, scope_id: 0 }
+                SockAddr {
+                    family: AF_INET,
+                    port: v4.port(),
+                    flowinfo: 0,
+                    addr,
+                    scope_id: 0,
+                }
             }
             SocketAddr::V6(v6) => SockAddr {
                 family: AF_INET6,
@@ -99,7 +111,14 @@ mod tests {
         let mut a = SockAddr::from("1.2.3.4:5".parse::<SocketAddr>().unwrap());
         a.addr[7] = 1;
         assert_eq!(a.to_socket_addr(), None);
-        assert_eq!(SockAddr { family: 99, ..SockAddr::UNSPEC }.to_socket_addr(), None);
+        assert_eq!(
+            SockAddr {
+                family: 99,
+                ..SockAddr::UNSPEC
+            }
+            .to_socket_addr(),
+            None
+        );
         assert_eq!(SockAddr::UNSPEC.to_socket_addr(), None);
     }
 }

@@ -18,7 +18,10 @@ pub struct Handle {
 
 impl Handle {
     /// The handle that names nothing (used for "global" in STATISTICS).
-    pub const NULL: Handle = Handle { index: 0, generation: 0 };
+    pub const NULL: Handle = Handle {
+        index: 0,
+        generation: 0,
+    };
 
     /// Whether this is [`Handle::NULL`].
     pub const fn is_null(self) -> bool {

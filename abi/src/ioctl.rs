@@ -134,7 +134,10 @@ mod tests {
     #[test]
     fn ctl_code_matches_devioctl_h() {
         // CTL_CODE(FILE_DEVICE_NETWORK=0x12, 0x800, METHOD_BUFFERED, FILE_ANY_ACCESS) = 0x00122000
-        assert_eq!(ctl_code(0x12, 0x800, METHOD_BUFFERED, FILE_ANY_ACCESS), 0x0012_2000);
+        assert_eq!(
+            ctl_code(0x12, 0x800, METHOD_BUFFERED, FILE_ANY_ACCESS),
+            0x0012_2000
+        );
         assert_eq!(ctl_code(0x22, 0x801, METHOD_NEITHER, 2), 0x0022_A007);
     }
 

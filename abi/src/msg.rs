@@ -30,7 +30,11 @@ pub trait Message: FromBytes + IntoBytes + KnownLayout + Immutable + Copy + Size
 
     /// The header every instance of this type carries.
     fn header() -> Header {
-        Header { size: Self::SIZE, version: ABI_VERSION, reserved: 0 }
+        Header {
+            size: Self::SIZE,
+            version: ABI_VERSION,
+            reserved: 0,
+        }
     }
 
     /// A zeroed message with its header filled in.
@@ -457,14 +461,30 @@ mod tests {
     #[test]
     fn header_is_filled() {
         let r = CloseRequest::new_zeroed_with_header();
-        assert_eq!(r.header, Header { size: 32, version: ABI_VERSION, reserved: 0 });
+        assert_eq!(
+            r.header,
+            Header {
+                size: 32,
+                version: ABI_VERSION,
+                reserved: 0
+            }
+        );
     }
 
     #[test]
     fn enums_refuse_unknown_values() {
         assert_eq!(CloseMode::try_from(2), Ok(CloseMode::Abortive));
-        assert_eq!(CloseMode::try_from(4), Err(crate::NtStatus::STATUS_INVALID_PARAMETER));
-        assert_eq!(SocketKind::try_from(0u16), Err(crate::NtStatus::STATUS_INVALID_PARAMETER));
-        assert_eq!(SocketOption::try_from(u32::MAX), Err(crate::NtStatus::STATUS_INVALID_PARAMETER));
+        assert_eq!(
+            CloseMode::try_from(4),
+            Err(crate::NtStatus::STATUS_INVALID_PARAMETER)
+        );
+        assert_eq!(
+            SocketKind::try_from(0u16),
+            Err(crate::NtStatus::STATUS_INVALID_PARAMETER)
+        );
+        assert_eq!(
+            SocketOption::try_from(u32::MAX),
+            Err(crate::NtStatus::STATUS_INVALID_PARAMETER)
+        );
     }
 }

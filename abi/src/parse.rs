@@ -35,7 +35,10 @@ pub fn decode<T: Message>(input: &[u8]) -> Result<T, NtStatus> {
 
 /// Reads a NUL-terminated ASCII string from a fixed field; refuses missing NUL and non-ASCII.
 pub fn c_str(field: &[u8]) -> Result<&str, NtStatus> {
-    let end = field.iter().position(|b| *b == 0).ok_or(NtStatus::STATUS_INVALID_PARAMETER)?;
+    let end = field
+        .iter()
+        .position(|b| *b == 0)
+        .ok_or(NtStatus::STATUS_INVALID_PARAMETER)?;
     let s = &field[..end];
     if !s.is_ascii() {
         return Err(NtStatus::STATUS_INVALID_PARAMETER);
@@ -58,23 +61,38 @@ mod tests {
 
     #[test]
     fn short_input_is_buffer_too_small() {
-        assert_eq!(decode::<CloseRequest>(&[]), Err(NtStatus::STATUS_BUFFER_TOO_SMALL));
-        assert_eq!(decode::<CloseRequest>(&close_bytes()[..7]), Err(NtStatus::STATUS_BUFFER_TOO_SMALL));
-        assert_eq!(decode::<CloseRequest>(&close_bytes()[..31]), Err(NtStatus::STATUS_BUFFER_TOO_SMALL));
+        assert_eq!(
+            decode::<CloseRequest>(&[]),
+            Err(NtStatus::STATUS_BUFFER_TOO_SMALL)
+        );
+        assert_eq!(
+            decode::<CloseRequest>(&close_bytes()[..7]),
+            Err(NtStatus::STATUS_BUFFER_TOO_SMALL)
+        );
+        assert_eq!(
+            decode::<CloseRequest>(&close_bytes()[..31]),
+            Err(NtStatus::STATUS_BUFFER_TOO_SMALL)
+        );
     }
 
     #[test]
     fn oversized_input_is_invalid_parameter() {
         let mut b = close_bytes();
         b.push(0);
-        assert_eq!(decode::<CloseRequest>(&b), Err(NtStatus::STATUS_INVALID_PARAMETER));
+        assert_eq!(
+            decode::<CloseRequest>(&b),
+            Err(NtStatus::STATUS_INVALID_PARAMETER)
+        );
     }
 
     #[test]
     fn wrong_size_field_is_invalid_parameter() {
         let mut b = close_bytes();
         b[0] = 33;
-        assert_eq!(decode::<CloseRequest>(&b), Err(NtStatus::STATUS_INVALID_PARAMETER));
+        assert_eq!(
+            decode::<CloseRequest>(&b),
+            Err(NtStatus::STATUS_INVALID_PARAMETER)
+        );
     }
 
     #[test]

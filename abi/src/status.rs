@@ -95,7 +95,7 @@ statuses! {
 impl NtStatus {
     /// `NT_SUCCESS()`: success and informational values.
     pub const fn is_success(self) -> bool {
-        (self.0 as i32) >= 0
+        self.0 >> 31 == 0
     }
 
     /// Severity "error" (the top two bits set).

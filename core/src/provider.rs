@@ -137,17 +137,32 @@ pub struct OpOutput<P: Provider + ?Sized> {
 impl<P: Provider + ?Sized> OpOutput<P> {
     /// An output with only a status.
     pub fn status(status: NtStatus) -> Self {
-        OpOutput { status, bytes: 0, buffer: None, value: OpValue::None }
+        OpOutput {
+            status,
+            bytes: 0,
+            buffer: None,
+            value: OpValue::None,
+        }
     }
 
     /// Success with a value.
     pub fn value(value: OpValue<P>) -> Self {
-        OpOutput { status: NtStatus::STATUS_SUCCESS, bytes: 0, buffer: None, value }
+        OpOutput {
+            status: NtStatus::STATUS_SUCCESS,
+            bytes: 0,
+            buffer: None,
+            value,
+        }
     }
 
     /// A data operation's result.
     pub fn data(status: NtStatus, bytes: usize, buffer: Option<P::Buffer>) -> Self {
-        OpOutput { status, bytes, buffer, value: OpValue::None }
+        OpOutput {
+            status,
+            bytes,
+            buffer,
+            value: OpValue::None,
+        }
     }
 }
 
@@ -223,28 +238,60 @@ pub trait Provider: Send + Sync + 'static {
     /// Connects a bound stream socket.
     fn connect(&self, s: &Self::Socket, remote: SocketAddr, done: Completion<Self>) -> Option<Self::OpRef>;
     /// Sends the whole buffer; completes when the transport accepted all of it.
-    fn send(&self, s: &Self::Socket, buf: Self::Buffer, flags: u32, done: Completion<Self>) -> Option<Self::OpRef>;
+    fn send(
+        &self,
+        s: &Self::Socket,
+        buf: Self::Buffer,
+        flags: u32,
+        done: Completion<Self>,
+    ) -> Option<Self::OpRef>;
     /// Receives into the buffer (0 bytes with success: the peer sent FIN).
-    fn receive(&self, s: &Self::Socket, buf: Self::Buffer, flags: u32, done: Completion<Self>)
-        -> Option<Self::OpRef>;
+    fn receive(
+        &self,
+        s: &Self::Socket,
+        buf: Self::Buffer,
+        flags: u32,
+        done: Completion<Self>,
+    ) -> Option<Self::OpRef>;
     /// Sends one datagram.
-    fn send_to(&self, s: &Self::Socket, buf: Self::Buffer, remote: SocketAddr, done: Completion<Self>)
-        -> Option<Self::OpRef>;
+    fn send_to(
+        &self,
+        s: &Self::Socket,
+        buf: Self::Buffer,
+        remote: SocketAddr,
+        done: Completion<Self>,
+    ) -> Option<Self::OpRef>;
     /// Receives one datagram; completes with [`OpValue::Address`] of the sender.
-    fn receive_from(&self, s: &Self::Socket, buf: Self::Buffer, done: Completion<Self>) -> Option<Self::OpRef>;
+    fn receive_from(
+        &self,
+        s: &Self::Socket,
+        buf: Self::Buffer,
+        done: Completion<Self>,
+    ) -> Option<Self::OpRef>;
     /// `WskDisconnect`: graceful (FIN after queued data) or abortive (RST).
     fn disconnect(&self, s: &Self::Socket, abortive: bool, done: Completion<Self>) -> Option<Self::OpRef>;
     /// `WskCloseSocket`: cancels what is pending, then completes. Nothing is called on `s` after.
     fn close(&self, s: &Self::Socket, done: Completion<Self>) -> Option<Self::OpRef>;
     /// Sets an option.
-    fn set_option(&self, s: &Self::Socket, opt: SockOpt, value: u32, done: Completion<Self>) -> Option<Self::OpRef>;
+    fn set_option(
+        &self,
+        s: &Self::Socket,
+        opt: SockOpt,
+        value: u32,
+        done: Completion<Self>,
+    ) -> Option<Self::OpRef>;
     /// Reads an option; completes with [`OpValue::Value`].
     fn get_option(&self, s: &Self::Socket, opt: SockOpt, done: Completion<Self>) -> Option<Self::OpRef>;
     /// Local or peer address; completes with [`OpValue::Address`].
     fn get_address(&self, s: &Self::Socket, which: AddrKind, done: Completion<Self>) -> Option<Self::OpRef>;
     /// Resolves a name (`family` `None`: any); completes with [`OpValue::Addresses`].
-    fn resolve(&self, node: &str, family: Option<Family>, port: u16, done: Completion<Self>)
-        -> Option<Self::OpRef>;
+    fn resolve(
+        &self,
+        node: &str,
+        family: Option<Family>,
+        port: u16,
+        done: Completion<Self>,
+    ) -> Option<Self::OpRef>;
     /// Asks a pending operation to cancel (`IoCancelIrp`): a request, not a guarantee.
     fn cancel(&self, op: &Self::OpRef);
 

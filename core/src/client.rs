@@ -1,0 +1,337 @@
+//! Clients: one per open file object, each with its own handle table.
+//!
+//! A handle is a key into the client's table; the entry holds a reference on the socket object
+//! and the socket-local id of that handle (so a close aborts exactly the operations issued through
+//! it). Operations that have no socket yet — creating one, resolving a name — are "unbound" and
+//! tracked here so that cleanup can cancel them.
+//!
+//! # Invariants
+//! - A client never reaches another client's entries: lookups only search its own table, and a
+//!   stale `{index, generation}` finds nothing (the slab bumps generations on removal).
+//! - After cleanup (`closed`), no handle is added: late sockets (a create or accept completing
+//!   afterwards) are torn down at once.
+//! - `pending` counts this client's operations in flight; it never exceeds the configured limit.
+//!
+//! # Lock order
+//! `client.state` may be taken before a socket's lock, never after; in practice each is taken alone.
+
+use crate::engine::Shared;
+use crate::provider::{OpOutput, OpValue, PMutex, Provider};
+use crate::request::{CancelToken, Request};
+use crate::slab::{Key, Slab};
+use crate::socket::teardown::CloseArgs;
+use crate::socket::SocketObj;
+use crate::sync::{Arc, AtomicU32, Ordering};
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+use wsksock_abi::msg::CloseMode;
+use wsksock_abi::{Handle, NtStatus};
+
+/// One handle-table entry.
+pub(crate) struct HandleEntry<P: Provider, R: Request<P>> {
+    pub sock: Arc<SocketObj<P, R>>,
+    pub id: u32,
+}
+
+/// An operation not bound to a socket (create, resolve).
+pub(crate) struct UnboundOp<P: Provider> {
+    pub opref: Option<P::OpRef>,
+    pub cancel_requested: bool,
+    pub issuing: bool,
+}
+
+pub(crate) struct ClientState<P: Provider, R: Request<P>> {
+    pub handles: Slab<HandleEntry<P, R>>,
+    pub unbound: Slab<UnboundOp<P>>,
+    pub closed: bool,
+}
+
+/// A client of the engine (a file object of the device).
+pub struct Client<P: Provider, R: Request<P>> {
+    id: u64,
+    pub(crate) shared: Arc<Shared<P, R>>,
+    pub(crate) state: PMutex<P, ClientState<P, R>>,
+    pending: AtomicU32,
+}
+
+/// How front ends hold a client.
+pub type ClientRef<P, R> = Arc<Client<P, R>>;
+
+fn to_handle(k: Key) -> Handle {
+    Handle {
+        index: k.index,
+        generation: k.generation,
+    }
+}
+
+fn to_key(h: Handle) -> Key {
+    Key {
+        index: h.index,
+        generation: h.generation,
+    }
+}
+
+impl<P: Provider, R: Request<P>> Client<P, R> {
+    pub(crate) fn new(shared: &Arc<Shared<P, R>>, id: u64) -> Self {
+        let state = ClientState {
+            handles: Slab::new(),
+            unbound: Slab::new(),
+            closed: false,
+        };
+        Client {
+            id,
+            shared: shared.clone(),
+            state: crate::provider::new_mutex(&shared.provider, state),
+            pending: AtomicU32::new(0),
+        }
+    }
+
+    /// The id other clients name this one by (DUPLICATE's `target_client`).
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Handles open in this client.
+    pub fn handle_count(&self) -> usize {
+        self.state.lock().handles.len()
+    }
+
+    /// Operations in flight for this client.
+    pub fn pending(&self) -> u32 {
+        self.pending.load(Ordering::Acquire)
+    }
+
+    /// Takes one slot of the per-client pending limit.
+    pub(crate) fn reserve_pending(&self) -> bool {
+        let limit = self.shared.config.max_pending_per_client;
+        let prev = self.pending.fetch_add(1, Ordering::AcqRel);
+        if prev >= limit {
+            self.pending.fetch_sub(1, Ordering::AcqRel);
+            return false;
+        }
+        true
+    }
+
+    pub(crate) fn release_pending(&self) {
+        self.pending.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// The socket a handle names, with the handle's socket-local id.
+    pub(crate) fn lookup(&self, h: Handle) -> Result<(Arc<SocketObj<P, R>>, u32), NtStatus> {
+        let st = self.state.lock();
+        st.handles
+            .get(to_key(h))
+            .map(|e| (e.sock.clone(), e.id))
+            .ok_or(NtStatus::STATUS_INVALID_HANDLE)
+    }
+
+    /// Inserts an entry for a handle already counted on the socket; on failure the socket's
+    /// handle is closed again (which tears the socket down if it was its only one).
+    pub(crate) fn insert_handle(&self, sock: &Arc<SocketObj<P, R>>, id: u32) -> Result<Handle, NtStatus> {
+        let refused = {
+            let mut st = self.state.lock();
+            if st.closed {
+                Err(NtStatus::STATUS_DELETE_PENDING)
+            } else if st.handles.len() >= self.shared.config.max_handles_per_client as usize {
+                Err(NtStatus::STATUS_INSUFFICIENT_RESOURCES)
+            } else {
+                st.handles
+                    .insert(HandleEntry {
+                        sock: sock.clone(),
+                        id,
+                    })
+                    .map(to_handle)
+                    .map_err(|_| NtStatus::STATUS_INSUFFICIENT_RESOURCES)
+            }
+        };
+        if refused.is_err() {
+            let args = CloseArgs {
+                mode: CloseMode::Default,
+                linger_seconds: 0,
+                wait: false,
+            };
+            sock.close_handle(id, &args, None);
+        }
+        refused
+    }
+
+    /// Gives a brand-new socket object its first handle in this client.
+    pub(crate) fn add_new_socket(&self, sock: &Arc<SocketObj<P, R>>) -> Result<Handle, NtStatus> {
+        match sock.add_handle() {
+            Some(id) => self.insert_handle(sock, id),
+            None => Err(NtStatus::STATUS_INVALID_HANDLE),
+        }
+    }
+
+    /// Removes a handle from the table (CLOSE): from now on it names nothing.
+    pub(crate) fn remove_handle(&self, h: Handle) -> Result<(Arc<SocketObj<P, R>>, u32), NtStatus> {
+        let mut st = self.state.lock();
+        st.handles
+            .remove(to_key(h))
+            .map(|e| (e.sock, e.id))
+            .ok_or(NtStatus::STATUS_INVALID_HANDLE)
+    }
+
+    /// Starts an operation that has no socket yet; `issue` makes the provider call.
+    pub(crate) fn start_unbound(
+        self: &Arc<Self>,
+        kind: UnboundKind,
+        mut req: R,
+        issue: impl FnOnce(&P, crate::provider::Completion<P>) -> Option<P::OpRef>,
+    ) {
+        let shared = &self.shared;
+        if !self.reserve_pending() {
+            shared.finish_request(req, NtStatus::STATUS_INSUFFICIENT_RESOURCES, &[], 0, None);
+            return;
+        }
+        if !shared.live.try_acquire() {
+            self.release_pending();
+            shared.finish_request(req, NtStatus::STATUS_DEVICE_NOT_READY, &[], 0, None);
+            return;
+        }
+        let key = {
+            let mut st = self.state.lock();
+            let key = if st.closed { None } else { st.unbound.next_key() };
+            if let Some(key) = key {
+                let target = self.clone();
+                req.set_cancel(CancelToken::new(Box::new(move || target.cancel_unbound(key))));
+                let rec = UnboundOp {
+                    opref: None,
+                    cancel_requested: false,
+                    issuing: true,
+                };
+                let inserted = st.unbound.insert(rec);
+                debug_assert_eq!(inserted.ok(), Some(key));
+            }
+            key
+        };
+        let Some(key) = key else {
+            self.release_pending();
+            shared.finish_request(req, NtStatus::STATUS_DELETE_PENDING, &[], 0, None);
+            shared.live_release();
+            return;
+        };
+        shared.stats.op_started();
+        let sink = UnboundSink {
+            client: self.clone(),
+            key,
+            kind,
+            req,
+        };
+        let opref = issue(&shared.provider, crate::provider::Completion::new(Box::new(sink)));
+        let cancel = {
+            let mut st = self.state.lock();
+            match st.unbound.get_mut(key) {
+                Some(rec) => {
+                    rec.issuing = false;
+                    let c = if rec.cancel_requested { opref.clone() } else { None };
+                    rec.opref = opref;
+                    c
+                }
+                None => None,
+            }
+        };
+        if let Some(op) = cancel {
+            shared.provider.cancel(&op);
+        }
+    }
+
+    fn cancel_unbound(&self, key: Key) {
+        let op = {
+            let mut st = self.state.lock();
+            st.unbound.get_mut(key).and_then(|rec| {
+                if rec.cancel_requested {
+                    return None;
+                }
+                rec.cancel_requested = true;
+                if rec.issuing {
+                    None
+                } else {
+                    rec.opref.clone()
+                }
+            })
+        };
+        if let Some(op) = op {
+            self.shared.provider.cancel(&op);
+        }
+    }
+
+    /// IRP_MJ_CLEANUP: closes every handle (each socket with its own linger setting) and cancels
+    /// the unbound operations. Idempotent.
+    pub(crate) fn cleanup(&self) {
+        let (handles, unbound) = {
+            let mut st = self.state.lock();
+            st.closed = true;
+            let handles = st.handles.drain();
+            let mut unbound = Vec::new();
+            for (_, rec) in st.unbound.iter_mut() {
+                if !rec.cancel_requested {
+                    rec.cancel_requested = true;
+                    if !rec.issuing {
+                        unbound.extend(rec.opref.clone());
+                    }
+                }
+            }
+            (handles, unbound)
+        };
+        for op in unbound {
+            self.shared.provider.cancel(&op);
+        }
+        let args = CloseArgs {
+            mode: CloseMode::Default,
+            linger_seconds: 0,
+            wait: false,
+        };
+        for (_, e) in handles {
+            e.sock.close_handle(e.id, &args, None);
+        }
+    }
+}
+
+/// What an unbound operation is.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum UnboundKind {
+    Create(crate::provider::SocketParams),
+    Resolve,
+}
+
+struct UnboundSink<P: Provider, R: Request<P>> {
+    client: Arc<Client<P, R>>,
+    key: Key,
+    kind: UnboundKind,
+    req: R,
+}
+
+impl<P: Provider, R: Request<P>> crate::provider::CompletionSink<P> for UnboundSink<P, R> {
+    fn complete(self: Box<Self>, out: OpOutput<P>) {
+        let UnboundSink {
+            client,
+            key,
+            kind,
+            req,
+        } = *self;
+        let shared = client.shared.clone();
+        let known = client.state.lock().unbound.remove(key).is_some();
+        if !known {
+            shared.stats.contract_violation();
+        }
+        client.release_pending();
+        shared.stats.op_completed(
+            out.status == NtStatus::STATUS_CANCELLED,
+            crate::socket::ops::OpKind::Bind,
+            0,
+        );
+        crate::dispatch::complete_unbound(&shared, &client, kind, req, out);
+        // This operation's live reference goes last: a socket it created took its own first.
+        shared.live_release();
+    }
+}
+
+/// A created socket's value, or why there is none.
+pub(crate) fn created_socket<P: Provider>(out: OpOutput<P>) -> Result<P::Socket, NtStatus> {
+    match (out.status.is_success(), out.value) {
+        (true, OpValue::Socket(s)) => Ok(s),
+        (true, _) => Err(NtStatus::STATUS_UNSUCCESSFUL),
+        (false, _) => Err(out.status),
+    }
+}

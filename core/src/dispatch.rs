@@ -1,0 +1,661 @@
+//! Request dispatch: decode, validate, route, and complete exactly once.
+//!
+//! Checks, in order, each with its own status (tested one by one in `tests/bad_input.rs`):
+//!
+//! | check | status |
+//! |---|---|
+//! | control code not one of ours | STATUS_INVALID_DEVICE_REQUEST |
+//! | `METHOD_NEITHER` code from user mode | STATUS_ACCESS_DENIED |
+//! | driver unloading | STATUS_DEVICE_NOT_READY |
+//! | input shorter than the request | STATUS_BUFFER_TOO_SMALL |
+//! | unknown ABI version | STATUS_NOT_SUPPORTED |
+//! | input longer than the request, size field wrong, reserved bits set, bad enum value | STATUS_INVALID_PARAMETER |
+//! | output buffer cannot hold the reply | STATUS_BUFFER_TOO_SMALL |
+//! | handle closed, stale, or another client's | STATUS_INVALID_HANDLE |
+//! | operation not valid for the socket kind | STATUS_NOT_SUPPORTED |
+//! | empty data buffer | STATUS_INVALID_BUFFER_SIZE |
+//! | a per-socket or per-client limit reached | STATUS_INSUFFICIENT_RESOURCES |
+
+use crate::client::{created_socket, Client, UnboundKind};
+use crate::engine::{client_key, Engine, Shared};
+use crate::provider::{AddrKind, Family, OpOutput, OpValue, Provider, SockOpt, SocketKind, SocketParams};
+use crate::request::{DataSource, Request, RequestorMode};
+use crate::socket::ops::OpKind;
+use crate::socket::teardown::CloseArgs;
+use crate::socket::SocketObj;
+use crate::sync::Arc;
+use alloc::boxed::Box;
+use core::net::SocketAddr;
+use wsksock_abi::addr::{AF_INET, AF_INET6, AF_UNSPEC};
+use wsksock_abi::msg::{
+    self, AddressedRequest, CancelReply, ClientInfoReply, CloseMode, CloseReply, CloseRequest, DataRequest,
+    DatagramRequest, DuplicateRequest, GetAddressRequest, HandleReply, HandleRequest, ListenRequest, Message,
+    OptionReply, OptionRequest, ResolveReply, ResolveRequest, ShutdownHow, ShutdownRequest, SocketOption,
+    SocketRequest, StatisticsReply, ABI_VERSION, CLOSE_FLAG_WAIT_FOR_TEARDOWN, DATA_FLAG_WAITALL,
+    RECEIVE_FROM_DATA_OFFSET, RESOLVE_MAX_ADDRS,
+};
+use wsksock_abi::{parse, Handle, NtStatus, Op, SockAddr};
+
+type Res<T> = Result<T, NtStatus>;
+
+/// Completes `req` with a fixed reply struct.
+fn reply<P: Provider, R: Request<P>, M: Message>(shared: &Shared<P, R>, req: R, m: &M) {
+    let b = m.as_bytes();
+    shared.finish_request(req, NtStatus::STATUS_SUCCESS, b, b.len(), None);
+}
+
+fn check(cond: bool, status: NtStatus) -> Res<()> {
+    if cond {
+        Ok(())
+    } else {
+        Err(status)
+    }
+}
+
+fn need_output<P: Provider, R: Request<P>>(req: &R, size: usize) -> Res<()> {
+    check(req.output_len() >= size, NtStatus::STATUS_BUFFER_TOO_SMALL)
+}
+
+fn require_kind<P: Provider, R: Request<P>>(sock: &SocketObj<P, R>, kinds: &[SocketKind]) -> Res<()> {
+    check(kinds.contains(&sock.kind), NtStatus::STATUS_NOT_SUPPORTED)
+}
+
+fn socket_addr(a: &SockAddr) -> Res<SocketAddr> {
+    a.to_socket_addr().ok_or(NtStatus::STATUS_INVALID_PARAMETER)
+}
+
+fn same_family<P: Provider, R: Request<P>>(sock: &SocketObj<P, R>, a: &SocketAddr) -> Res<()> {
+    check(Family::of(a) == sock.family, NtStatus::STATUS_INVALID_ADDRESS)
+}
+
+/// Routes one request. Every path completes `req` exactly once.
+pub(crate) fn dispatch<P: Provider, R: Request<P>>(
+    shared: &Arc<Shared<P, R>>,
+    client: &Arc<Client<P, R>>,
+    req: R,
+) {
+    let Some(op) = Op::from_code(req.code()) else {
+        return shared.finish_request(req, NtStatus::STATUS_INVALID_DEVICE_REQUEST, &[], 0, None);
+    };
+    if op.is_kernel_only() && req.requestor() == RequestorMode::User {
+        return shared.finish_request(req, NtStatus::STATUS_ACCESS_DENIED, &[], 0, None);
+    }
+    if shared.is_unloading() {
+        return shared.finish_request(req, NtStatus::STATUS_DEVICE_NOT_READY, &[], 0, None);
+    }
+    // Each route either hands `req` on (Ok) or gives it back with the reason it was refused.
+    let routed = match op {
+        Op::Socket => socket(client, req),
+        Op::Bind | Op::Connect => bind_or_connect(client, req, op),
+        Op::Listen => listen(client, req),
+        Op::Accept => accept(client, req),
+        Op::Send | Op::Receive | Op::SendKernel | Op::ReceiveKernel => data(client, req, op),
+        Op::SendTo | Op::ReceiveFrom => datagram(client, req, op),
+        Op::Shutdown => shutdown(client, req),
+        Op::SetOption => set_option(shared, client, req),
+        Op::GetOption => get_option(shared, client, req),
+        Op::GetAddress => get_address(client, req),
+        Op::Duplicate => duplicate(shared, client, req),
+        Op::Close => close(client, req),
+        Op::Cancel => cancel(shared, client, req),
+        Op::Statistics => statistics(shared, client, req),
+        Op::Resolve => resolve(client, req),
+        Op::ClientInfo => client_info(shared, client, req),
+    };
+    if let Err((req, status)) = routed {
+        shared.finish_request(req, status, &[], 0, None);
+    }
+}
+
+type Routed<R> = Result<(), (R, NtStatus)>;
+
+/// Runs the validation part of a route; on error gives the request back with the status.
+fn validate<R, T>(req: R, f: impl FnOnce(&R) -> Res<T>) -> Result<(R, T), (R, NtStatus)> {
+    match f(&req) {
+        Ok(v) => Ok((req, v)),
+        Err(e) => Err((req, e)),
+    }
+}
+
+fn socket<P: Provider, R: Request<P>>(client: &Arc<Client<P, R>>, req: R) -> Routed<R> {
+    let (req, params) = validate(req, |req| {
+        let m: SocketRequest = parse::decode(req.input())?;
+        need_output::<P, R>(req, size_of::<HandleReply>())?;
+        let family = match m.family {
+            AF_INET => Family::V4,
+            AF_INET6 => Family::V6,
+            _ => return Err(NtStatus::STATUS_INVALID_PARAMETER),
+        };
+        let kind = match msg::SocketKind::try_from(m.kind)? {
+            msg::SocketKind::Stream => SocketKind::Stream,
+            msg::SocketKind::Datagram => SocketKind::Datagram,
+            msg::SocketKind::Listen => SocketKind::Listen,
+        };
+        check(m.protocol == 0, NtStatus::STATUS_NOT_SUPPORTED)?;
+        Ok(SocketParams { family, kind })
+    })?;
+    client.start_unbound(UnboundKind::Create(params), req, move |p, done| {
+        p.create_socket(params, done)
+    });
+    Ok(())
+}
+
+fn bind_or_connect<P: Provider, R: Request<P>>(client: &Arc<Client<P, R>>, req: R, op: Op) -> Routed<R> {
+    let (req, (sock, hid, addr)) = validate(req, |req| {
+        let m: AddressedRequest = parse::decode(req.input())?;
+        check(m.reserved == 0, NtStatus::STATUS_INVALID_PARAMETER)?;
+        let addr = socket_addr(&m.addr)?;
+        let (sock, hid) = client.lookup(m.handle)?;
+        if op == Op::Connect {
+            require_kind(&sock, &[SocketKind::Stream])?;
+        }
+        same_family(&sock, &addr)?;
+        Ok((sock, hid, addr))
+    })?;
+    if op == Op::Bind {
+        sock.start_op(
+            client,
+            hid,
+            OpKind::Bind,
+            req,
+            None,
+            Box::new(move |p, s, _, d| p.bind(s, addr, d)),
+        );
+    } else {
+        sock.start_op(
+            client,
+            hid,
+            OpKind::Connect,
+            req,
+            None,
+            Box::new(move |p, s, _, d| p.connect(s, addr, d)),
+        );
+    }
+    Ok(())
+}
+
+fn listen<P: Provider, R: Request<P>>(client: &Arc<Client<P, R>>, req: R) -> Routed<R> {
+    let (req, (sock, hid, backlog)) = validate(req, |req| {
+        let m: ListenRequest = parse::decode(req.input())?;
+        check(m.reserved == 0, NtStatus::STATUS_INVALID_PARAMETER)?;
+        let (sock, hid) = client.lookup(m.handle)?;
+        require_kind(&sock, &[SocketKind::Listen, SocketKind::Stream])?;
+        Ok((sock, hid, m.backlog))
+    })?;
+    sock.start_op(
+        client,
+        hid,
+        OpKind::Listen,
+        req,
+        None,
+        Box::new(move |p, s, _, d| p.listen(s, backlog, d)),
+    );
+    Ok(())
+}
+
+fn accept<P: Provider, R: Request<P>>(client: &Arc<Client<P, R>>, req: R) -> Routed<R> {
+    let (req, (sock, hid)) = validate(req, |req| {
+        let m: HandleRequest = parse::decode(req.input())?;
+        need_output::<P, R>(req, size_of::<msg::AcceptReply>())?;
+        let (sock, hid) = client.lookup(m.handle)?;
+        require_kind(&sock, &[SocketKind::Listen, SocketKind::Stream])?;
+        Ok((sock, hid))
+    })?;
+    sock.start_op(
+        client,
+        hid,
+        OpKind::Accept,
+        req,
+        None,
+        Box::new(|p, s, _, d| p.accept(s, d)),
+    );
+    Ok(())
+}
+
+fn data<P: Provider, R: Request<P>>(client: &Arc<Client<P, R>>, req: R, op: Op) -> Routed<R> {
+    let receive = matches!(op, Op::Receive | Op::ReceiveKernel);
+    let (mut req, (sock, hid, flags, source)) = validate(req, |req| {
+        let m: DataRequest = parse::decode(req.input())?;
+        check(m.reserved == 0, NtStatus::STATUS_INVALID_PARAMETER)?;
+        let allowed = if receive { DATA_FLAG_WAITALL } else { 0 };
+        check(m.flags & !allowed == 0, NtStatus::STATUS_INVALID_PARAMETER)?;
+        let source = if op.is_kernel_only() {
+            check(
+                m.buffer != 0 && m.length != 0,
+                NtStatus::STATUS_INVALID_BUFFER_SIZE,
+            )?;
+            check(
+                u32::try_from(m.length).is_ok(),
+                NtStatus::STATUS_INVALID_BUFFER_SIZE,
+            )?;
+            check(
+                m.buffer.checked_add(m.length).is_some(),
+                NtStatus::STATUS_INVALID_PARAMETER,
+            )?;
+            DataSource::Kernel {
+                addr: m.buffer,
+                len: m.length,
+            }
+        } else {
+            check(m.buffer == 0 && m.length == 0, NtStatus::STATUS_INVALID_PARAMETER)?;
+            check(req.output_len() > 0, NtStatus::STATUS_INVALID_BUFFER_SIZE)?;
+            DataSource::Direct { offset: 0 }
+        };
+        let (sock, hid) = client.lookup(m.handle)?;
+        require_kind(&sock, &[SocketKind::Stream])?;
+        Ok((sock, hid, m.flags, source))
+    })?;
+    let buf = match req.take_buffer(source, receive) {
+        Ok(b) => b,
+        Err(e) => return Err((req, e)),
+    };
+    if crate::provider::Buffer::is_empty(&buf) {
+        sock.shared
+            .finish_request(req, NtStatus::STATUS_INVALID_BUFFER_SIZE, &[], 0, Some(buf));
+        return Ok(());
+    }
+    let kind = if receive { OpKind::Receive } else { OpKind::Send };
+    let issue: Box<crate::socket::ops::Issue<P>> = if receive {
+        Box::new(move |p, s, b, d| match b {
+            Some(b) => p.receive(s, b, flags, d),
+            None => None,
+        })
+    } else {
+        Box::new(move |p, s, b, d| match b {
+            Some(b) => p.send(s, b, flags, d),
+            None => None,
+        })
+    };
+    sock.start_op(client, hid, kind, req, Some(buf), issue);
+    Ok(())
+}
+
+fn datagram<P: Provider, R: Request<P>>(client: &Arc<Client<P, R>>, req: R, op: Op) -> Routed<R> {
+    let receive = op == Op::ReceiveFrom;
+    let (mut req, (sock, hid, addr)) = validate(req, |req| {
+        let m: DatagramRequest = parse::decode(req.input())?;
+        check(m.flags == 0, NtStatus::STATUS_INVALID_PARAMETER)?;
+        let addr = if receive {
+            check(m.addr == SockAddr::UNSPEC, NtStatus::STATUS_INVALID_PARAMETER)?;
+            check(
+                req.output_len() > RECEIVE_FROM_DATA_OFFSET,
+                NtStatus::STATUS_BUFFER_TOO_SMALL,
+            )?;
+            None
+        } else {
+            check(req.output_len() > 0, NtStatus::STATUS_INVALID_BUFFER_SIZE)?;
+            Some(socket_addr(&m.addr)?)
+        };
+        let (sock, hid) = client.lookup(m.handle)?;
+        require_kind(&sock, &[SocketKind::Datagram])?;
+        if let Some(a) = &addr {
+            same_family(&sock, a)?;
+        }
+        Ok((sock, hid, addr))
+    })?;
+    let offset = if receive { RECEIVE_FROM_DATA_OFFSET } else { 0 };
+    let buf = match req.take_buffer(DataSource::Direct { offset }, receive) {
+        Ok(b) => b,
+        Err(e) => return Err((req, e)),
+    };
+    if crate::provider::Buffer::is_empty(&buf) {
+        sock.shared
+            .finish_request(req, NtStatus::STATUS_INVALID_BUFFER_SIZE, &[], 0, Some(buf));
+        return Ok(());
+    }
+    let (kind, issue): (OpKind, Box<crate::socket::ops::Issue<P>>) = match addr {
+        Some(remote) => (
+            OpKind::SendTo,
+            Box::new(move |p, s, b, d| match b {
+                Some(b) => p.send_to(s, b, remote, d),
+                None => None,
+            }),
+        ),
+        None => (
+            OpKind::ReceiveFrom,
+            Box::new(move |p, s, b, d| match b {
+                Some(b) => p.receive_from(s, b, d),
+                None => None,
+            }),
+        ),
+    };
+    sock.start_op(client, hid, kind, req, Some(buf), issue);
+    Ok(())
+}
+
+fn shutdown<P: Provider, R: Request<P>>(client: &Arc<Client<P, R>>, req: R) -> Routed<R> {
+    let (req, (sock, hid, abortive)) = validate(req, |req| {
+        let m: ShutdownRequest = parse::decode(req.input())?;
+        check(m.reserved == 0, NtStatus::STATUS_INVALID_PARAMETER)?;
+        let abortive = ShutdownHow::try_from(m.how)? == ShutdownHow::Abort;
+        let (sock, hid) = client.lookup(m.handle)?;
+        require_kind(&sock, &[SocketKind::Stream])?;
+        Ok((sock, hid, abortive))
+    })?;
+    let kind = OpKind::Shutdown { abortive };
+    sock.start_op(
+        client,
+        hid,
+        kind,
+        req,
+        None,
+        Box::new(move |p, s, _, d| p.disconnect(s, abortive, d)),
+    );
+    Ok(())
+}
+
+fn provider_option(o: SocketOption) -> Option<SockOpt> {
+    match o {
+        SocketOption::Linger => None,
+        SocketOption::KeepAlive => Some(SockOpt::KeepAlive),
+        SocketOption::NoDelay => Some(SockOpt::NoDelay),
+        SocketOption::ReceiveBuffer => Some(SockOpt::ReceiveBuffer),
+        SocketOption::SendBuffer => Some(SockOpt::SendBuffer),
+        SocketOption::Ipv6Only => Some(SockOpt::Ipv6Only),
+    }
+}
+
+fn set_option<P: Provider, R: Request<P>>(
+    shared: &Shared<P, R>,
+    client: &Arc<Client<P, R>>,
+    req: R,
+) -> Routed<R> {
+    let (req, (sock, hid, opt, value)) = validate(req, |req| {
+        let m: OptionRequest = parse::decode(req.input())?;
+        check(m.reserved == 0, NtStatus::STATUS_INVALID_PARAMETER)?;
+        let opt = SocketOption::try_from(m.option)?;
+        if opt == SocketOption::Linger {
+            // Winsock's l_onoff / l_linger (a u_short of seconds).
+            check(
+                m.value <= 1 && u16::try_from(m.value2).is_ok(),
+                NtStatus::STATUS_INVALID_PARAMETER,
+            )?;
+        } else {
+            check(m.value2 == 0, NtStatus::STATUS_INVALID_PARAMETER)?;
+        }
+        let (sock, hid) = client.lookup(m.handle)?;
+        Ok((sock, hid, opt, (m.value, m.value2)))
+    })?;
+    match provider_option(opt) {
+        None => {
+            sock.state.lock().linger = (value.0 == 1).then_some(value.1);
+            shared.finish_request(req, NtStatus::STATUS_SUCCESS, &[], 0, None);
+        }
+        Some(o) => {
+            let v = value.0;
+            sock.start_op(
+                client,
+                hid,
+                OpKind::SetOption,
+                req,
+                None,
+                Box::new(move |p, s, _, d| p.set_option(s, o, v, d)),
+            );
+        }
+    }
+    Ok(())
+}
+
+fn get_option<P: Provider, R: Request<P>>(
+    shared: &Shared<P, R>,
+    client: &Arc<Client<P, R>>,
+    req: R,
+) -> Routed<R> {
+    let (req, (sock, hid, opt)) = validate(req, |req| {
+        let m: OptionRequest = parse::decode(req.input())?;
+        check(
+            m.reserved == 0 && m.value == 0 && m.value2 == 0,
+            NtStatus::STATUS_INVALID_PARAMETER,
+        )?;
+        let opt = SocketOption::try_from(m.option)?;
+        need_output::<P, R>(req, size_of::<OptionReply>())?;
+        let (sock, hid) = client.lookup(m.handle)?;
+        Ok((sock, hid, opt))
+    })?;
+    match provider_option(opt) {
+        None => {
+            let linger = sock.state.lock().linger;
+            let mut r = OptionReply::new_zeroed_with_header();
+            r.value = u32::from(linger.is_some());
+            r.value2 = linger.unwrap_or(0);
+            reply(shared, req, &r);
+        }
+        Some(o) => {
+            sock.start_op(
+                client,
+                hid,
+                OpKind::GetOption,
+                req,
+                None,
+                Box::new(move |p, s, _, d| p.get_option(s, o, d)),
+            );
+        }
+    }
+    Ok(())
+}
+
+fn get_address<P: Provider, R: Request<P>>(client: &Arc<Client<P, R>>, req: R) -> Routed<R> {
+    let (req, (sock, hid, which)) = validate(req, |req| {
+        let m: GetAddressRequest = parse::decode(req.input())?;
+        check(m.reserved == 0, NtStatus::STATUS_INVALID_PARAMETER)?;
+        let which = match msg::AddressWhich::try_from(m.which)? {
+            msg::AddressWhich::Local => AddrKind::Local,
+            msg::AddressWhich::Peer => AddrKind::Peer,
+        };
+        need_output::<P, R>(req, size_of::<msg::AddressReply>())?;
+        let (sock, hid) = client.lookup(m.handle)?;
+        Ok((sock, hid, which))
+    })?;
+    sock.start_op(
+        client,
+        hid,
+        OpKind::GetAddress,
+        req,
+        None,
+        Box::new(move |p, s, _, d| p.get_address(s, which, d)),
+    );
+    Ok(())
+}
+
+fn duplicate<P: Provider, R: Request<P>>(
+    shared: &Shared<P, R>,
+    client: &Arc<Client<P, R>>,
+    req: R,
+) -> Routed<R> {
+    let (req, (sock, target)) = validate(req, |req| {
+        let m: DuplicateRequest = parse::decode(req.input())?;
+        need_output::<P, R>(req, size_of::<HandleReply>())?;
+        let (sock, _) = client.lookup(m.handle)?;
+        let target = if m.target_client == 0 {
+            client.clone()
+        } else {
+            let clients = shared.clients.lock();
+            clients
+                .get(client_key(m.target_client))
+                .cloned()
+                .ok_or(NtStatus::STATUS_INVALID_PARAMETER)?
+        };
+        Ok((sock, target))
+    })?;
+    let Some(id) = sock.add_handle() else {
+        // Its last handle was closed meanwhile.
+        return Err((req, NtStatus::STATUS_INVALID_HANDLE));
+    };
+    match target.insert_handle(&sock, id) {
+        Ok(handle) => {
+            let mut r = HandleReply::new_zeroed_with_header();
+            r.handle = handle;
+            reply(shared, req, &r);
+            Ok(())
+        }
+        Err(e) => Err((req, e)),
+    }
+}
+
+fn close<P: Provider, R: Request<P>>(client: &Arc<Client<P, R>>, req: R) -> Routed<R> {
+    let (req, (handle, args)) = validate(req, |req| {
+        let m: CloseRequest = parse::decode(req.input())?;
+        check(m.reserved == 0, NtStatus::STATUS_INVALID_PARAMETER)?;
+        check(
+            m.flags & !CLOSE_FLAG_WAIT_FOR_TEARDOWN == 0,
+            NtStatus::STATUS_INVALID_PARAMETER,
+        )?;
+        let mode = CloseMode::try_from(m.mode)?;
+        if mode == CloseMode::Linger {
+            check(
+                m.linger_seconds > 0 && u16::try_from(m.linger_seconds).is_ok(),
+                NtStatus::STATUS_INVALID_PARAMETER,
+            )?;
+        } else {
+            check(m.linger_seconds == 0, NtStatus::STATUS_INVALID_PARAMETER)?;
+        }
+        need_output::<P, R>(req, size_of::<CloseReply>())?;
+        let wait = m.flags & CLOSE_FLAG_WAIT_FOR_TEARDOWN != 0;
+        Ok((
+            m.handle,
+            CloseArgs {
+                mode,
+                linger_seconds: m.linger_seconds,
+                wait,
+            },
+        ))
+    })?;
+    // Rule 4: the handle leaves the table at once.
+    match client.remove_handle(handle) {
+        Ok((sock, hid)) => {
+            sock.close_handle(hid, &args, Some(req));
+            Ok(())
+        }
+        Err(e) => Err((req, e)),
+    }
+}
+
+fn cancel<P: Provider, R: Request<P>>(
+    shared: &Shared<P, R>,
+    client: &Arc<Client<P, R>>,
+    req: R,
+) -> Routed<R> {
+    let (req, (sock, hid)) = validate(req, |req| {
+        let m: HandleRequest = parse::decode(req.input())?;
+        need_output::<P, R>(req, size_of::<CancelReply>())?;
+        client.lookup(m.handle)
+    })?;
+    let n = sock.cancel_handle_ops(hid);
+    let mut r = CancelReply::new_zeroed_with_header();
+    r.cancelled = n;
+    reply(shared, req, &r);
+    Ok(())
+}
+
+fn statistics<P: Provider, R: Request<P>>(
+    shared: &Shared<P, R>,
+    client: &Arc<Client<P, R>>,
+    req: R,
+) -> Routed<R> {
+    let (req, handle) = validate(req, |req| {
+        let m: HandleRequest = parse::decode(req.input())?;
+        need_output::<P, R>(req, size_of::<StatisticsReply>())?;
+        Ok(m.handle)
+    })?;
+    let r = if handle == Handle::NULL {
+        Engine::statistics_reply(shared)
+    } else {
+        match client.lookup(handle) {
+            Ok((sock, _)) => sock.statistics(),
+            Err(e) => return Err((req, e)),
+        }
+    };
+    reply(shared, req, &r);
+    Ok(())
+}
+
+fn resolve<P: Provider, R: Request<P>>(client: &Arc<Client<P, R>>, req: R) -> Routed<R> {
+    let (req, m) = validate(req, |req| {
+        let m: ResolveRequest = parse::decode(req.input())?;
+        check(
+            m.reserved == 0 && m.reserved2 == 0,
+            NtStatus::STATUS_INVALID_PARAMETER,
+        )?;
+        check(
+            matches!(m.family, AF_UNSPEC | AF_INET | AF_INET6),
+            NtStatus::STATUS_INVALID_PARAMETER,
+        )?;
+        let node = parse::c_str(&m.node)?;
+        check(!node.is_empty(), NtStatus::STATUS_INVALID_PARAMETER)?;
+        need_output::<P, R>(req, size_of::<ResolveReply>())?;
+        Ok(m)
+    })?;
+    let family = match m.family {
+        AF_INET => Some(Family::V4),
+        AF_INET6 => Some(Family::V6),
+        _ => None,
+    };
+    client.start_unbound(UnboundKind::Resolve, req, move |p, done| {
+        let node = parse::c_str(&m.node).unwrap_or("");
+        p.resolve(node, family, m.port, done)
+    });
+    Ok(())
+}
+
+fn client_info<P: Provider, R: Request<P>>(
+    shared: &Shared<P, R>,
+    client: &Arc<Client<P, R>>,
+    req: R,
+) -> Routed<R> {
+    let (req, ()) = validate(req, |req| {
+        let _: msg::ClientInfoRequest = parse::decode(req.input())?;
+        need_output::<P, R>(req, size_of::<ClientInfoReply>())
+    })?;
+    let mut r = ClientInfoReply::new_zeroed_with_header();
+    r.client_id = client.id();
+    r.abi_version = u32::from(ABI_VERSION);
+    r.max_pending_per_socket = shared.config.max_pending_per_socket;
+    r.max_pending_per_client = shared.config.max_pending_per_client;
+    r.max_handles = shared.config.max_handles_per_client;
+    reply(shared, req, &r);
+    Ok(())
+}
+
+/// Completes an unbound operation (create, resolve).
+pub(crate) fn complete_unbound<P: Provider, R: Request<P>>(
+    shared: &Arc<Shared<P, R>>,
+    client: &Arc<Client<P, R>>,
+    kind: UnboundKind,
+    req: R,
+    out: OpOutput<P>,
+) {
+    match kind {
+        UnboundKind::Create(params) => match created_socket(out) {
+            Ok(s) => {
+                // The create operation still holds its live reference: nest the socket's.
+                shared.live.acquire_nested();
+                let sock = SocketObj::new(shared, s, params.kind, params.family);
+                match client.add_new_socket(&sock) {
+                    Ok(handle) => {
+                        let mut r = HandleReply::new_zeroed_with_header();
+                        r.handle = handle;
+                        reply(shared, req, &r);
+                    }
+                    Err(e) => shared.finish_request(req, e, &[], 0, None),
+                }
+            }
+            Err(e) => shared.finish_request(req, e, &[], 0, None),
+        },
+        UnboundKind::Resolve => {
+            if !out.status.is_success() {
+                return shared.finish_request(req, out.status, &[], 0, None);
+            }
+            let mut r = ResolveReply::new_zeroed_with_header();
+            if let OpValue::Addresses(list) = out.value {
+                for (slot, a) in r.addrs.iter_mut().zip(list.iter().take(RESOLVE_MAX_ADDRS)) {
+                    *slot = SockAddr::from(*a);
+                    r.count += 1;
+                }
+            }
+            if r.count == 0 {
+                return shared.finish_request(req, NtStatus::STATUS_NOT_FOUND, &[], 0, None);
+            }
+            reply(shared, req, &r);
+        }
+    }
+}

@@ -1,0 +1,421 @@
+//! Issuing, cancelling and completing the provider operations of one socket.
+//!
+//! The life of an operation: a record is inserted under the socket lock (with the request and the
+//! rundown entered), the provider is called with no lock held, the returned cancel reference is
+//! stored (or used at once if a cancel arrived during the call), the rundown is left; later the
+//! completion removes the record, updates the counters, completes the request and drives the
+//! teardown. A cancel that finds the record still `issuing` only sets `cancel_requested`: the
+//! issuer sends it when the call returns.
+
+use super::{Cancels, Phase, SocketObj};
+use crate::client::Client;
+use crate::provider::{Completion, CompletionSink, OpOutput, OpValue, Provider};
+use crate::request::{CancelToken, Request};
+use crate::rundown::Drained;
+use crate::slab::Key;
+use crate::sync::Arc;
+use alloc::boxed::Box;
+use wsksock_abi::msg::{
+    AcceptReply, AddressReply, Message, OptionReply, ReceiveFromReply, RECEIVE_FROM_DATA_OFFSET,
+};
+use wsksock_abi::{NtStatus, SockAddr};
+use zerocopy::IntoBytes;
+
+/// What an operation is (decides its reply and how a close treats it).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum OpKind {
+    Bind,
+    Listen,
+    Accept,
+    Connect,
+    Send,
+    Receive,
+    SendTo,
+    ReceiveFrom,
+    Shutdown {
+        abortive: bool,
+    },
+    SetOption,
+    GetOption,
+    GetAddress,
+    /// The teardown's `WskDisconnect`.
+    Disconnect {
+        abortive: bool,
+    },
+    /// The teardown's `WskCloseSocket`.
+    Close,
+}
+
+impl OpKind {
+    /// Operations a graceful close lets finish: data queued for transmission (and a FIN).
+    pub fn is_send_like(self) -> bool {
+        matches!(
+            self,
+            OpKind::Send | OpKind::SendTo | OpKind::Shutdown { abortive: false }
+        )
+    }
+}
+
+/// One operation in flight.
+pub(crate) struct OpRecord<P: Provider, R: Request<P>> {
+    pub kind: OpKind,
+    /// The handle it was issued through (0: the teardown's own).
+    pub handle_id: u32,
+    pub request: Option<R>,
+    pub client: Option<Arc<Client<P, R>>>,
+    pub opref: Option<P::OpRef>,
+    pub cancel_requested: bool,
+    /// The provider call has not returned yet.
+    pub issuing: bool,
+}
+
+impl<P: Provider, R: Request<P>> OpRecord<P, R> {
+    /// Marks the record cancelled; returns the reference to cancel now, if the call returned.
+    pub fn request_cancel(&mut self) -> Option<P::OpRef> {
+        if self.cancel_requested {
+            return None;
+        }
+        self.cancel_requested = true;
+        if self.issuing {
+            None
+        } else {
+            self.opref.clone()
+        }
+    }
+}
+
+/// The completion sink of an operation bound to a socket.
+struct OpSink<P: Provider, R: Request<P>> {
+    sock: Arc<SocketObj<P, R>>,
+    key: Key,
+}
+
+impl<P: Provider, R: Request<P>> CompletionSink<P> for OpSink<P, R> {
+    fn complete(self: Box<Self>, output: OpOutput<P>) {
+        self.sock.on_complete(self.key, output);
+    }
+}
+
+/// The provider call of an operation.
+pub(crate) type Issue<P> = dyn FnOnce(
+    &P,
+    &<P as Provider>::Socket,
+    Option<<P as Provider>::Buffer>,
+    Completion<P>,
+) -> Option<<P as Provider>::OpRef>;
+
+impl<P: Provider, R: Request<P>> SocketObj<P, R> {
+    /// Starts a client's operation through handle `handle_id`, or completes `req` with the reason
+    /// it cannot start (the handle was closed meanwhile, or a limit was reached).
+    pub fn start_op(
+        self: &Arc<Self>,
+        client: &Arc<Client<P, R>>,
+        handle_id: u32,
+        kind: OpKind,
+        mut req: R,
+        buffer: Option<P::Buffer>,
+        issue: Box<Issue<P>>,
+    ) {
+        let shared = &self.shared;
+        if !client.reserve_pending() {
+            shared.finish_request(req, NtStatus::STATUS_INSUFFICIENT_RESOURCES, &[], 0, buffer);
+            return;
+        }
+        let mut st = self.state.lock();
+        let refuse = match st.phase {
+            Phase::Open => None,
+            // The handle was closed after the lookup: the request names a closed handle.
+            Phase::Draining | Phase::Disconnecting | Phase::Closing | Phase::Closed | Phase::Finished => {
+                Some(NtStatus::STATUS_INVALID_HANDLE)
+            }
+        };
+        let refuse = refuse.or_else(|| {
+            let limit = shared.config.max_pending_per_socket as usize;
+            (st.ops.len() >= limit).then_some(NtStatus::STATUS_INSUFFICIENT_RESOURCES)
+        });
+        let Some(key) = st.ops.next_key().filter(|_| refuse.is_none()) else {
+            drop(st);
+            client.release_pending();
+            let status = refuse.unwrap_or(NtStatus::STATUS_INSUFFICIENT_RESOURCES);
+            shared.finish_request(req, status, &[], 0, buffer);
+            return;
+        };
+        // INVARIANT: the rundown is revoked only after the phase left `Open`, under this lock.
+        let entered = self.rundown.try_acquire();
+        debug_assert!(entered, "rundown revoked while open");
+        let target = self.clone();
+        req.set_cancel(CancelToken::new(Box::new(move || target.cancel_op(key))));
+        let rec = OpRecord {
+            kind,
+            handle_id,
+            request: Some(req),
+            client: Some(client.clone()),
+            opref: None,
+            cancel_requested: false,
+            issuing: true,
+        };
+        let inserted = st.ops.insert(rec);
+        debug_assert_eq!(inserted.ok(), Some(key));
+        if kind.is_send_like() {
+            st.sends_pending += 1;
+        }
+        if let OpKind::Shutdown { .. } = kind {
+            st.shut_down = true;
+        }
+        st.stats.ops_started += 1;
+        drop(st);
+        shared.stats.op_started();
+        let done = Completion::new(Box::new(OpSink {
+            sock: self.clone(),
+            key,
+        }));
+        let opref = issue(&shared.provider, &self.socket, buffer, done);
+        self.after_issue(key, opref);
+    }
+
+    /// Issues one of the teardown's own operations (disconnect, close). `entered`: the caller
+    /// holds the rundown (disconnect) or the rundown drained (close).
+    pub fn start_internal(self: &Arc<Self>, kind: OpKind, entered: bool) {
+        let key = {
+            let mut st = self.state.lock();
+            let rec = OpRecord {
+                kind,
+                handle_id: 0,
+                request: None,
+                client: None,
+                opref: None,
+                cancel_requested: false,
+                issuing: true,
+            };
+            match st.ops.insert(rec) {
+                Ok(k) => k,
+                Err(_) => return,
+            }
+        };
+        self.shared.stats.op_started();
+        let done = Completion::new(Box::new(OpSink {
+            sock: self.clone(),
+            key,
+        }));
+        let p = &self.shared.provider;
+        let opref = match kind {
+            OpKind::Disconnect { abortive } => p.disconnect(&self.socket, abortive, done),
+            OpKind::Close => p.close(&self.socket, done),
+            _ => {
+                debug_assert!(false, "not an internal op: {kind:?}");
+                done.complete(OpOutput::status(NtStatus::STATUS_INVALID_DEVICE_REQUEST));
+                None
+            }
+        };
+        if entered {
+            self.after_issue(key, opref);
+        } else if let Some(rec) = self.state.lock().ops.get_mut(key) {
+            // The close: nothing may be called after it, so its reference is never used.
+            rec.issuing = false;
+        }
+    }
+
+    /// The provider call returned: keep its cancel reference, send a cancel that arrived during
+    /// the call, leave the rundown.
+    fn after_issue(self: &Arc<Self>, key: Key, opref: Option<P::OpRef>) {
+        let cancel = {
+            let mut st = self.state.lock();
+            match st.ops.get_mut(key) {
+                Some(rec) => {
+                    rec.issuing = false;
+                    let c = if rec.cancel_requested { opref.clone() } else { None };
+                    rec.opref = opref;
+                    c
+                }
+                // Completed during the call.
+                None => None,
+            }
+        };
+        if let Some(op) = cancel {
+            self.shared.provider.cancel(&op);
+        }
+        if self.rundown.release() == Drained::Yes {
+            self.start_internal(OpKind::Close, false);
+        }
+    }
+
+    /// Cancels one operation (a request's own cancellation, `IoCancelIrp` on it).
+    pub fn cancel_op(self: &Arc<Self>, key: Key) {
+        let op = self
+            .state
+            .lock()
+            .ops
+            .get_mut(key)
+            .and_then(OpRecord::request_cancel);
+        self.send_cancels(op.into_iter());
+    }
+
+    /// Sends cancels collected under the lock. Skipped once the rundown is revoked: the close
+    /// cancels everything, and nothing may be called on the socket during or after it.
+    pub fn send_cancels(self: &Arc<Self>, cancels: impl Iterator<Item = P::OpRef>) {
+        let mut cancels = cancels.peekable();
+        if cancels.peek().is_none() || !self.rundown.try_acquire() {
+            return;
+        }
+        for op in cancels {
+            self.shared.provider.cancel(&op);
+        }
+        if self.rundown.release() == Drained::Yes {
+            self.start_internal(OpKind::Close, false);
+        }
+    }
+
+    /// Cancels every operation issued through `handle_id` (CANCEL request); returns how many.
+    pub fn cancel_handle_ops(self: &Arc<Self>, handle_id: u32) -> u32 {
+        let mut count = 0;
+        let mut cancels: Cancels<P> = Cancels::<P>::new();
+        {
+            let mut st = self.state.lock();
+            for (_, rec) in st.ops.iter_mut() {
+                if rec.handle_id == handle_id && !rec.cancel_requested {
+                    count += 1;
+                    cancels.extend(rec.request_cancel());
+                }
+            }
+        }
+        self.send_cancels(cancels.into_iter());
+        count
+    }
+
+    /// An operation completed.
+    fn on_complete(self: &Arc<Self>, key: Key, out: OpOutput<P>) {
+        let mut st = self.state.lock();
+        let Some(rec) = st.ops.remove(key) else {
+            // A completion for an unknown or already completed operation: a provider bug.
+            drop(st);
+            self.shared.stats.contract_violation();
+            return;
+        };
+        let ok = out.status.is_success();
+        st.stats.ops_completed += 1;
+        if out.status == NtStatus::STATUS_CANCELLED {
+            st.stats.ops_cancelled += 1;
+        }
+        let bytes = if ok { out.bytes as u64 } else { 0 };
+        match rec.kind {
+            OpKind::Send | OpKind::SendTo => {
+                st.sends_pending -= 1;
+                st.stats.bytes_sent += bytes;
+            }
+            OpKind::Shutdown { abortive: false } => st.sends_pending -= 1,
+            OpKind::Receive | OpKind::ReceiveFrom => st.stats.bytes_received += bytes,
+            OpKind::Connect => st.connected |= ok,
+            OpKind::Disconnect { abortive } => st.teardown.disconnect_completed(abortive, out.status),
+            OpKind::Close => {
+                st.teardown.close_status = out.status;
+                st.set_phase(Phase::Closed);
+            }
+            OpKind::Bind
+            | OpKind::Listen
+            | OpKind::Accept
+            | OpKind::Shutdown { abortive: true }
+            | OpKind::SetOption
+            | OpKind::GetOption
+            | OpKind::GetAddress => {}
+        }
+        let step = self.next_step(&mut st);
+        drop(st);
+        self.shared
+            .stats
+            .op_completed(out.status == NtStatus::STATUS_CANCELLED, rec.kind, bytes);
+        if let Some(c) = &rec.client {
+            c.release_pending();
+        }
+        if let Some(req) = rec.request {
+            self.reply(rec.kind, rec.client, req, out);
+        }
+        self.run(step);
+    }
+
+    /// Completes a client's request from its operation's output.
+    fn reply(&self, kind: OpKind, client: Option<Arc<Client<P, R>>>, req: R, out: OpOutput<P>) {
+        let shared = &self.shared;
+        let OpOutput {
+            status,
+            bytes,
+            buffer,
+            value,
+        } = out;
+        if !status.is_success() {
+            shared.finish_request(req, status, &[], 0, buffer);
+            return;
+        }
+        match (kind, value) {
+            (OpKind::Send | OpKind::Receive | OpKind::SendTo, _) => {
+                shared.finish_request(req, status, &[], bytes, buffer);
+            }
+            (OpKind::ReceiveFrom, value) => {
+                let mut r = ReceiveFromReply::new_zeroed_with_header();
+                r.bytes = u32::try_from(bytes).unwrap_or(u32::MAX);
+                if let OpValue::Address(a) = value {
+                    r.remote = SockAddr::from(a);
+                }
+                shared.finish_request(
+                    req,
+                    status,
+                    r.as_bytes(),
+                    RECEIVE_FROM_DATA_OFFSET + bytes,
+                    buffer,
+                );
+            }
+            (OpKind::GetOption, value) => {
+                let mut r = OptionReply::new_zeroed_with_header();
+                r.value = if let OpValue::Value(v) = value { v } else { 0 };
+                shared.finish_request(req, status, r.as_bytes(), r.as_bytes().len(), buffer);
+            }
+            (OpKind::GetAddress, OpValue::Address(a)) => {
+                let mut r = AddressReply::new_zeroed_with_header();
+                r.addr = SockAddr::from(a);
+                shared.finish_request(req, status, r.as_bytes(), r.as_bytes().len(), buffer);
+            }
+            (
+                OpKind::Accept,
+                OpValue::Accepted {
+                    socket,
+                    local,
+                    remote,
+                },
+            ) => {
+                let Some(client) = client else {
+                    shared.finish_request(req, NtStatus::STATUS_UNSUCCESSFUL, &[], 0, buffer);
+                    return;
+                };
+                // The accepted socket becomes an object of its own; this object's live reference
+                // (held until this operation's completion returns) covers the nested acquire.
+                shared.live.acquire_nested();
+                let sock = SocketObj::new(shared, socket, crate::provider::SocketKind::Stream, self.family);
+                sock.state.lock().connected = true;
+                match client.add_new_socket(&sock) {
+                    Ok(handle) => {
+                        let mut r = AcceptReply::new_zeroed_with_header();
+                        r.handle = handle;
+                        r.local = SockAddr::from(local);
+                        r.remote = SockAddr::from(remote);
+                        shared.finish_request(req, status, r.as_bytes(), r.as_bytes().len(), buffer);
+                    }
+                    Err(st) => shared.finish_request(req, st, &[], 0, buffer),
+                }
+            }
+            (OpKind::Accept | OpKind::GetAddress, _) => {
+                // Success without the value the operation must produce: a provider bug.
+                shared.stats.contract_violation();
+                shared.finish_request(req, NtStatus::STATUS_UNSUCCESSFUL, &[], 0, buffer);
+            }
+            (
+                OpKind::Bind
+                | OpKind::Listen
+                | OpKind::Connect
+                | OpKind::Shutdown { .. }
+                | OpKind::SetOption
+                | OpKind::Disconnect { .. }
+                | OpKind::Close,
+                _,
+            ) => shared.finish_request(req, status, &[], 0, buffer),
+        }
+    }
+}
