@@ -1,0 +1,122 @@
+//! Test support: a scripted provider whose completions the test releases in any order, a test
+//! request type that records its completion, and builders for requests.
+//!
+//! The scripted provider is also a contract checker for the engine: it records as violations a
+//! call on a socket after its close, a close while another call on that socket is in progress,
+//! a cancel after close, and a completion delivered twice.
+#![allow(dead_code, clippy::missing_panics_doc, missing_docs)]
+
+pub mod lock;
+pub mod scripted;
+pub mod treq;
+
+pub use scripted::{CallKind, Scripted};
+pub use treq::{Outcome, TReq};
+
+use wsksock_abi::msg::*;
+use wsksock_abi::{Handle, Op, SockAddr};
+use wsksock_core::{Config, Engine};
+
+pub type TEngine = Engine<Scripted, TReq>;
+
+pub fn engine() -> (TEngine, Scripted) {
+    engine_with(Config::default())
+}
+
+pub fn engine_with(config: Config) -> (TEngine, Scripted) {
+    let p = Scripted::new();
+    (Engine::new(p.clone(), config), p)
+}
+
+pub fn bytes<M: Message>(m: &M) -> Vec<u8> {
+    zerocopy::IntoBytes::as_bytes(m).to_vec()
+}
+
+pub fn socket_req(family: u16, kind: SocketKind) -> TReq {
+    let mut m = SocketRequest::new_zeroed_with_header();
+    m.family = family;
+    m.kind = kind as u16;
+    TReq::new(Op::Socket, bytes(&m))
+}
+
+pub fn handle_req(op: Op, h: Handle) -> TReq {
+    let mut m = HandleRequest::new_zeroed_with_header();
+    m.handle = h;
+    TReq::new(op, bytes(&m))
+}
+
+pub fn addr_req(op: Op, h: Handle, addr: &str) -> TReq {
+    let mut m = AddressedRequest::new_zeroed_with_header();
+    m.handle = h;
+    m.addr = SockAddr::from(addr.parse::<std::net::SocketAddr>().unwrap());
+    TReq::new(op, bytes(&m))
+}
+
+pub fn send_req(h: Handle, data: &[u8]) -> TReq {
+    let mut m = DataRequest::new_zeroed_with_header();
+    m.handle = h;
+    TReq::new(Op::Send, bytes(&m)).with_data(data.to_vec())
+}
+
+pub fn recv_req(h: Handle, len: usize) -> TReq {
+    let mut m = DataRequest::new_zeroed_with_header();
+    m.handle = h;
+    TReq::new(Op::Receive, bytes(&m)).with_data(vec![0; len])
+}
+
+pub fn close_req(h: Handle, mode: CloseMode, linger_seconds: u32, wait: bool) -> TReq {
+    let mut m = CloseRequest::new_zeroed_with_header();
+    m.handle = h;
+    m.mode = mode as u32;
+    m.linger_seconds = linger_seconds;
+    m.flags = if wait { CLOSE_FLAG_WAIT_FOR_TEARDOWN } else { 0 };
+    TReq::new(Op::Close, bytes(&m))
+}
+
+pub fn dup_req(h: Handle, target_client: u64) -> TReq {
+    let mut m = DuplicateRequest::new_zeroed_with_header();
+    m.handle = h;
+    m.target_client = target_client;
+    TReq::new(Op::Duplicate, bytes(&m))
+}
+
+pub fn linger_req(h: Handle, on: bool, secs: u32) -> TReq {
+    let mut m = OptionRequest::new_zeroed_with_header();
+    m.handle = h;
+    m.option = SocketOption::Linger as u32;
+    m.value = u32::from(on);
+    m.value2 = secs;
+    TReq::new(Op::SetOption, bytes(&m))
+}
+
+/// Dispatches a request and returns its outcome slot.
+pub fn go(e: &TEngine, c: &wsksock_core::ClientRef<Scripted, TReq>, r: TReq) -> treq::Slot {
+    let slot = r.slot();
+    e.dispatch(c, r);
+    slot
+}
+
+/// A connected stream socket: create (auto-completes), bind, connect — all completed.
+pub fn connected(e: &TEngine, p: &Scripted, c: &wsksock_core::ClientRef<Scripted, TReq>) -> Handle {
+    let h = go(e, c, socket_req(wsksock_abi::addr::AF_INET, SocketKind::Stream)).handle();
+    let b = go(e, c, addr_req(Op::Bind, h, "127.0.0.1:0"));
+    p.complete_all(CallKind::Bind);
+    b.expect_ok();
+    let k = go(e, c, addr_req(Op::Connect, h, "127.0.0.1:9"));
+    p.complete_all(CallKind::Connect);
+    k.expect_ok();
+    h
+}
+
+/// The reply struct of a completed request.
+pub fn reply_of<M: Message>(o: &Outcome) -> M {
+    M::read_from_prefix(&o.reply).map(|(m, _)| m).expect("reply")
+}
+
+/// std's or loom's Arc and Mutex.
+pub mod sync {
+    #[cfg(loom)]
+    pub use loom::sync::{Arc, Mutex};
+    #[cfg(not(loom))]
+    pub use std::sync::{Arc, Mutex};
+}

@@ -1,0 +1,527 @@
+//! The scripted provider: operations pend until the test completes them (some kinds complete at
+//! once, see `auto`), cancels complete at once with STATUS_CANCELLED (or are ignored, like Wine),
+//! close cancels everything pending on its socket. It checks the engine's side of the contract.
+
+use super::lock::{new_lock, TestRawLock};
+use super::sync::{Arc, Mutex};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::SocketAddr;
+use wsksock_abi::NtStatus;
+use wsksock_core::{
+    AddrKind, Buffer, Completion, Family, OpOutput, OpValue, Provider, SockOpt, SocketParams, TimerCallback,
+};
+
+/// A data buffer.
+#[derive(Debug)]
+pub struct TBuf(pub Vec<u8>);
+
+impl Buffer for TBuf {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+/// What was called.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum CallKind {
+    Create,
+    Bind,
+    Listen,
+    Accept,
+    Connect,
+    Send,
+    Receive,
+    SendTo,
+    ReceiveFrom,
+    Disconnect { abortive: bool },
+    Close,
+    SetOption,
+    GetOption,
+    GetAddress,
+    Resolve,
+    Cancel,
+}
+
+/// One provider call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Call {
+    pub sock: u64,
+    pub kind: CallKind,
+    pub op: u64,
+}
+
+/// How cancels behave.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum CancelMode {
+    /// Complete at once with STATUS_CANCELLED (Windows).
+    Immediate,
+    /// Do nothing (Wine 8).
+    Ignore,
+}
+
+struct PendingOp {
+    sock: u64,
+    kind: CallKind,
+    done: Completion<Scripted>,
+    buf: Option<TBuf>,
+}
+
+#[derive(Default)]
+struct SockInfo {
+    closed: bool,
+    close_completed: bool,
+    in_call: u32,
+}
+
+struct State {
+    next_id: u64,
+    calls: Vec<Call>,
+    pending: BTreeMap<u64, PendingOp>,
+    socks: HashMap<u64, SockInfo>,
+    violations: Vec<String>,
+    timers: BTreeMap<u64, TimerCallback>,
+    auto: HashSet<CallKind>,
+    cancel_mode: CancelMode,
+    disconnect_not_implemented: bool,
+    freed: Vec<u64>,
+    created: u64,
+}
+
+/// The scripted provider (cheap to clone; clones share state).
+#[derive(Clone)]
+pub struct Scripted(Arc<Mutex<State>>);
+
+/// The provider socket: records when the engine frees it.
+pub struct TSocket {
+    pub id: u64,
+    state: Scripted,
+}
+
+impl Drop for TSocket {
+    fn drop(&mut self) {
+        let mut s = self.state.0.lock().unwrap();
+        let info = s.socks.get(&self.id).map(|i| (i.closed, i.close_completed));
+        let pending = s.pending.values().any(|p| p.sock == self.id);
+        match info {
+            Some((true, true)) if !pending => {}
+            other => s.violations.push(format!(
+                "socket {} freed early: {other:?}, ops pending {pending}",
+                self.id
+            )),
+        }
+        s.freed.push(self.id);
+    }
+}
+
+impl Default for Scripted {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Scripted {
+    pub fn new() -> Self {
+        let auto = [
+            CallKind::Create,
+            CallKind::SetOption,
+            CallKind::GetOption,
+            CallKind::GetAddress,
+            CallKind::Resolve,
+            CallKind::Close,
+        ]
+        .into_iter()
+        .collect();
+        Scripted(Arc::new(Mutex::new(State {
+            next_id: 1,
+            calls: Vec::new(),
+            pending: BTreeMap::new(),
+            socks: HashMap::new(),
+            violations: Vec::new(),
+            timers: BTreeMap::new(),
+            auto,
+            cancel_mode: CancelMode::Immediate,
+            disconnect_not_implemented: false,
+            freed: Vec::new(),
+            created: 0,
+        })))
+    }
+
+    /// Operations of `kind` complete with success as soon as they are issued.
+    pub fn set_auto(&self, kind: CallKind, on: bool) {
+        let mut s = self.0.lock().unwrap();
+        if on {
+            s.auto.insert(kind);
+        } else {
+            s.auto.remove(&kind);
+        }
+    }
+
+    pub fn set_cancel_mode(&self, m: CancelMode) {
+        self.0.lock().unwrap().cancel_mode = m;
+    }
+
+    /// Wine 8: disconnect fails synchronously with STATUS_NOT_IMPLEMENTED.
+    pub fn set_disconnect_not_implemented(&self, on: bool) {
+        self.0.lock().unwrap().disconnect_not_implemented = on;
+    }
+
+    pub fn calls(&self) -> Vec<Call> {
+        self.0.lock().unwrap().calls.clone()
+    }
+
+    pub fn calls_on(&self, sock: u64) -> Vec<CallKind> {
+        self.calls()
+            .into_iter()
+            .filter(|c| c.sock == sock)
+            .map(|c| c.kind)
+            .collect()
+    }
+
+    pub fn violations(&self) -> Vec<String> {
+        self.0.lock().unwrap().violations.clone()
+    }
+
+    pub fn assert_clean(&self) {
+        let v = self.violations();
+        assert!(v.is_empty(), "contract violations: {v:#?}");
+    }
+
+    /// Pending operations (op id, socket, kind), oldest first.
+    pub fn pending(&self) -> Vec<(u64, u64, CallKind)> {
+        self.0
+            .lock()
+            .unwrap()
+            .pending
+            .iter()
+            .map(|(id, p)| (*id, p.sock, p.kind))
+            .collect()
+    }
+
+    pub fn pending_of(&self, kind: CallKind) -> Vec<u64> {
+        self.pending()
+            .into_iter()
+            .filter(|p| p.2 == kind)
+            .map(|p| p.0)
+            .collect()
+    }
+
+    pub fn freed(&self) -> Vec<u64> {
+        self.0.lock().unwrap().freed.clone()
+    }
+
+    pub fn created(&self) -> u64 {
+        self.0.lock().unwrap().created
+    }
+
+    pub fn timers(&self) -> usize {
+        self.0.lock().unwrap().timers.len()
+    }
+
+    /// Completes pending op `id` with `status`, transferring `bytes` (data ops return their buffer).
+    pub fn complete(&self, id: u64, status: NtStatus, bytes: usize) -> bool {
+        let Some(p) = self.0.lock().unwrap().pending.remove(&id) else {
+            return false;
+        };
+        let value = match (p.kind, status.is_success()) {
+            (CallKind::Accept, true) => OpValue::Accepted {
+                socket: self.new_socket(),
+                local: "127.0.0.1:1".parse().unwrap(),
+                remote: "127.0.0.1:2".parse().unwrap(),
+            },
+            (CallKind::ReceiveFrom, true) => OpValue::Address("127.0.0.1:3".parse().unwrap()),
+            (CallKind::Create, true) => OpValue::Socket(self.new_socket()),
+            _ => OpValue::None,
+        };
+        let bytes = p.buf.as_ref().map_or(0, |b| bytes.min(b.0.len()));
+        p.done.complete(OpOutput {
+            status,
+            bytes,
+            buffer: p.buf,
+            value,
+        });
+        true
+    }
+
+    /// Completes the oldest pending op of `kind` with success and all its bytes.
+    pub fn complete_first(&self, kind: CallKind) -> bool {
+        let first = self.pending_of(kind).first().copied();
+        first.is_some_and(|id| self.complete(id, NtStatus::STATUS_SUCCESS, usize::MAX))
+    }
+
+    /// Completes every pending op of `kind` with success.
+    pub fn complete_all(&self, kind: CallKind) -> usize {
+        let ids = self.pending_of(kind);
+        for id in &ids {
+            self.complete(*id, NtStatus::STATUS_SUCCESS, usize::MAX);
+        }
+        ids.len()
+    }
+
+    /// Runs every armed timer callback.
+    pub fn fire_timers(&self) -> usize {
+        let timers: Vec<_> = std::mem::take(&mut self.0.lock().unwrap().timers)
+            .into_values()
+            .collect();
+        let n = timers.len();
+        for t in timers {
+            t();
+        }
+        n
+    }
+
+    fn new_socket(&self) -> TSocket {
+        let mut s = self.0.lock().unwrap();
+        let id = s.next_id;
+        s.next_id += 1;
+        s.created += 1;
+        s.socks.insert(id, SockInfo::default());
+        TSocket {
+            id,
+            state: self.clone(),
+        }
+    }
+
+    /// Enters a call on `sock`: checks and logs it. Returns the op id.
+    fn enter(&self, sock: u64, kind: CallKind) -> u64 {
+        let mut s = self.0.lock().unwrap();
+        let id = s.next_id;
+        s.next_id += 1;
+        s.calls.push(Call { sock, kind, op: id });
+        if sock != 0 {
+            let info = s.socks.entry(sock).or_default();
+            let closed = info.closed;
+            let in_call = info.in_call;
+            info.in_call += 1;
+            if kind == CallKind::Close {
+                info.closed = true;
+            }
+            if closed {
+                s.violations
+                    .push(format!("{kind:?} on socket {sock} after its close"));
+            } else if kind == CallKind::Close && in_call > 0 {
+                s.violations.push(format!(
+                    "close of socket {sock} while {in_call} call(s) in progress"
+                ));
+            }
+        }
+        id
+    }
+
+    fn leave(&self, sock: u64) {
+        if sock != 0 {
+            let mut s = self.0.lock().unwrap();
+            if let Some(i) = s.socks.get_mut(&sock) {
+                i.in_call -= 1;
+            }
+        }
+    }
+
+    /// Registers a pending op (or completes it at once if auto); returns its cancel reference.
+    fn op(&self, sock: u64, kind: CallKind, buf: Option<TBuf>, done: Completion<Self>) -> Option<u64> {
+        let id = self.enter(sock, kind);
+        let auto = self.0.lock().unwrap().auto.contains(&kind);
+        let r = if auto {
+            let value = match kind {
+                CallKind::Create => OpValue::Socket(self.new_socket()),
+                CallKind::GetOption => OpValue::Value(7),
+                CallKind::GetAddress => OpValue::Address("127.0.0.1:4".parse().unwrap()),
+                CallKind::Resolve => OpValue::Addresses(vec!["127.0.0.1:80".parse().unwrap()]),
+                _ => OpValue::None,
+            };
+            let bytes = buf.as_ref().map_or(0, |b| b.0.len());
+            done.complete(OpOutput {
+                status: NtStatus::STATUS_SUCCESS,
+                bytes,
+                buffer: buf,
+                value,
+            });
+            None
+        } else {
+            self.0.lock().unwrap().pending.insert(
+                id,
+                PendingOp {
+                    sock,
+                    kind,
+                    done,
+                    buf,
+                },
+            );
+            Some(id)
+        };
+        self.leave(sock);
+        r
+    }
+}
+
+impl Provider for Scripted {
+    type Socket = TSocket;
+    type Buffer = TBuf;
+    type OpRef = u64;
+    type TimerRef = u64;
+    type RawLock = TestRawLock;
+
+    fn new_raw_lock(&self) -> TestRawLock {
+        new_lock()
+    }
+
+    fn create_socket(&self, _p: SocketParams, done: Completion<Self>) -> Option<u64> {
+        self.op(0, CallKind::Create, None, done)
+    }
+
+    fn bind(&self, s: &TSocket, _a: SocketAddr, done: Completion<Self>) -> Option<u64> {
+        self.op(s.id, CallKind::Bind, None, done)
+    }
+
+    fn listen(&self, s: &TSocket, _b: u32, done: Completion<Self>) -> Option<u64> {
+        self.op(s.id, CallKind::Listen, None, done)
+    }
+
+    fn accept(&self, s: &TSocket, done: Completion<Self>) -> Option<u64> {
+        self.op(s.id, CallKind::Accept, None, done)
+    }
+
+    fn connect(&self, s: &TSocket, _r: SocketAddr, done: Completion<Self>) -> Option<u64> {
+        self.op(s.id, CallKind::Connect, None, done)
+    }
+
+    fn send(&self, s: &TSocket, buf: TBuf, _f: u32, done: Completion<Self>) -> Option<u64> {
+        self.op(s.id, CallKind::Send, Some(buf), done)
+    }
+
+    fn receive(&self, s: &TSocket, buf: TBuf, _f: u32, done: Completion<Self>) -> Option<u64> {
+        self.op(s.id, CallKind::Receive, Some(buf), done)
+    }
+
+    fn send_to(&self, s: &TSocket, buf: TBuf, _r: SocketAddr, done: Completion<Self>) -> Option<u64> {
+        self.op(s.id, CallKind::SendTo, Some(buf), done)
+    }
+
+    fn receive_from(&self, s: &TSocket, buf: TBuf, done: Completion<Self>) -> Option<u64> {
+        self.op(s.id, CallKind::ReceiveFrom, Some(buf), done)
+    }
+
+    fn disconnect(&self, s: &TSocket, abortive: bool, done: Completion<Self>) -> Option<u64> {
+        if self.0.lock().unwrap().disconnect_not_implemented {
+            self.enter(s.id, CallKind::Disconnect { abortive });
+            done.complete(OpOutput::status(NtStatus::STATUS_NOT_IMPLEMENTED));
+            self.leave(s.id);
+            return None;
+        }
+        self.op(s.id, CallKind::Disconnect { abortive }, None, done)
+    }
+
+    fn close(&self, s: &TSocket, done: Completion<Self>) -> Option<u64> {
+        let id = self.enter(s.id, CallKind::Close);
+        // WskCloseSocket cancels and completes what is pending, then completes itself.
+        let (victims, auto): (Vec<PendingOp>, bool) = {
+            let mut st = self.0.lock().unwrap();
+            let ids: Vec<u64> = st
+                .pending
+                .iter()
+                .filter(|(_, p)| p.sock == s.id)
+                .map(|(i, _)| *i)
+                .collect();
+            let v = ids.into_iter().filter_map(|i| st.pending.remove(&i)).collect();
+            (v, st.auto.contains(&CallKind::Close))
+        };
+        for p in victims {
+            p.done.complete(OpOutput {
+                status: NtStatus::STATUS_CANCELLED,
+                bytes: 0,
+                buffer: p.buf,
+                value: OpValue::None,
+            });
+        }
+        let r = if auto {
+            self.0
+                .lock()
+                .unwrap()
+                .socks
+                .entry(s.id)
+                .or_default()
+                .close_completed = true;
+            done.complete(OpOutput::status(NtStatus::STATUS_SUCCESS));
+            None
+        } else {
+            self.0.lock().unwrap().pending.insert(
+                id,
+                PendingOp {
+                    sock: s.id,
+                    kind: CallKind::Close,
+                    done,
+                    buf: None,
+                },
+            );
+            Some(id)
+        };
+        self.leave(s.id);
+        r
+    }
+
+    fn set_option(&self, s: &TSocket, _o: SockOpt, _v: u32, done: Completion<Self>) -> Option<u64> {
+        self.op(s.id, CallKind::SetOption, None, done)
+    }
+
+    fn get_option(&self, s: &TSocket, _o: SockOpt, done: Completion<Self>) -> Option<u64> {
+        self.op(s.id, CallKind::GetOption, None, done)
+    }
+
+    fn get_address(&self, s: &TSocket, _w: AddrKind, done: Completion<Self>) -> Option<u64> {
+        self.op(s.id, CallKind::GetAddress, None, done)
+    }
+
+    fn resolve(&self, _n: &str, _f: Option<Family>, _p: u16, done: Completion<Self>) -> Option<u64> {
+        self.op(0, CallKind::Resolve, None, done)
+    }
+
+    fn cancel(&self, op: &u64) {
+        let (mode, target) = {
+            let mut s = self.0.lock().unwrap();
+            let sock = s.pending.get(op).map_or(0, |p| p.sock);
+            s.calls.push(Call {
+                sock,
+                kind: CallKind::Cancel,
+                op: *op,
+            });
+            if sock != 0 && s.socks.get(&sock).is_some_and(|i| i.closed) {
+                s.violations
+                    .push(format!("cancel of op {op} on socket {sock} after its close"));
+            }
+            (s.cancel_mode, sock)
+        };
+        let _ = target;
+        if mode == CancelMode::Immediate {
+            // Like a WSK cancel routine: completes the IRP inside IoCancelIrp.
+            self.complete(*op, NtStatus::STATUS_CANCELLED, 0);
+        }
+    }
+
+    fn start_timer(&self, _ms: u64, callback: TimerCallback) -> u64 {
+        let mut s = self.0.lock().unwrap();
+        let id = s.next_id;
+        s.next_id += 1;
+        s.timers.insert(id, callback);
+        id
+    }
+
+    fn cancel_timer(&self, t: &u64) -> bool {
+        self.0.lock().unwrap().timers.remove(t).is_some()
+    }
+}
+
+impl Scripted {
+    /// The close of a socket whose close was left pending (auto Close off).
+    pub fn complete_close(&self, id: u64) -> bool {
+        let sock = self.0.lock().unwrap().pending.get(&id).map(|p| p.sock);
+        if let Some(sock) = sock {
+            self.0
+                .lock()
+                .unwrap()
+                .socks
+                .entry(sock)
+                .or_default()
+                .close_completed = true;
+        }
+        self.complete(id, NtStatus::STATUS_SUCCESS, 0)
+    }
+}

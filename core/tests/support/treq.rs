@@ -1,0 +1,162 @@
+//! A test request: records how (and how often) the engine completed it.
+
+use super::scripted::{Scripted, TBuf};
+use super::sync::{Arc, Mutex};
+use wsksock_abi::msg::HandleReply;
+use wsksock_abi::{Handle, NtStatus, Op};
+use wsksock_core::{CancelToken, DataSource, Request, RequestorMode};
+
+/// How a request completed.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    pub status: NtStatus,
+    pub reply: Vec<u8>,
+    pub info: usize,
+    pub data: Option<Vec<u8>>,
+}
+
+#[derive(Default)]
+struct SlotInner {
+    outcome: Option<Outcome>,
+    completions: u32,
+    cancel: Option<CancelToken>,
+}
+
+/// The test's view of one request.
+#[derive(Clone, Default)]
+pub struct Slot(Arc<Mutex<SlotInner>>);
+
+impl Slot {
+    pub fn outcome(&self) -> Option<Outcome> {
+        self.0.lock().unwrap().outcome.clone()
+    }
+
+    pub fn completions(&self) -> u32 {
+        self.0.lock().unwrap().completions
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.completions() > 0
+    }
+
+    /// Status; panics if still pending.
+    pub fn status(&self) -> NtStatus {
+        self.outcome().expect("request still pending").status
+    }
+
+    pub fn expect_ok(&self) -> Outcome {
+        let o = self.outcome().expect("request still pending");
+        assert_eq!(o.status, NtStatus::STATUS_SUCCESS, "{o:?}");
+        o
+    }
+
+    pub fn handle(&self) -> Handle {
+        super::reply_of::<HandleReply>(&self.expect_ok()).handle
+    }
+
+    /// The front end's cancel (IoCancelIrp on the request).
+    pub fn cancel(&self) {
+        let t = self.0.lock().unwrap().cancel.take();
+        if let Some(t) = t {
+            t.cancel();
+            self.0.lock().unwrap().cancel = Some(t);
+        }
+    }
+}
+
+/// A request.
+pub struct TReq {
+    code: u32,
+    input: Vec<u8>,
+    output_len: usize,
+    mode: RequestorMode,
+    data: Option<Vec<u8>>,
+    slot: Slot,
+}
+
+impl TReq {
+    pub fn new(op: Op, input: Vec<u8>) -> Self {
+        Self::raw(op.code(), input)
+    }
+
+    pub fn raw(code: u32, input: Vec<u8>) -> Self {
+        TReq {
+            code,
+            input,
+            output_len: 4096,
+            mode: RequestorMode::Kernel,
+            data: None,
+            slot: Slot::default(),
+        }
+    }
+
+    pub fn with_data(mut self, data: Vec<u8>) -> Self {
+        self.output_len = data.len();
+        self.data = Some(data);
+        self
+    }
+
+    pub fn output(mut self, len: usize) -> Self {
+        self.output_len = len;
+        self
+    }
+
+    pub fn user(mut self) -> Self {
+        self.mode = RequestorMode::User;
+        self
+    }
+
+    pub fn slot(&self) -> Slot {
+        self.slot.clone()
+    }
+}
+
+impl Request<Scripted> for TReq {
+    fn code(&self) -> u32 {
+        self.code
+    }
+
+    fn requestor(&self) -> RequestorMode {
+        self.mode
+    }
+
+    fn input(&self) -> &[u8] {
+        &self.input
+    }
+
+    fn output_len(&self) -> usize {
+        self.output_len
+    }
+
+    fn take_buffer(&mut self, source: DataSource, _write: bool) -> Result<TBuf, NtStatus> {
+        match source {
+            DataSource::Direct { offset } => {
+                let mut d = self.data.take().ok_or(NtStatus::STATUS_INVALID_BUFFER_SIZE)?;
+                if offset > d.len() {
+                    return Err(NtStatus::STATUS_BUFFER_TOO_SMALL);
+                }
+                d.drain(..offset);
+                Ok(TBuf(d))
+            }
+            DataSource::Kernel { len, .. } => {
+                Ok(TBuf(vec![0; usize::try_from(len).unwrap_or(0).min(1 << 20)]))
+            }
+        }
+    }
+
+    fn set_cancel(&mut self, token: CancelToken) {
+        self.slot.0.lock().unwrap().cancel = Some(token);
+    }
+
+    fn complete(self, status: NtStatus, reply: &[u8], information: usize, buffer: Option<TBuf>) {
+        let mut s = self.slot.0.lock().unwrap();
+        s.completions += 1;
+        s.cancel = None;
+        s.outcome = Some(Outcome {
+            status,
+            reply: reply.to_vec(),
+            info: information,
+            data: buffer.map(|b| b.0),
+        });
+    }
+}
