@@ -70,7 +70,8 @@ pub trait Request<P: Provider>: Send + 'static {
     fn take_buffer(&mut self, source: DataSource, write: bool) -> Result<P::Buffer, NtStatus>;
     /// Hands the front end the way to cancel this request while it is pending. Called with an
     /// engine lock held: it must only store the token (and arm its cancel routine), never call
-    /// into the engine.
+    /// into the engine. The token keeps the socket object alive: drop it when the request
+    /// completes.
     fn set_cancel(&mut self, token: CancelToken) {
         let _ = token;
     }

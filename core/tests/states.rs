@@ -1,3 +1,4 @@
+#![allow(clippy::many_single_char_names)] // e(ngine), p(rovider), c(lient), h(andle), s(ocket) fixtures
 //! Engine unit tests, grouped by the state of the socket under test (smoltcp style), against
 //! the scripted provider whose completions each test releases in the order it chooses.
 

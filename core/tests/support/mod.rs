@@ -4,7 +4,12 @@
 //! The scripted provider is also a contract checker for the engine: it records as violations a
 //! call on a socket after its close, a close while another call on that socket is in progress,
 //! a cancel after close, and a completion delivered twice.
-#![allow(dead_code, clippy::missing_panics_doc, missing_docs)]
+#![allow(
+    dead_code,
+    clippy::missing_panics_doc,
+    missing_docs,
+    clippy::many_single_char_names
+)]
 
 pub mod lock;
 pub mod scripted;

@@ -59,7 +59,11 @@ impl Slot {
         let t = self.0.lock().unwrap().cancel.take();
         if let Some(t) = t {
             t.cancel();
-            self.0.lock().unwrap().cancel = Some(t);
+            let mut s = self.0.lock().unwrap();
+            // Like a front end: the token is dropped once the request completed.
+            if s.completions == 0 {
+                s.cancel = Some(t);
+            }
         }
     }
 }
