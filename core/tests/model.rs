@@ -290,7 +290,7 @@ impl World {
                 match self.m.mode.get(sock) {
                     Some(TeardownMode::Abortive) => assert!(abortive, "abortive mode must reset ({sock})"),
                     Some(TeardownMode::Graceful) => {
-                        assert!(!abortive, "graceful mode must FIN first ({sock})")
+                        assert!(!abortive, "graceful mode must FIN first ({sock})");
                     }
                     Some(TeardownMode::Linger(_)) => {
                         assert!(
