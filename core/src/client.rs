@@ -20,7 +20,7 @@ use crate::provider::{OpOutput, OpValue, PMutex, Provider};
 use crate::request::{CancelToken, Request};
 use crate::slab::{Key, Slab};
 use crate::socket::teardown::CloseArgs;
-use crate::socket::SocketObj;
+use crate::socket::SockRef;
 use crate::sync::{Arc, AtomicU32, Ordering};
 use alloc::boxed::Box;
 use alloc::vec::Vec;
@@ -29,7 +29,7 @@ use wsksock_abi::{Handle, NtStatus};
 
 /// One handle-table entry.
 pub(crate) struct HandleEntry<P: Provider, R: Request<P>> {
-    pub sock: Arc<SocketObj<P, R>>,
+    pub sock: SockRef<P, R>,
     pub id: u32,
 }
 
@@ -117,7 +117,7 @@ impl<P: Provider, R: Request<P>> Client<P, R> {
     }
 
     /// The socket a handle names, with the handle's socket-local id.
-    pub(crate) fn lookup(&self, h: Handle) -> Result<(Arc<SocketObj<P, R>>, u32), NtStatus> {
+    pub(crate) fn lookup(&self, h: Handle) -> Result<(SockRef<P, R>, u32), NtStatus> {
         let st = self.state.lock();
         st.handles
             .get(to_key(h))
@@ -127,7 +127,7 @@ impl<P: Provider, R: Request<P>> Client<P, R> {
 
     /// Inserts an entry for a handle already counted on the socket; on failure the socket's
     /// handle is closed again (which tears the socket down if it was its only one).
-    pub(crate) fn insert_handle(&self, sock: &Arc<SocketObj<P, R>>, id: u32) -> Result<Handle, NtStatus> {
+    pub(crate) fn insert_handle(&self, sock: &SockRef<P, R>, id: u32) -> Result<Handle, NtStatus> {
         let refused = {
             let mut st = self.state.lock();
             if st.closed {
@@ -156,7 +156,7 @@ impl<P: Provider, R: Request<P>> Client<P, R> {
     }
 
     /// Gives a brand-new socket object its first handle in this client.
-    pub(crate) fn add_new_socket(&self, sock: &Arc<SocketObj<P, R>>) -> Result<Handle, NtStatus> {
+    pub(crate) fn add_new_socket(&self, sock: &SockRef<P, R>) -> Result<Handle, NtStatus> {
         match sock.add_handle() {
             Some(id) => self.insert_handle(sock, id),
             None => Err(NtStatus::STATUS_INVALID_HANDLE),
@@ -164,7 +164,7 @@ impl<P: Provider, R: Request<P>> Client<P, R> {
     }
 
     /// Removes a handle from the table (CLOSE): from now on it names nothing.
-    pub(crate) fn remove_handle(&self, h: Handle) -> Result<(Arc<SocketObj<P, R>>, u32), NtStatus> {
+    pub(crate) fn remove_handle(&self, h: Handle) -> Result<(SockRef<P, R>, u32), NtStatus> {
         let mut st = self.state.lock();
         st.handles
             .remove(to_key(h))
@@ -174,26 +174,26 @@ impl<P: Provider, R: Request<P>> Client<P, R> {
 
     /// Starts an operation that has no socket yet; `issue` makes the provider call.
     pub(crate) fn start_unbound(
-        self: &Arc<Self>,
+        this: &Arc<Self>,
         kind: UnboundKind,
         mut req: R,
         issue: impl FnOnce(&P, crate::provider::Completion<P>) -> Option<P::OpRef>,
     ) {
-        let shared = &self.shared;
-        if !self.reserve_pending() {
+        let shared = &this.shared;
+        if !this.reserve_pending() {
             shared.finish_request(req, NtStatus::STATUS_INSUFFICIENT_RESOURCES, &[], 0, None);
             return;
         }
         if !shared.live.try_acquire() {
-            self.release_pending();
+            this.release_pending();
             shared.finish_request(req, NtStatus::STATUS_DEVICE_NOT_READY, &[], 0, None);
             return;
         }
         let key = {
-            let mut st = self.state.lock();
+            let mut st = this.state.lock();
             let key = if st.closed { None } else { st.unbound.next_key() };
             if let Some(key) = key {
-                let target = self.clone();
+                let target = this.clone();
                 req.set_cancel(CancelToken::new(Box::new(move || target.cancel_unbound(key))));
                 let rec = UnboundOp {
                     opref: None,
@@ -206,21 +206,21 @@ impl<P: Provider, R: Request<P>> Client<P, R> {
             key
         };
         let Some(key) = key else {
-            self.release_pending();
+            this.release_pending();
             shared.finish_request(req, NtStatus::STATUS_DELETE_PENDING, &[], 0, None);
             shared.live_release();
             return;
         };
         shared.stats.op_started();
         let sink = UnboundSink {
-            client: self.clone(),
+            client: this.clone(),
             key,
             kind,
             req,
         };
         let opref = issue(&shared.provider, crate::provider::Completion::new(Box::new(sink)));
         let cancel = {
-            let mut st = self.state.lock();
+            let mut st = this.state.lock();
             match st.unbound.get_mut(key) {
                 Some(rec) => {
                     rec.issuing = false;

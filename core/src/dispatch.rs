@@ -134,7 +134,7 @@ fn socket<P: Provider, R: Request<P>>(client: &Arc<Client<P, R>>, req: R) -> Rou
         check(m.protocol == 0, NtStatus::STATUS_NOT_SUPPORTED)?;
         Ok(SocketParams { family, kind })
     })?;
-    client.start_unbound(UnboundKind::Create(params), req, move |p, done| {
+    Client::start_unbound(client, UnboundKind::Create(params), req, move |p, done| {
         p.create_socket(params, done)
     });
     Ok(())
@@ -590,7 +590,7 @@ fn resolve<P: Provider, R: Request<P>>(client: &Arc<Client<P, R>>, req: R) -> Ro
         AF_INET6 => Some(Family::V6),
         _ => None,
     };
-    client.start_unbound(UnboundKind::Resolve, req, move |p, done| {
+    Client::start_unbound(client, UnboundKind::Resolve, req, move |p, done| {
         let node = parse::c_str(&m.node).unwrap_or("");
         p.resolve(node, family, m.port, done)
     });

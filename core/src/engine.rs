@@ -20,7 +20,7 @@ use crate::request::Request;
 use crate::rundown::{Drained, Rundown};
 use crate::slab::{Key, Slab};
 use crate::socket::ops::OpKind;
-use crate::socket::SocketObj;
+use crate::socket::{SockRef, SocketObj};
 use crate::sync::{Arc, AtomicBool, AtomicU64, Ordering};
 use alloc::boxed::Box;
 use alloc::vec::Vec;
@@ -138,7 +138,7 @@ pub(crate) struct Shared<P: Provider, R: Request<P>> {
     pub provider: P,
     pub config: Config,
     pub clients: PMutex<P, Slab<ClientRef<P, R>>>,
-    pub sockets: PMutex<P, Slab<Arc<SocketObj<P, R>>>>,
+    pub sockets: PMutex<P, Slab<SockRef<P, R>>>,
     pub stats: GlobalStats,
     pub live: Rundown,
     unloading: AtomicBool,
@@ -172,7 +172,7 @@ impl<P: Provider, R: Request<P>> Shared<P, R> {
     }
 
     /// Adds a new socket object to the registry (`make` receives its registry key).
-    pub fn register_socket(&self, make: impl FnOnce(Key) -> Arc<SocketObj<P, R>>) -> Arc<SocketObj<P, R>> {
+    pub fn register_socket(&self, make: impl FnOnce(Key) -> SockRef<P, R>) -> SockRef<P, R> {
         self.stats.sockets_alive.fetch_add(1, Ordering::Relaxed);
         self.stats.sockets_created.fetch_add(1, Ordering::Relaxed);
         let mut reg = self.sockets.lock();
@@ -206,6 +206,10 @@ impl<P: Provider, R: Request<P>> Shared<P, R> {
 }
 
 /// The engine. Cheap to clone.
+///
+/// Call [`Engine::unload`] (and let it report idle) before the last clone goes: until then the
+/// engine, its clients and its sockets reference each other, and dropping the engine without
+/// unloading leaks them. The driver always unloads; host-mode users must too.
 pub struct Engine<P: Provider, R: Request<P>> {
     pub(crate) shared: Arc<Shared<P, R>>,
 }

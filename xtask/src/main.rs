@@ -65,9 +65,21 @@ fn test() -> Result<(), String> {
 /// build does not evict the normal one.
 fn loom() -> Result<(), String> {
     let mut c: Cmd = cargo();
-    c.args(["test", "--release", "-p", "wsksock-core", "--test", "loom", "--", "--test-threads=2"])
-        .env("RUSTFLAGS", "--cfg loom")
-        .env("LOOM_MAX_PREEMPTIONS", std::env::var("LOOM_MAX_PREEMPTIONS").unwrap_or_else(|_| "2".into()))
-        .env("CARGO_TARGET_DIR", util::target_dir().join("loom"));
+    c.args([
+        "test",
+        "--release",
+        "-p",
+        "wsksock-core",
+        "--test",
+        "loom",
+        "--",
+        "--test-threads=2",
+    ])
+    .env("RUSTFLAGS", "--cfg loom")
+    .env(
+        "LOOM_MAX_PREEMPTIONS",
+        std::env::var("LOOM_MAX_PREEMPTIONS").unwrap_or_else(|_| "3".into()),
+    )
+    .env("CARGO_TARGET_DIR", util::target_dir().join("loom"));
     run(&mut c)
 }

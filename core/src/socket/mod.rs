@@ -91,6 +91,22 @@ impl<P: Provider, R: Request<P>> SockState<P, R> {
     }
 }
 
+/// A counted reference to a socket object (`Arc`, which loom's cannot be a method receiver).
+pub(crate) struct SockRef<P: Provider, R: Request<P>>(pub Arc<SocketObj<P, R>>);
+
+impl<P: Provider, R: Request<P>> Clone for SockRef<P, R> {
+    fn clone(&self) -> Self {
+        SockRef(self.0.clone())
+    }
+}
+
+impl<P: Provider, R: Request<P>> core::ops::Deref for SockRef<P, R> {
+    type Target = SocketObj<P, R>;
+    fn deref(&self) -> &SocketObj<P, R> {
+        &self.0
+    }
+}
+
 /// One socket object.
 pub(crate) struct SocketObj<P: Provider, R: Request<P>> {
     pub shared: Arc<Shared<P, R>>,
@@ -106,7 +122,12 @@ pub(crate) struct SocketObj<P: Provider, R: Request<P>> {
 impl<P: Provider, R: Request<P>> SocketObj<P, R> {
     /// A new open object with no handle yet (the caller adds the first one). The caller has
     /// taken a reference on the engine's live count for it.
-    pub fn new(shared: &Arc<Shared<P, R>>, socket: P::Socket, kind: SocketKind, family: Family) -> Arc<Self> {
+    pub fn new(
+        shared: &Arc<Shared<P, R>>,
+        socket: P::Socket,
+        kind: SocketKind,
+        family: Family,
+    ) -> SockRef<P, R> {
         let state = SockState {
             phase: Phase::Open,
             handles: 0,
@@ -121,7 +142,7 @@ impl<P: Provider, R: Request<P>> SocketObj<P, R> {
         };
         let lock = crate::provider::new_mutex(&shared.provider, state);
         shared.register_socket(move |registry_key| {
-            Arc::new(SocketObj {
+            SockRef(Arc::new(SocketObj {
                 shared: shared.clone(),
                 socket,
                 kind,
@@ -129,7 +150,7 @@ impl<P: Provider, R: Request<P>> SocketObj<P, R> {
                 rundown: Rundown::new(),
                 state: lock,
                 registry_key,
-            })
+            }))
         })
     }
 

@@ -7,7 +7,7 @@
 //! teardown. A cancel that finds the record still `issuing` only sets `cancel_requested`: the
 //! issuer sends it when the call returns.
 
-use super::{Cancels, Phase, SocketObj};
+use super::{Cancels, Phase, SockRef, SocketObj};
 use crate::client::Client;
 use crate::provider::{Completion, CompletionSink, OpOutput, OpValue, Provider};
 use crate::request::{CancelToken, Request};
@@ -86,7 +86,7 @@ impl<P: Provider, R: Request<P>> OpRecord<P, R> {
 
 /// The completion sink of an operation bound to a socket.
 struct OpSink<P: Provider, R: Request<P>> {
-    sock: Arc<SocketObj<P, R>>,
+    sock: SockRef<P, R>,
     key: Key,
 }
 
@@ -104,11 +104,11 @@ pub(crate) type Issue<P> = dyn FnOnce(
     Completion<P>,
 ) -> Option<<P as Provider>::OpRef>;
 
-impl<P: Provider, R: Request<P>> SocketObj<P, R> {
+impl<P: Provider, R: Request<P>> SockRef<P, R> {
     /// Starts a client's operation through handle `handle_id`, or completes `req` with the reason
     /// it cannot start (the handle was closed meanwhile, or a limit was reached).
     pub fn start_op(
-        self: &Arc<Self>,
+        &self,
         client: &Arc<Client<P, R>>,
         handle_id: u32,
         kind: OpKind,
@@ -175,7 +175,7 @@ impl<P: Provider, R: Request<P>> SocketObj<P, R> {
 
     /// Issues one of the teardown's own operations (disconnect, close). `entered`: the caller
     /// holds the rundown (disconnect) or the rundown drained (close).
-    pub fn start_internal(self: &Arc<Self>, kind: OpKind, entered: bool) {
+    pub fn start_internal(&self, kind: OpKind, entered: bool) {
         let key = {
             let mut st = self.state.lock();
             let rec = OpRecord {
@@ -217,7 +217,7 @@ impl<P: Provider, R: Request<P>> SocketObj<P, R> {
 
     /// The provider call returned: keep its cancel reference, send a cancel that arrived during
     /// the call, leave the rundown.
-    fn after_issue(self: &Arc<Self>, key: Key, opref: Option<P::OpRef>) {
+    fn after_issue(&self, key: Key, opref: Option<P::OpRef>) {
         let cancel = {
             let mut st = self.state.lock();
             match st.ops.get_mut(key) {
@@ -240,7 +240,7 @@ impl<P: Provider, R: Request<P>> SocketObj<P, R> {
     }
 
     /// Cancels one operation (a request's own cancellation, `IoCancelIrp` on it).
-    pub fn cancel_op(self: &Arc<Self>, key: Key) {
+    pub fn cancel_op(&self, key: Key) {
         let op = self
             .state
             .lock()
@@ -252,7 +252,7 @@ impl<P: Provider, R: Request<P>> SocketObj<P, R> {
 
     /// Sends cancels collected under the lock. Skipped once the rundown is revoked: the close
     /// cancels everything, and nothing may be called on the socket during or after it.
-    pub fn send_cancels(self: &Arc<Self>, cancels: impl Iterator<Item = P::OpRef>) {
+    pub fn send_cancels(&self, cancels: impl Iterator<Item = P::OpRef>) {
         let mut cancels = cancels.peekable();
         if cancels.peek().is_none() || !self.rundown.try_acquire() {
             return;
@@ -266,7 +266,7 @@ impl<P: Provider, R: Request<P>> SocketObj<P, R> {
     }
 
     /// Cancels every operation issued through `handle_id` (CANCEL request); returns how many.
-    pub fn cancel_handle_ops(self: &Arc<Self>, handle_id: u32) -> u32 {
+    pub fn cancel_handle_ops(&self, handle_id: u32) -> u32 {
         let mut count = 0;
         let mut cancels: Cancels<P> = Cancels::<P>::new();
         {
@@ -283,7 +283,7 @@ impl<P: Provider, R: Request<P>> SocketObj<P, R> {
     }
 
     /// An operation completed.
-    fn on_complete(self: &Arc<Self>, key: Key, out: OpOutput<P>) {
+    fn on_complete(&self, key: Key, out: OpOutput<P>) {
         let mut st = self.state.lock();
         let Some(rec) = st.ops.remove(key) else {
             // A completion for an unknown or already completed operation: a provider bug.

@@ -22,11 +22,10 @@
 //! [`SocketObj::run`] with no lock held. Nothing here blocks.
 
 use super::ops::OpKind;
-use super::{Cancels, Phase, SockState, SocketObj};
+use super::{Cancels, Phase, SockRef, SockState};
 use crate::provider::{Provider, SocketKind};
 use crate::request::Request;
 use crate::rundown::Drained;
-use crate::sync::Arc;
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 use wsksock_abi::msg::{CloseMode, CloseReply, Disconnect, Message};
@@ -125,11 +124,11 @@ pub(crate) struct CloseArgs {
     pub wait: bool,
 }
 
-impl<P: Provider, R: Request<P>> SocketObj<P, R> {
+impl<P: Provider, R: Request<P>> SockRef<P, R> {
     /// Closes handle `handle_id`: cancels what was issued through it (sends survive a graceful
     /// close), and at the last handle starts the teardown. Completes `req` (now, or at the end of
     /// the teardown with the wait flag).
-    pub fn close_handle(self: &Arc<Self>, handle_id: u32, args: &CloseArgs, req: Option<R>) {
+    pub fn close_handle(&self, handle_id: u32, args: &CloseArgs, req: Option<R>) {
         let shared = &self.shared;
         let mut cancels: Cancels<P> = Cancels::<P>::new();
         let mut cancelled = 0u32;
@@ -191,7 +190,7 @@ impl<P: Provider, R: Request<P>> SocketObj<P, R> {
     }
 
     /// Unload: a teardown still waiting gracefully gets a deadline, after which it is abortive.
-    pub fn bound_teardown(self: &Arc<Self>, ms: u64) {
+    pub fn bound_teardown(&self, ms: u64) {
         let arm = {
             let mut st = self.state.lock();
             let waiting = matches!(st.phase, Phase::Draining | Phase::Disconnecting);
@@ -206,7 +205,7 @@ impl<P: Provider, R: Request<P>> SocketObj<P, R> {
         }
     }
 
-    fn arm_timer(self: &Arc<Self>, ms: u64) {
+    fn arm_timer(&self, ms: u64) {
         let target = self.clone();
         let t = self
             .shared
@@ -228,7 +227,7 @@ impl<P: Provider, R: Request<P>> SocketObj<P, R> {
 
     /// The linger (or unload) deadline passed.
     #[allow(clippy::match_same_arms)] // one arm per phase, each with its reason (style.md item 6)
-    fn timer_fired(self: &Arc<Self>) {
+    fn timer_fired(&self) {
         let mut st = self.state.lock();
         st.teardown.timer_outstanding = false;
         st.teardown.timer = None;
@@ -265,7 +264,7 @@ impl<P: Provider, R: Request<P>> SocketObj<P, R> {
     }
 
     /// Computes and runs teardown steps until one has to wait for an event.
-    pub fn drive(self: &Arc<Self>) {
+    pub fn drive(&self) {
         let step = {
             let mut st = self.state.lock();
             self.next_step(&mut st)
@@ -331,7 +330,7 @@ impl<P: Provider, R: Request<P>> SocketObj<P, R> {
     }
 
     /// Executes a step (no lock held) and whatever follows from it.
-    pub fn run(self: &Arc<Self>, step: Step<P>) {
+    pub fn run(&self, step: Step<P>) {
         match step {
             Step::None => {}
             Step::Disconnect { abortive } => {
@@ -367,7 +366,7 @@ impl<P: Provider, R: Request<P>> SocketObj<P, R> {
 
     /// The end: every IRP completed, the timer cannot fire. Completes waiting CLOSE requests and
     /// lets the engine forget the socket.
-    fn finish(self: &Arc<Self>) {
+    fn finish(&self) {
         let (waiters, status, disconnect) = {
             let mut st = self.state.lock();
             let td = &mut st.teardown;

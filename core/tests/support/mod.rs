@@ -125,3 +125,34 @@ pub mod sync {
     #[cfg(not(loom))]
     pub use std::sync::{Arc, Mutex};
 }
+
+/// Unloads the engine (completing whatever the teardowns still need) and checks it reports idle
+/// exactly once with nothing left. Ends every test that must not leak (loom checks for leaks).
+pub fn unload_clean(e: &TEngine, p: &Scripted) {
+    let idle = sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let i2 = idle.clone();
+    e.unload(Box::new(move || {
+        i2.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }));
+    for _ in 0..100 {
+        let pending = p.pending();
+        let fired = p.fire_timers();
+        if pending.is_empty() && fired == 0 {
+            break;
+        }
+        for (id, _, kind) in pending {
+            if kind == CallKind::Close {
+                p.complete_close(id);
+            } else {
+                p.complete(id, wsksock_abi::NtStatus::STATUS_SUCCESS, usize::MAX);
+            }
+        }
+    }
+    assert_eq!(
+        idle.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "unload reports idle once"
+    );
+    assert_eq!(e.stats().sockets_alive, 0);
+    p.assert_clean();
+}
