@@ -629,7 +629,7 @@ pub(crate) fn complete_unbound<P: Provider, R: Request<P>>(
             Ok(s) => {
                 // The create operation still holds its live reference: nest the socket's.
                 shared.live.acquire_nested();
-                let sock = SocketObj::new(shared, s, params.kind, params.family);
+                let sock = SocketObj::create(shared, s, params.kind, params.family);
                 match client.add_new_socket(&sock) {
                     Ok(handle) => {
                         let mut r = HandleReply::new_zeroed_with_header();

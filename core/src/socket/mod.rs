@@ -122,7 +122,7 @@ pub(crate) struct SocketObj<P: Provider, R: Request<P>> {
 impl<P: Provider, R: Request<P>> SocketObj<P, R> {
     /// A new open object with no handle yet (the caller adds the first one). The caller has
     /// taken a reference on the engine's live count for it.
-    pub fn new(
+    pub fn create(
         shared: &Arc<Shared<P, R>>,
         socket: P::Socket,
         kind: SocketKind,
