@@ -26,6 +26,6 @@ pub mod verifier;
 
 pub use buffer::EmuBuffer;
 pub use checker::{Call, Checker, Violation, ViolationKind};
-
+pub use fault::{FaultAction, FaultEvent, FaultInjector, FaultPlan, FaultSocket};
 pub use host::{HostOp, HostProvider, HostSocket, HostTimer};
 pub use profile::{CompletionMode, Config, Profile, WINE_MAX_PENDING};

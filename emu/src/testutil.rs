@@ -282,15 +282,12 @@ pub fn with_timeout<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + 
         let _ = tx.send(());
         r
     });
-    match rx.recv_timeout(limit) {
-        Ok(()) => match handle.join() {
-            Ok(v) => v,
-            Err(p) => std::panic::resume_unwind(p),
-        },
-        Err(mpsc::RecvTimeoutError::Disconnected) => match handle.join() {
-            Ok(v) => v,
-            Err(p) => std::panic::resume_unwind(p),
-        },
-        Err(mpsc::RecvTimeoutError::Timeout) => panic!("test did not finish within {limit:?} (hang?)"),
+    // Disconnected: `f` panicked (its sender dropped); join passes the panic on.
+    if let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(limit) {
+        panic!("test did not finish within {limit:?} (hang?)");
+    }
+    match handle.join() {
+        Ok(v) => v,
+        Err(p) => std::panic::resume_unwind(p),
     }
 }

@@ -1,5 +1,5 @@
 //! Shared helpers of the emulator's integration tests: real host peers on loopback.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::many_single_char_names)]
 
 use std::io::Read;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
@@ -53,10 +53,7 @@ pub fn listening(p: &HostProvider, f: Family) -> (HostSocket, SocketAddr) {
     let s = b.socket(f, SocketKind::Listen);
     assert_eq!(b.bind(&s, loopback(f)), NtStatus::STATUS_SUCCESS);
     let out = b.get_address(&s, wsksock_core::AddrKind::Local);
-    let addr = match out.value {
-        wsksock_core::OpValue::Address(a) => a,
-        _ => panic!("no local address: {:?}", out.status),
-    };
+    let wsksock_core::OpValue::Address(addr) = out.value else { panic!("no local address: {:?}", out.status) };
     (s, addr)
 }
 
