@@ -388,7 +388,8 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
                 // The accepted socket becomes an object of its own; this object's live reference
                 // (held until this operation's completion returns) covers the nested acquire.
                 shared.live.acquire_nested();
-                let sock = SocketObj::create(shared, socket, crate::provider::SocketKind::Stream, self.family);
+                let sock =
+                    SocketObj::create(shared, socket, crate::provider::SocketKind::Stream, self.family);
                 sock.state.lock().connected = true;
                 match client.add_new_socket(&sock) {
                     Ok(handle) => {
