@@ -435,6 +435,15 @@ impl Checker {
         );
     }
 
+    /// Calls on `socket` that have entered and not yet returned.
+    pub fn calls_in_progress(&self, socket: u64) -> usize {
+        self.state
+            .lock()
+            .sockets
+            .get(&socket)
+            .map_or(0, |s| s.in_progress.len())
+    }
+
     /// Operations started and not completed.
     pub fn pending_ops(&self) -> usize {
         self.state.lock().ops.len()

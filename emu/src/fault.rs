@@ -31,7 +31,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use wsksock_abi::NtStatus;
 use wsksock_core::{
-    AddrKind, Completion, CompletionSink, Family, OpOutput, OpValue, Provider, SockOpt, SocketParams, TimerCallback,
+    AddrKind, Completion, CompletionSink, Family, OpOutput, OpValue, Provider, SockOpt, SocketParams,
+    TimerCallback,
 };
 
 /// SplitMix64: small, fast, and the same sequence everywhere for a seed.
@@ -115,14 +116,22 @@ impl FaultPlan {
     /// Fails the `nth` call of any kind with `status`.
     #[must_use]
     pub fn fail_nth(mut self, nth: u64, status: NtStatus) -> Self {
-        self.fail_rules.push(FailRule { nth, call: None, status });
+        self.fail_rules.push(FailRule {
+            nth,
+            call: None,
+            status,
+        });
         self
     }
 
     /// Fails the `nth` call of kind `call` with `status`.
     #[must_use]
     pub fn fail_nth_of(mut self, call: Call, nth: u64, status: NtStatus) -> Self {
-        self.fail_rules.push(FailRule { nth, call: Some(call), status });
+        self.fail_rules.push(FailRule {
+            nth,
+            call: Some(call),
+            status,
+        });
         self
     }
 
@@ -194,7 +203,10 @@ impl<S> FaultSocket<S> {
 
 impl<S: Clone> Clone for FaultSocket<S> {
     fn clone(&self) -> Self {
-        FaultSocket { id: self.id, inner: self.inner.clone() }
+        FaultSocket {
+            id: self.id,
+            inner: self.inner.clone(),
+        }
     }
 }
 
@@ -252,7 +264,11 @@ impl Delayer {
             return;
         }
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
-        self.queue.lock().push(Delayed { at: Instant::now() + delay, seq, run });
+        self.queue.lock().push(Delayed {
+            at: Instant::now() + delay,
+            seq,
+            run,
+        });
         self.cv.notify_one();
     }
 
@@ -325,13 +341,20 @@ impl<P: Provider> FaultInjector<P> {
             seq: AtomicU64::new(0),
         });
         let d2 = Arc::clone(&delayer);
-        let thread = std::thread::Builder::new().name("wsksock-emu-faults".into()).spawn(move || d2.run()).ok();
+        let thread = std::thread::Builder::new()
+            .name("wsksock-emu-faults".into())
+            .spawn(move || d2.run())
+            .ok();
         if thread.is_none() {
             // No thread: delays degrade to immediate delivery.
             delayer.stop.store(true, Ordering::Release);
         }
-        let decisions =
-            Decisions { rng: SplitMix64::new(plan.seed), total: 0, per_call: [0; Call::ALL.len()], log: Vec::new() };
+        let decisions = Decisions {
+            rng: SplitMix64::new(plan.seed),
+            total: 0,
+            per_call: [0; Call::ALL.len()],
+            log: Vec::new(),
+        };
         let st = Arc::new(Inner {
             plan,
             decisions: Mutex::new(decisions),
@@ -366,7 +389,8 @@ impl<P: Provider> FaultInjector<P> {
     /// Resets the connection of `s` now, as a reset from the peer would (see the module docs).
     pub fn inject_reset(&self, s: &FaultSocket<P::Socket>) {
         self.st.reset.lock().insert(s.id);
-        self.inner.disconnect(&s.inner, true, Completion::new(Box::new(Discard)));
+        self.inner
+            .disconnect(&s.inner, true, Completion::new(Box::new(Discard)));
     }
 
     fn is_reset(&self, id: u64) -> bool {
@@ -408,13 +432,30 @@ impl<P: Provider> FaultInjector<P> {
             Verdict::Pass(None) => None,
         };
         if let Some(action) = action {
-            d.log.push(FaultEvent { index: total, call, socket, action });
+            d.log.push(FaultEvent {
+                index: total,
+                call,
+                socket,
+                action,
+            });
         }
         verdict
     }
 
-    fn wrap(&self, call: Call, socket: Option<u64>, delay: Option<Duration>, done: Completion<Self>) -> Completion<P> {
-        Completion::new(Box::new(FaultSink { st: Arc::clone(&self.st), call, socket, delay, outer: done }))
+    fn wrap(
+        &self,
+        call: Call,
+        socket: Option<u64>,
+        delay: Option<Duration>,
+        done: Completion<Self>,
+    ) -> Completion<P> {
+        Completion::new(Box::new(FaultSink {
+            st: Arc::clone(&self.st),
+            call,
+            socket,
+            delay,
+            outer: done,
+        }))
     }
 
     /// A call on a socket: decide, then fail, reset, or pass on.
@@ -432,7 +473,10 @@ impl<P: Provider> FaultInjector<P> {
         match verdict {
             Verdict::Fail(st) if call == Call::Close => {
                 // Close for real (nothing may leak), report the chosen status.
-                let d = Completion::new(Box::new(Rewrite { status: st, outer: done }));
+                let d = Completion::new(Box::new(Rewrite {
+                    status: st,
+                    outer: done,
+                }));
                 pass(&self.inner, &s.inner, buf, self.wrap(call, Some(s.id), None, d))
             }
             Verdict::Fail(st) => {
@@ -449,7 +493,12 @@ impl<P: Provider> FaultInjector<P> {
                 done.complete(OpOutput::data(NtStatus::STATUS_CONNECTION_RESET, 0, buf));
                 None
             }
-            Verdict::Pass(delay) => pass(&self.inner, &s.inner, buf, self.wrap(call, Some(s.id), delay, done)),
+            Verdict::Pass(delay) => pass(
+                &self.inner,
+                &s.inner,
+                buf,
+                self.wrap(call, Some(s.id), delay, done),
+            ),
         }
     }
 }
@@ -501,11 +550,19 @@ impl<P: Provider> CompletionSink<P> for FaultSink<P> {
         let st = &self.st;
         let value = match out.value {
             OpValue::None => OpValue::None,
-            OpValue::Socket(inner) => {
-                OpValue::Socket(FaultSocket { id: st.next_socket.fetch_add(1, Ordering::Relaxed), inner })
-            }
-            OpValue::Accepted { socket, local, remote } => OpValue::Accepted {
-                socket: FaultSocket { id: st.next_socket.fetch_add(1, Ordering::Relaxed), inner: socket },
+            OpValue::Socket(inner) => OpValue::Socket(FaultSocket {
+                id: st.next_socket.fetch_add(1, Ordering::Relaxed),
+                inner,
+            }),
+            OpValue::Accepted {
+                socket,
+                local,
+                remote,
+            } => OpValue::Accepted {
+                socket: FaultSocket {
+                    id: st.next_socket.fetch_add(1, Ordering::Relaxed),
+                    inner: socket,
+                },
                 local,
                 remote,
             },
@@ -522,7 +579,12 @@ impl<P: Provider> CompletionSink<P> for FaultSink<P> {
         {
             status = NtStatus::STATUS_CONNECTION_RESET;
         }
-        let out = OpOutput { status, bytes: out.bytes, buffer: out.buffer, value };
+        let out = OpOutput {
+            status,
+            bytes: out.bytes,
+            buffer: out.buffer,
+            value,
+        };
         let outer = self.outer;
         match self.delay {
             Some(d) => st.delayer.schedule(d, Box::new(move || outer.complete(out))),
@@ -548,10 +610,12 @@ impl<P: Provider> Provider for FaultInjector<P> {
                 done.complete(OpOutput::status(st));
                 None
             }
-            Verdict::Reset | Verdict::Pass(None) => {
-                self.inner.create_socket(params, self.wrap(Call::CreateSocket, None, None, done))
-            }
-            Verdict::Pass(delay) => self.inner.create_socket(params, self.wrap(Call::CreateSocket, None, delay, done)),
+            Verdict::Reset | Verdict::Pass(None) => self
+                .inner
+                .create_socket(params, self.wrap(Call::CreateSocket, None, None, done)),
+            Verdict::Pass(delay) => self
+                .inner
+                .create_socket(params, self.wrap(Call::CreateSocket, None, delay, done)),
         }
     }
 
@@ -572,19 +636,39 @@ impl<P: Provider> Provider for FaultInjector<P> {
     }
 
     fn send(&self, s: &Self::Socket, buf: P::Buffer, flags: u32, done: Completion<Self>) -> Option<P::OpRef> {
-        self.on_socket(s, Call::Send, Some(buf), done, |p, s, b, d| b.and_then(|b| p.send(s, b, flags, d)))
+        self.on_socket(s, Call::Send, Some(buf), done, |p, s, b, d| {
+            b.and_then(|b| p.send(s, b, flags, d))
+        })
     }
 
-    fn receive(&self, s: &Self::Socket, buf: P::Buffer, flags: u32, done: Completion<Self>) -> Option<P::OpRef> {
-        self.on_socket(s, Call::Receive, Some(buf), done, |p, s, b, d| b.and_then(|b| p.receive(s, b, flags, d)))
+    fn receive(
+        &self,
+        s: &Self::Socket,
+        buf: P::Buffer,
+        flags: u32,
+        done: Completion<Self>,
+    ) -> Option<P::OpRef> {
+        self.on_socket(s, Call::Receive, Some(buf), done, |p, s, b, d| {
+            b.and_then(|b| p.receive(s, b, flags, d))
+        })
     }
 
-    fn send_to(&self, s: &Self::Socket, buf: P::Buffer, remote: SocketAddr, done: Completion<Self>) -> Option<P::OpRef> {
-        self.on_socket(s, Call::SendTo, Some(buf), done, |p, s, b, d| b.and_then(|b| p.send_to(s, b, remote, d)))
+    fn send_to(
+        &self,
+        s: &Self::Socket,
+        buf: P::Buffer,
+        remote: SocketAddr,
+        done: Completion<Self>,
+    ) -> Option<P::OpRef> {
+        self.on_socket(s, Call::SendTo, Some(buf), done, |p, s, b, d| {
+            b.and_then(|b| p.send_to(s, b, remote, d))
+        })
     }
 
     fn receive_from(&self, s: &Self::Socket, buf: P::Buffer, done: Completion<Self>) -> Option<P::OpRef> {
-        self.on_socket(s, Call::ReceiveFrom, Some(buf), done, |p, s, b, d| b.and_then(|b| p.receive_from(s, b, d)))
+        self.on_socket(s, Call::ReceiveFrom, Some(buf), done, |p, s, b, d| {
+            b.and_then(|b| p.receive_from(s, b, d))
+        })
     }
 
     fn disconnect(&self, s: &Self::Socket, abortive: bool, done: Completion<Self>) -> Option<P::OpRef> {
@@ -594,35 +678,59 @@ impl<P: Provider> Provider for FaultInjector<P> {
             done.complete(OpOutput::status(NtStatus::STATUS_SUCCESS));
             return None;
         }
-        self.on_socket(s, Call::Disconnect, None, done, |p, s, _, d| p.disconnect(s, abortive, d))
+        self.on_socket(s, Call::Disconnect, None, done, |p, s, _, d| {
+            p.disconnect(s, abortive, d)
+        })
     }
 
     fn close(&self, s: &Self::Socket, done: Completion<Self>) -> Option<P::OpRef> {
         self.on_socket(s, Call::Close, None, done, |p, s, _, d| p.close(s, d))
     }
 
-    fn set_option(&self, s: &Self::Socket, opt: SockOpt, value: u32, done: Completion<Self>) -> Option<P::OpRef> {
-        self.on_socket(s, Call::SetOption, None, done, |p, s, _, d| p.set_option(s, opt, value, d))
+    fn set_option(
+        &self,
+        s: &Self::Socket,
+        opt: SockOpt,
+        value: u32,
+        done: Completion<Self>,
+    ) -> Option<P::OpRef> {
+        self.on_socket(s, Call::SetOption, None, done, |p, s, _, d| {
+            p.set_option(s, opt, value, d)
+        })
     }
 
     fn get_option(&self, s: &Self::Socket, opt: SockOpt, done: Completion<Self>) -> Option<P::OpRef> {
-        self.on_socket(s, Call::GetOption, None, done, |p, s, _, d| p.get_option(s, opt, d))
+        self.on_socket(s, Call::GetOption, None, done, |p, s, _, d| {
+            p.get_option(s, opt, d)
+        })
     }
 
     fn get_address(&self, s: &Self::Socket, which: AddrKind, done: Completion<Self>) -> Option<P::OpRef> {
-        self.on_socket(s, Call::GetAddress, None, done, |p, s, _, d| p.get_address(s, which, d))
+        self.on_socket(s, Call::GetAddress, None, done, |p, s, _, d| {
+            p.get_address(s, which, d)
+        })
     }
 
-    fn resolve(&self, node: &str, family: Option<Family>, port: u16, done: Completion<Self>) -> Option<P::OpRef> {
+    fn resolve(
+        &self,
+        node: &str,
+        family: Option<Family>,
+        port: u16,
+        done: Completion<Self>,
+    ) -> Option<P::OpRef> {
         match self.decide(Call::Resolve, None) {
             Verdict::Fail(st) => {
                 done.complete(OpOutput::status(st));
                 None
             }
             Verdict::Reset | Verdict::Pass(None) => {
-                self.inner.resolve(node, family, port, self.wrap(Call::Resolve, None, None, done))
+                self.inner
+                    .resolve(node, family, port, self.wrap(Call::Resolve, None, None, done))
             }
-            Verdict::Pass(delay) => self.inner.resolve(node, family, port, self.wrap(Call::Resolve, None, delay, done)),
+            Verdict::Pass(delay) => {
+                self.inner
+                    .resolve(node, family, port, self.wrap(Call::Resolve, None, delay, done))
+            }
         }
     }
 

@@ -21,8 +21,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use wsksock_abi::NtStatus;
 use wsksock_core::{
-    AddrKind, Completion, CompletionSink, Family, OpOutput, OpValue, Provider, SockOpt, SocketKind, SocketParams,
-    TimerCallback,
+    AddrKind, Completion, CompletionSink, Family, OpOutput, OpValue, Provider, SockOpt, SocketKind,
+    SocketParams, TimerCallback,
 };
 
 /// A socket seen through a [`Verifier`]: the inner provider's socket and the checker's id.
@@ -45,7 +45,10 @@ impl<S> VerifiedSocket<S> {
 
 impl<S: Clone> Clone for VerifiedSocket<S> {
     fn clone(&self) -> Self {
-        VerifiedSocket { id: self.id, inner: self.inner.clone() }
+        VerifiedSocket {
+            id: self.id,
+            inner: self.inner.clone(),
+        }
     }
 }
 
@@ -64,7 +67,10 @@ pub struct Verifier<P: Provider> {
 impl<P: Provider> Verifier<P> {
     /// Wraps `inner` with a new checker named "verifier".
     pub fn new(inner: P) -> Self {
-        Verifier { inner, checker: Arc::new(Checker::new("verifier")) }
+        Verifier {
+            inner,
+            checker: Arc::new(Checker::new("verifier")),
+        }
     }
 
     /// The checker.
@@ -89,8 +95,22 @@ impl<P: Provider> Verifier<P> {
     }
 
     /// Wraps the caller's completion for the inner provider.
-    fn wrap(&self, op: u64, call: Call, socket: Option<u64>, label: Option<String>, done: Completion<Self>) -> Completion<P> {
-        Completion::new(Box::new(VerifierSink { checker: Arc::clone(&self.checker), op, call, socket, label, outer: done }))
+    fn wrap(
+        &self,
+        op: u64,
+        call: Call,
+        socket: Option<u64>,
+        label: Option<String>,
+        done: Completion<Self>,
+    ) -> Completion<P> {
+        Completion::new(Box::new(VerifierSink {
+            checker: Arc::clone(&self.checker),
+            op,
+            call,
+            socket,
+            label,
+            outer: done,
+        }))
     }
 
     /// A call on a socket: checks, then passes on (or refuses).
@@ -102,8 +122,11 @@ impl<P: Provider> Verifier<P> {
         done: Completion<Self>,
         pass: impl FnOnce(&P, &P::Socket, Option<P::Buffer>, Completion<P>) -> Option<P::OpRef>,
     ) -> Option<P::OpRef> {
-        let (guard, ok) =
-            if call == Call::Close { self.checker.enter_close(s.id) } else { self.checker.enter(s.id, call) };
+        let (guard, ok) = if call == Call::Close {
+            self.checker.enter_close(s.id)
+        } else {
+            self.checker.enter(s.id, call)
+        };
         let op = self.checker.op_started(Some(s.id), call);
         if !ok {
             self.checker.op_completed(op);
@@ -149,17 +172,36 @@ impl<P: Provider> CompletionSink<P> for VerifierSink<P> {
             OpValue::None => OpValue::None,
             OpValue::Socket(inner) => {
                 let label = self.label.as_deref().unwrap_or("socket");
-                OpValue::Socket(VerifiedSocket { id: c.socket_created(label), inner })
+                OpValue::Socket(VerifiedSocket {
+                    id: c.socket_created(label),
+                    inner,
+                })
             }
-            OpValue::Accepted { socket, local, remote } => {
+            OpValue::Accepted {
+                socket,
+                local,
+                remote,
+            } => {
                 let label = format!("accepted on socket #{}", self.socket.unwrap_or(0));
-                OpValue::Accepted { socket: VerifiedSocket { id: c.socket_created(&label), inner: socket }, local, remote }
+                OpValue::Accepted {
+                    socket: VerifiedSocket {
+                        id: c.socket_created(&label),
+                        inner: socket,
+                    },
+                    local,
+                    remote,
+                }
             }
             OpValue::Address(a) => OpValue::Address(a),
             OpValue::Addresses(v) => OpValue::Addresses(v),
             OpValue::Value(v) => OpValue::Value(v),
         };
-        self.outer.complete(OpOutput { status: out.status, bytes: out.bytes, buffer: out.buffer, value });
+        self.outer.complete(OpOutput {
+            status: out.status,
+            bytes: out.bytes,
+            buffer: out.buffer,
+            value,
+        });
     }
 }
 
@@ -214,14 +256,26 @@ impl<P: Provider> Provider for Verifier<P> {
         })
     }
 
-    fn receive(&self, s: &Self::Socket, buf: P::Buffer, flags: u32, done: Completion<Self>) -> Option<P::OpRef> {
+    fn receive(
+        &self,
+        s: &Self::Socket,
+        buf: P::Buffer,
+        flags: u32,
+        done: Completion<Self>,
+    ) -> Option<P::OpRef> {
         self.on_socket(s, Call::Receive, Some(buf), done, |p, s, b, d| match b {
             Some(b) => p.receive(s, b, flags, d),
             None => None,
         })
     }
 
-    fn send_to(&self, s: &Self::Socket, buf: P::Buffer, remote: SocketAddr, done: Completion<Self>) -> Option<P::OpRef> {
+    fn send_to(
+        &self,
+        s: &Self::Socket,
+        buf: P::Buffer,
+        remote: SocketAddr,
+        done: Completion<Self>,
+    ) -> Option<P::OpRef> {
         self.on_socket(s, Call::SendTo, Some(buf), done, |p, s, b, d| match b {
             Some(b) => p.send_to(s, b, remote, d),
             None => None,
@@ -236,26 +290,46 @@ impl<P: Provider> Provider for Verifier<P> {
     }
 
     fn disconnect(&self, s: &Self::Socket, abortive: bool, done: Completion<Self>) -> Option<P::OpRef> {
-        self.on_socket(s, Call::Disconnect, None, done, |p, s, _, d| p.disconnect(s, abortive, d))
+        self.on_socket(s, Call::Disconnect, None, done, |p, s, _, d| {
+            p.disconnect(s, abortive, d)
+        })
     }
 
     fn close(&self, s: &Self::Socket, done: Completion<Self>) -> Option<P::OpRef> {
         self.on_socket(s, Call::Close, None, done, |p, s, _, d| p.close(s, d))
     }
 
-    fn set_option(&self, s: &Self::Socket, opt: SockOpt, value: u32, done: Completion<Self>) -> Option<P::OpRef> {
-        self.on_socket(s, Call::SetOption, None, done, |p, s, _, d| p.set_option(s, opt, value, d))
+    fn set_option(
+        &self,
+        s: &Self::Socket,
+        opt: SockOpt,
+        value: u32,
+        done: Completion<Self>,
+    ) -> Option<P::OpRef> {
+        self.on_socket(s, Call::SetOption, None, done, |p, s, _, d| {
+            p.set_option(s, opt, value, d)
+        })
     }
 
     fn get_option(&self, s: &Self::Socket, opt: SockOpt, done: Completion<Self>) -> Option<P::OpRef> {
-        self.on_socket(s, Call::GetOption, None, done, |p, s, _, d| p.get_option(s, opt, d))
+        self.on_socket(s, Call::GetOption, None, done, |p, s, _, d| {
+            p.get_option(s, opt, d)
+        })
     }
 
     fn get_address(&self, s: &Self::Socket, which: AddrKind, done: Completion<Self>) -> Option<P::OpRef> {
-        self.on_socket(s, Call::GetAddress, None, done, |p, s, _, d| p.get_address(s, which, d))
+        self.on_socket(s, Call::GetAddress, None, done, |p, s, _, d| {
+            p.get_address(s, which, d)
+        })
     }
 
-    fn resolve(&self, node: &str, family: Option<Family>, port: u16, done: Completion<Self>) -> Option<P::OpRef> {
+    fn resolve(
+        &self,
+        node: &str,
+        family: Option<Family>,
+        port: u16,
+        done: Completion<Self>,
+    ) -> Option<P::OpRef> {
         let op = self.checker.op_started(None, Call::Resolve);
         if !self.checker.enter_global(Call::Resolve) {
             self.checker.op_completed(op);

@@ -53,7 +53,9 @@ pub fn listening(p: &HostProvider, f: Family) -> (HostSocket, SocketAddr) {
     let s = b.socket(f, SocketKind::Listen);
     assert_eq!(b.bind(&s, loopback(f)), NtStatus::STATUS_SUCCESS);
     let out = b.get_address(&s, wsksock_core::AddrKind::Local);
-    let wsksock_core::OpValue::Address(addr) = out.value else { panic!("no local address: {:?}", out.status) };
+    let wsksock_core::OpValue::Address(addr) = out.value else {
+        panic!("no local address: {:?}", out.status)
+    };
     (s, addr)
 }
 
