@@ -1,0 +1,345 @@
+//! `wsksock_core::Request` over a device-control IRP.
+//!
+//! The IRP's buffers are read through the typed bindings: the request struct is the input
+//! buffer; replies go to the start of the output buffer (`SystemBuffer` for METHOD_BUFFERED,
+//! the first bytes of the output MDL for direct I/O, the kernel caller's `UserBuffer` for
+//! METHOD_NEITHER); data buffers are MDLs over the caller's memory (see `kernel::mdl`).
+//!
+//! Cancellation follows [`crate::logic::cancel`]: [`Backend`] arms and disarms the framework's
+//! cancel routine (WDM: `IoSetCancelRoutine`; KMDF: `WdfRequestMarkCancelableEx`) and finishes the
+//! request; the shared [`ReqShared`] is reference-counted so the routine never sees freed memory.
+
+use crate::kernel::mdl::Mdl;
+use crate::kernel::timer::Timer;
+use crate::logic::buffers::{self, Layout};
+use crate::logic::cancel::{AfterCancel, CancelState, OnCancel, OnComplete};
+use crate::sys::inline::{
+    IrpDeviceIoControl, IrpMdlAddress, IrpRequestorMode, IrpSystemBuffer, IrpUserBuffer, MmGetMdlByteCount,
+    MmGetSystemAddressForMdlSafe,
+};
+use crate::sys::{status, KernelMode, IRP, NTSTATUS};
+use crate::wsk::provider::{DataBuffer, WskProvider};
+use alloc::sync::Arc;
+use core::ffi::c_void;
+use core::ptr::NonNull;
+use wsksock_abi::ioctl::{method_of, METHOD_IN_DIRECT};
+use wsksock_abi::NtStatus;
+use wsksock_core::{CancelToken, DataSource, Request, RequestorMode};
+
+/// How a front end finishes a request and arms its cancel routine.
+///
+/// # Safety
+/// Implementations must: finish the request exactly when `finish` is called; arm a routine that
+/// calls [`run_cancel`] with the `context` given to `arm` (taking ownership of that one strong
+/// reference) only if `arm` returns `true`; return `true` from `disarm` only if that routine will
+/// never run.
+pub unsafe trait Backend: Send + Sync + 'static {
+    /// Arms the cancel routine with `context`; `false` if the request was already cancelled and
+    /// the routine was not armed (`context` is then not consumed).
+    ///
+    /// # Safety
+    /// `context` is an `Arc::into_raw` of this request's [`ReqShared`]; called once.
+    unsafe fn arm(&self, irp: NonNull<IRP>, context: *const c_void) -> bool;
+    /// Disarms the routine: `true` if it will never run.
+    ///
+    /// # Safety
+    /// Called at most once, after a successful `arm`, while the request is not finished.
+    unsafe fn disarm(&self, irp: NonNull<IRP>) -> bool;
+    /// Finishes the request with `status` and `information`.
+    ///
+    /// # Safety
+    /// Called exactly once per request; the IRP is gone afterwards.
+    unsafe fn finish(&self, irp: NonNull<IRP>, status: NTSTATUS, information: usize);
+}
+
+const STATUS_INVALID_PARAMETER: NTSTATUS = status(0xC000_000D);
+const STATUS_ACCESS_DENIED: NTSTATUS = status(0xC000_0022);
+const STATUS_BUFFER_TOO_SMALL: NTSTATUS = status(0xC000_0023);
+const STATUS_INSUFFICIENT_RESOURCES: NTSTATUS = status(0xC000_009A);
+const STATUS_CANCELLED: NTSTATUS = status(0xC000_0120);
+
+fn nt(s: NTSTATUS) -> NtStatus {
+    NtStatus(s.cast_unsigned())
+}
+
+/// What the request and its cancel routine share.
+pub struct ReqShared<B: Backend> {
+    state: CancelState,
+    token: CancelToken,
+    irp: NonNull<IRP>,
+    backend: B,
+}
+
+// SAFETY: the IRP pointer is only used through the Backend, whose calls the cancel state machine
+// serializes (exactly one finish, no disarm after finish).
+unsafe impl<B: Backend> Send for ReqShared<B> {}
+// SAFETY: see `Send`.
+unsafe impl<B: Backend> Sync for ReqShared<B> {}
+
+/// The cancel routine's work, for both front ends and the late-cancel timer.
+pub fn run_cancel<B: Backend>(shared: &ReqShared<B>) {
+    match shared.state.cancel_started() {
+        OnCancel::AskEngine => {
+            shared.token.cancel();
+            if let AfterCancel::Finish(st, info) = shared.state.after_cancel() {
+                // SAFETY: the state machine handed the one finish to us.
+                unsafe { shared.backend.finish(shared.irp, st, info) };
+            }
+        }
+        OnCancel::Finish(st, info) => {
+            // SAFETY: as above.
+            unsafe { shared.backend.finish(shared.irp, st, info) };
+        }
+        OnCancel::Nothing => {}
+    }
+}
+
+/// A client request: one IRP_MJ_(INTERNAL_)DEVICE_CONTROL IRP.
+///
+/// # Invariants
+/// `irp` is pending and owned by this value until `complete` (or `Drop`) finishes it; the input
+/// slice and the output buffers stay valid as long as the IRP is pending.
+pub struct IrpRequest<B: Backend> {
+    irp: Option<NonNull<IRP>>,
+    code: u32,
+    requestor: RequestorMode,
+    layout: Layout,
+    input: *const u8,
+    input_len: usize,
+    output_len: usize,
+    buffer_taken: bool,
+    backend: Option<B>,
+    shared: Option<Arc<ReqShared<B>>>,
+}
+
+// SAFETY: the IRP and its buffers may be completed and accessed from any thread at
+// IRQL <= DISPATCH_LEVEL; the value is owned by one thread at a time.
+unsafe impl<B: Backend> Send for IrpRequest<B> {}
+
+impl<B: Backend> IrpRequest<B> {
+    /// Wraps a device-control IRP being dispatched.
+    ///
+    /// # Safety
+    /// `irp` is a live IRP_MJ_DEVICE_CONTROL or IRP_MJ_INTERNAL_DEVICE_CONTROL IRP that the caller
+    /// hands over (it will be finished through `backend`), already marked pending.
+    pub unsafe fn new(irp: NonNull<IRP>, backend: B) -> IrpRequest<B> {
+        let p = irp.as_ptr();
+        // SAFETY: live IRP being dispatched (caller contract).
+        let mode = unsafe { IrpRequestorMode(p) };
+        // SAFETY: a device-control IRP being dispatched (caller contract).
+        let params = unsafe { IrpDeviceIoControl(p) };
+        let requestor = if mode == KernelMode {
+            RequestorMode::Kernel
+        } else {
+            RequestorMode::User
+        };
+        let code = params.IoControlCode;
+        let layout = buffers::layout(code, requestor == RequestorMode::Kernel);
+        let (input, input_len) = match layout {
+            // SAFETY: live IRP; SystemBuffer holds InputBufferLength bytes for these methods.
+            Layout::Buffered | Layout::Direct => (
+                unsafe { IrpSystemBuffer(p) }.cast_const(),
+                params.InputBufferLength,
+            ),
+            // A kernel requestor's METHOD_NEITHER input is a kernel pointer it vouches for.
+            Layout::Neither { trusted: true } => {
+                (params.Type3InputBuffer.cast_const(), params.InputBufferLength)
+            }
+            // Never dereference a user-mode METHOD_NEITHER pointer (the engine refuses it anyway).
+            Layout::Neither { trusted: false } => (core::ptr::null(), 0),
+        };
+        let input_len = if input.is_null() { 0 } else { input_len as usize };
+        // INVARIANT: we own the pending IRP from here on.
+        IrpRequest {
+            irp: Some(irp),
+            code,
+            requestor,
+            layout,
+            input: input.cast(),
+            input_len,
+            output_len: params.OutputBufferLength as usize,
+            buffer_taken: false,
+            backend: Some(backend),
+            shared: None,
+        }
+    }
+
+    fn irp_ptr(&self) -> Option<*mut IRP> {
+        self.irp.map(NonNull::as_ptr)
+    }
+
+    /// Writes the reply at the start of the output buffer; returns the bytes written.
+    fn write_reply(&self, reply: &[u8]) -> usize {
+        let Some(irp) = self.irp_ptr() else { return 0 };
+        if reply.is_empty() {
+            return 0;
+        }
+        let (dst, room) = match self.layout {
+            // SAFETY: live IRP (invariant); SystemBuffer holds max(in, out) bytes.
+            Layout::Buffered => (unsafe { IrpSystemBuffer(irp) }.cast::<u8>(), self.output_len),
+            Layout::Direct => {
+                // SAFETY: live IRP (invariant).
+                let Some(mdl) = NonNull::new(unsafe { IrpMdlAddress(irp) }) else {
+                    return 0;
+                };
+                // SAFETY: the I/O manager probed and locked this MDL for the request.
+                let va = unsafe { MmGetSystemAddressForMdlSafe(mdl.as_ptr()) }.cast::<u8>();
+                // SAFETY: live MDL.
+                (va, unsafe { MmGetMdlByteCount(mdl.as_ptr()) } as usize)
+            }
+            Layout::Neither { trusted: true } => {
+                // SAFETY: live IRP; a kernel requestor's METHOD_NEITHER output is its kernel buffer.
+                (unsafe { IrpUserBuffer(irp) }.cast::<u8>(), self.output_len)
+            }
+            Layout::Neither { trusted: false } => (core::ptr::null_mut(), 0),
+        };
+        if dst.is_null() {
+            return 0;
+        }
+        let (n, _) = buffers::reply_fit(reply.len(), room);
+        // SAFETY: 1. `dst` is valid for `room` >= `n` bytes (see above); 2. the reply is ours and
+        // does not overlap the output buffer (the engine builds it in its own memory).
+        unsafe { core::ptr::copy_nonoverlapping(reply.as_ptr(), dst, n) };
+        n
+    }
+
+    fn finish(&mut self, st: NTSTATUS, information: usize) {
+        let Some(irp) = self.irp.take() else { return };
+        // Never report more than the output buffer holds (the I/O manager copies `Information`
+        // bytes back for METHOD_BUFFERED).
+        let information = information.min(self.output_len);
+        if let Some(shared) = self.shared.take() {
+            let backend = &shared.backend;
+            // SAFETY: `disarm` runs at most once, only while armed (the state machine's contract).
+            let r = shared
+                .state
+                .complete(st, information, || unsafe { backend.disarm(irp) });
+            match r {
+                OnComplete::FinishNow => {
+                    // SAFETY: the routine will never run (disarmed) or is over: the one finish
+                    // is ours.
+                    unsafe { backend.finish(irp, st, information) };
+                }
+                OnComplete::LeftToRoutine | OnComplete::AlreadyCompleted => {}
+            }
+            return;
+        }
+        if let Some(backend) = self.backend.take() {
+            // SAFETY: no cancel routine was ever armed: the one finish is ours.
+            unsafe { backend.finish(irp, st, information) };
+        }
+    }
+}
+
+impl<B: Backend> Request<WskProvider> for IrpRequest<B> {
+    fn code(&self) -> u32 {
+        self.code
+    }
+
+    fn requestor(&self) -> RequestorMode {
+        self.requestor
+    }
+
+    fn input(&self) -> &[u8] {
+        if self.input.is_null() || self.irp.is_none() {
+            return &[];
+        }
+        // SAFETY: the input buffer holds `input_len` bytes while the IRP is pending (invariant).
+        unsafe { core::slice::from_raw_parts(self.input, self.input_len) }
+    }
+
+    fn output_len(&self) -> usize {
+        self.output_len
+    }
+
+    fn take_buffer(&mut self, source: DataSource, write: bool) -> Result<DataBuffer, NtStatus> {
+        let Some(irp) = self.irp_ptr() else {
+            return Err(nt(STATUS_INVALID_PARAMETER));
+        };
+        if core::mem::replace(&mut self.buffer_taken, true) {
+            return Err(nt(STATUS_INVALID_PARAMETER));
+        }
+        match source {
+            DataSource::Direct { offset } => {
+                if self.layout != Layout::Direct {
+                    return Err(nt(STATUS_INVALID_PARAMETER));
+                }
+                // The I/O manager probed a METHOD_IN_DIRECT buffer for reading only.
+                if write && method_of(self.code) == METHOD_IN_DIRECT {
+                    return Err(nt(STATUS_INVALID_PARAMETER));
+                }
+                // SAFETY: live IRP (invariant).
+                let Some(mdl) = NonNull::new(unsafe { IrpMdlAddress(irp) }) else {
+                    return Ok(DataBuffer::empty());
+                };
+                // SAFETY: live MDL.
+                let total = unsafe { MmGetMdlByteCount(mdl.as_ptr()) };
+                let range = buffers::sub_range(total, offset).map_err(|_| nt(STATUS_BUFFER_TOO_SMALL))?;
+                if range.len == 0 {
+                    return Ok(DataBuffer::empty());
+                }
+                if offset == 0 {
+                    // SAFETY: the IRP's locked MDL outlives the buffer (given back before completion).
+                    return Ok(DataBuffer::new(unsafe { Mdl::borrowed(mdl) }));
+                }
+                // SAFETY: as above; the range lies within the MDL (sub_range).
+                unsafe { Mdl::partial(mdl, range) }
+                    .map(DataBuffer::new)
+                    .ok_or(nt(STATUS_INSUFFICIENT_RESOURCES))
+            }
+            DataSource::Kernel { addr, len } => {
+                if self.requestor != RequestorMode::Kernel {
+                    return Err(nt(STATUS_ACCESS_DENIED));
+                }
+                let (addr, len) = buffers::kernel_buffer(addr, len).ok_or(nt(STATUS_INVALID_PARAMETER))?;
+                // SAFETY: a kernel-mode requestor names non-paged memory valid until its request
+                // completes (the ABI's contract for the *_KERNEL codes).
+                unsafe { Mdl::nonpaged(addr, len) }
+                    .map(DataBuffer::new)
+                    .ok_or(nt(STATUS_INSUFFICIENT_RESOURCES))
+            }
+        }
+    }
+
+    fn set_cancel(&mut self, token: CancelToken) {
+        let (Some(irp), Some(backend)) = (self.irp, self.backend.take()) else {
+            return;
+        };
+        let shared = Arc::new(ReqShared {
+            state: CancelState::new(),
+            token,
+            irp,
+            backend,
+        });
+        // Armed before the routine can run, so a routine that runs at once finds it armed.
+        let _fresh = shared.state.armed(false);
+        let context = Arc::into_raw(shared.clone()).cast::<c_void>();
+        // SAFETY: `context` is a strong reference handed to the routine; arm is called once.
+        let armed = unsafe { shared.backend.arm(irp, context) };
+        if !armed {
+            // SAFETY: not armed, so the reference is still ours: give it back.
+            unsafe { Arc::decrement_strong_count(context.cast::<ReqShared<B>>()) };
+            // Already cancelled: a timer DPC plays the routine, outside the engine's lock.
+            if shared.state.rearm_late() {
+                let late = shared.clone();
+                drop(Timer::start(0, alloc::boxed::Box::new(move || run_cancel(&late))));
+            }
+        }
+        self.shared = Some(shared);
+    }
+
+    fn complete(mut self, st: NtStatus, reply: &[u8], information: usize, buffer: Option<DataBuffer>) {
+        // The data buffer's MDLs go before the IRP does.
+        drop(buffer);
+        let written = self.write_reply(reply);
+        let information = if information == 0 { written } else { information };
+        self.finish(st.0.cast_signed(), information);
+    }
+}
+
+impl<B: Backend> Drop for IrpRequest<B> {
+    fn drop(&mut self) {
+        // The engine completes every request; if one is ever dropped instead, it still ends.
+        self.finish(STATUS_CANCELLED, 0);
+    }
+}

@@ -1,0 +1,53 @@
+//! A notification `KEVENT` on the heap (it must not move once initialized).
+
+use crate::sys::imports::{KeDelayExecutionThread, KeInitializeEvent, KeSetEvent, KeWaitForSingleObject};
+use crate::sys::{Executive, KernelMode, NotificationEvent, FALSE, KEVENT};
+use alloc::boxed::Box;
+use core::cell::UnsafeCell;
+
+/// A notification event.
+pub struct Event(Box<UnsafeCell<KEVENT>>);
+
+// SAFETY: a KEVENT is designed to be signalled and waited on from any thread.
+unsafe impl Send for Event {}
+// SAFETY: see `Send`; all access goes through the kernel's synchronized Ke* calls.
+unsafe impl Sync for Event {}
+
+impl Event {
+    /// A new, non-signalled notification event.
+    pub fn new() -> Event {
+        let ev = Box::new(UnsafeCell::new(KEVENT::zeroed()));
+        // SAFETY: 1. the event is heap-allocated and never moves; 2. initialization happens once,
+        // before anyone else can see it.
+        unsafe { KeInitializeEvent(ev.get(), NotificationEvent, FALSE) };
+        Event(ev)
+    }
+
+    /// Signals it (IRQL <= DISPATCH_LEVEL).
+    pub fn set(&self) {
+        // SAFETY: initialized event, alive as long as `self`.
+        unsafe { KeSetEvent(self.0.get(), 0, FALSE) };
+    }
+
+    /// Waits for it without a timeout (PASSIVE_LEVEL only: DriverUnload).
+    pub fn wait(&self) {
+        // SAFETY: 1. initialized event, alive as long as `self`; 2. null timeout = wait forever;
+        // 3. the caller is at PASSIVE_LEVEL.
+        unsafe {
+            KeWaitForSingleObject(
+                self.0.get().cast(),
+                Executive,
+                KernelMode,
+                FALSE,
+                core::ptr::null(),
+            )
+        };
+    }
+}
+
+/// Sleeps the current thread (PASSIVE_LEVEL only).
+pub fn sleep_ms(ms: u32) {
+    let interval: i64 = -(i64::from(ms) * 10_000);
+    // SAFETY: 1. a relative interval (negative, 100 ns units) on the stack; 2. PASSIVE_LEVEL caller.
+    unsafe { KeDelayExecutionThread(KernelMode, FALSE, &raw const interval) };
+}

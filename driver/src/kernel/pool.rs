@@ -1,0 +1,40 @@
+//! The global allocator: non-paged pool (`ExAllocatePoolWithTag`, which Wine 8 has, unlike
+//! `ExAllocatePool2`), so everything the driver allocates may be touched at DISPATCH_LEVEL.
+//!
+//! The KMDF build uses `wdk-alloc`'s allocator instead (see `front::kmdf`).
+
+use crate::sys::imports::{ExAllocatePoolWithTag, ExFreePoolWithTag};
+use crate::sys::NonPagedPoolNx;
+use core::alloc::{GlobalAlloc, Layout};
+
+/// Pool tag `WskS` (shown reversed, `SksW`, by pool tools).
+pub const POOL_TAG: u32 = u32::from_le_bytes(*b"WskS");
+
+/// `MEMORY_ALLOCATION_ALIGNMENT` on x64: pool blocks are 16-byte aligned.
+const POOL_ALIGN: usize = 16;
+
+/// Non-paged pool allocator.
+pub struct PoolAllocator;
+
+// SAFETY: 1. `alloc` returns either null or a fresh block of at least `layout.size()` bytes aligned
+// to `POOL_ALIGN` >= `layout.align()` (larger alignments are refused with null); 2. `dealloc` frees
+// only blocks `alloc` returned, with the same tag.
+unsafe impl GlobalAlloc for PoolAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if layout.align() > POOL_ALIGN {
+            return core::ptr::null_mut();
+        }
+        // SAFETY: 1. any size is valid for the call (0 is never passed by GlobalAlloc's contract);
+        // 2. NonPagedPoolNx is a valid pool type at IRQL <= DISPATCH_LEVEL.
+        unsafe { ExAllocatePoolWithTag(NonPagedPoolNx, layout.size(), POOL_TAG).cast() }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, _layout: Layout) {
+        // SAFETY: `ptr` came from `alloc` above (GlobalAlloc contract), tagged `POOL_TAG`.
+        unsafe { ExFreePoolWithTag(ptr.cast(), POOL_TAG) }
+    }
+}
+
+#[cfg(not(feature = "kmdf"))]
+#[global_allocator]
+static GLOBAL: PoolAllocator = PoolAllocator;

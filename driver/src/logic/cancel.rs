@@ -1,0 +1,367 @@
+//! The race between completing a client request and cancelling it (`IoCancelIrp`/`CancelIoEx`).
+//!
+//! A pending client request has a cancel routine armed (WDM: `IoSetCancelRoutine`; KMDF:
+//! `WdfRequestMarkCancelableEx`). The routine asks the engine to cancel (which may complete the
+//! request synchronously, inside the routine) and the engine may complete the request from any
+//! thread at the same time. The rules this state machine enforces:
+//! 1. the request is finished (`IoCompleteRequest` / `WdfRequestComplete`) exactly once;
+//! 2. a completer that cannot disarm the routine (it has been or is being invoked) never finishes
+//!    the request under the routine's feet: it leaves its result and the routine finishes it —
+//!    or, if the routine is already over, finishes it itself;
+//! 3. a request cancelled *before* its routine was armed (the framework will never call it) gets a
+//!    late cancel from a deferred callback, which plays the routine's part.
+//!
+//! # States
+//! `Idle → Armed | ArmedLate → Cancelling → CancelDone → Finished`, with `Deferred` (a result
+//! waiting for the routine) reachable from `Armed`, `ArmedLate` and `Cancelling`.
+
+use core::sync::atomic::{AtomicI32, AtomicU8, AtomicUsize, Ordering};
+
+/// The states (see the module docs).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(u8)]
+pub enum State {
+    /// No cancel routine armed.
+    Idle = 0,
+    /// The framework's cancel routine is armed.
+    Armed = 1,
+    /// Already cancelled when arming: a deferred callback will play the routine.
+    ArmedLate = 2,
+    /// The routine is running (asking the engine to cancel).
+    Cancelling = 3,
+    /// The routine finished; the request is no longer cancelable.
+    CancelDone = 4,
+    /// A result is waiting for the routine to finish the request.
+    Deferred = 5,
+    /// The request is finished.
+    Finished = 6,
+}
+
+impl State {
+    fn from_u8(v: u8) -> State {
+        match v {
+            0 => State::Idle,
+            1 => State::Armed,
+            2 => State::ArmedLate,
+            3 => State::Cancelling,
+            4 => State::CancelDone,
+            5 => State::Deferred,
+            _ => State::Finished,
+        }
+    }
+}
+
+/// What the completer must do.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum OnComplete {
+    /// Finish the request now.
+    FinishNow,
+    /// The cancel routine will finish it with the stored result.
+    LeftToRoutine,
+    /// The request was already completed (a caller bug): do nothing.
+    AlreadyCompleted,
+}
+
+/// What the cancel routine (or the late-cancel callback) must do when it starts.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum OnCancel {
+    /// Ask the engine to cancel, then call [`CancelState::after_cancel`].
+    AskEngine,
+    /// A result is already stored: finish the request with it.
+    Finish(i32, usize),
+    /// Nothing to do (not armed).
+    Nothing,
+}
+
+/// What the routine must do after asking the engine.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum AfterCancel {
+    /// The request is still pending; the completer will finish it.
+    Done,
+    /// The engine completed meanwhile: finish with the stored result.
+    Finish(i32, usize),
+}
+
+/// The shared state of one request's cancel/complete race.
+#[derive(Debug)]
+pub struct CancelState {
+    state: AtomicU8,
+    status: AtomicI32,
+    information: AtomicUsize,
+}
+
+impl Default for CancelState {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl CancelState {
+    /// A request with no cancel routine.
+    pub const fn new() -> Self {
+        CancelState {
+            state: AtomicU8::new(State::Idle as u8),
+            status: AtomicI32::new(0),
+            information: AtomicUsize::new(0),
+        }
+    }
+
+    /// The current state (for tests and traces).
+    pub fn state(&self) -> State {
+        State::from_u8(self.state.load(Ordering::Acquire))
+    }
+
+    fn cas(&self, from: State, to: State) -> Result<(), State> {
+        self.state
+            .compare_exchange(from as u8, to as u8, Ordering::AcqRel, Ordering::Acquire)
+            .map(|_| ())
+            .map_err(State::from_u8)
+    }
+
+    /// Records that the cancel routine was armed (`late`: the request was cancelled before, so a
+    /// deferred callback plays the routine). Returns `false` if the request is not idle (armed
+    /// twice or already completed): the caller must then disarm what it armed.
+    pub fn armed(&self, late: bool) -> bool {
+        let to = if late { State::ArmedLate } else { State::Armed };
+        self.cas(State::Idle, to).is_ok()
+    }
+
+    /// The framework refused to arm the routine (the request was already cancelled): the state
+    /// set by `armed(false)` becomes `ArmedLate`, for the deferred callback. Returns `false` if
+    /// the state was not `Armed`.
+    pub fn rearm_late(&self) -> bool {
+        self.cas(State::Armed, State::ArmedLate).is_ok()
+    }
+
+    fn store(&self, status: i32, information: usize) {
+        self.status.store(status, Ordering::Relaxed);
+        self.information.store(information, Ordering::Relaxed);
+    }
+
+    fn stored(&self) -> (i32, usize) {
+        (
+            self.status.load(Ordering::Relaxed),
+            self.information.load(Ordering::Relaxed),
+        )
+    }
+
+    /// The engine completes the request. `disarm` tries to disarm the framework's routine and
+    /// returns `true` if it will never run; it is called at most once, only in state `Armed`.
+    pub fn complete(&self, status: i32, information: usize, disarm: impl FnOnce() -> bool) -> OnComplete {
+        let mut disarm = Some(disarm);
+        loop {
+            let cur = self.state();
+            match cur {
+                // Nothing armed: nobody else can touch the request.
+                State::Idle | State::CancelDone => {
+                    if self.cas(cur, State::Finished).is_ok() {
+                        return OnComplete::FinishNow;
+                    }
+                }
+                // The framework routine is armed: try to take it back.
+                State::Armed => {
+                    if let Some(d) = disarm.take() {
+                        if d() {
+                            // The routine will never run, so nobody else changes the state.
+                            if self.cas(State::Armed, State::Finished).is_ok() {
+                                return OnComplete::FinishNow;
+                            }
+                            continue;
+                        }
+                    }
+                    self.store(status, information);
+                    if self.cas(State::Armed, State::Deferred).is_ok() {
+                        return OnComplete::LeftToRoutine;
+                    }
+                }
+                // The routine is coming or running: leave the result to it.
+                State::ArmedLate | State::Cancelling => {
+                    self.store(status, information);
+                    if self.cas(cur, State::Deferred).is_ok() {
+                        return OnComplete::LeftToRoutine;
+                    }
+                }
+                // Completed twice: a bug of the caller, never a second completion.
+                State::Deferred | State::Finished => return OnComplete::AlreadyCompleted,
+            }
+        }
+    }
+
+    /// The cancel routine (or the late-cancel callback) starts.
+    pub fn cancel_started(&self) -> OnCancel {
+        loop {
+            let cur = self.state();
+            match cur {
+                // Armed: take the request for the duration of the engine call.
+                State::Armed | State::ArmedLate => {
+                    if self.cas(cur, State::Cancelling).is_ok() {
+                        return OnCancel::AskEngine;
+                    }
+                }
+                // The completer left its result: finish now.
+                State::Deferred => {
+                    if self.cas(State::Deferred, State::Finished).is_ok() {
+                        let (s, i) = self.stored();
+                        return OnCancel::Finish(s, i);
+                    }
+                }
+                // Not armed, or already over.
+                State::Idle | State::Cancelling | State::CancelDone | State::Finished => {
+                    return OnCancel::Nothing
+                }
+            }
+        }
+    }
+
+    /// The routine finished asking the engine.
+    pub fn after_cancel(&self) -> AfterCancel {
+        if let Err(State::Deferred) = self.cas(State::Cancelling, State::CancelDone) {
+            // Only the routine leaves `Deferred` once it has started.
+            let _ = self.cas(State::Deferred, State::Finished);
+            let (s, i) = self.stored();
+            AfterCancel::Finish(s, i)
+        } else {
+            AfterCancel::Done
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicU32;
+    use std::sync::Arc;
+
+    fn armed() -> CancelState {
+        let s = CancelState::new();
+        assert!(s.armed(false));
+        s
+    }
+
+    #[test]
+    fn idle_request_completes_at_once() {
+        let s = CancelState::new();
+        assert_eq!(
+            s.complete(0, 5, || unreachable!("nothing armed")),
+            OnComplete::FinishNow
+        );
+        assert_eq!(s.state(), State::Finished);
+        assert_eq!(s.complete(0, 5, || true), OnComplete::AlreadyCompleted);
+    }
+
+    #[test]
+    fn armed_request_disarmed_by_completer() {
+        let s = armed();
+        assert_eq!(s.complete(0, 1, || true), OnComplete::FinishNow);
+        assert_eq!(s.cancel_started(), OnCancel::Nothing);
+    }
+
+    #[test]
+    fn completer_loses_routine_not_started_yet() {
+        let s = armed();
+        assert_eq!(s.complete(-5, 7, || false), OnComplete::LeftToRoutine);
+        assert_eq!(s.state(), State::Deferred);
+        assert_eq!(s.cancel_started(), OnCancel::Finish(-5, 7));
+        assert_eq!(s.state(), State::Finished);
+    }
+
+    #[test]
+    fn engine_completes_inside_the_routine() {
+        let s = armed();
+        assert_eq!(s.cancel_started(), OnCancel::AskEngine);
+        // The engine completes synchronously from within the routine.
+        assert_eq!(
+            s.complete(-1, 0, || unreachable!("not armed any more")),
+            OnComplete::LeftToRoutine
+        );
+        assert_eq!(s.after_cancel(), AfterCancel::Finish(-1, 0));
+        assert_eq!(s.state(), State::Finished);
+    }
+
+    #[test]
+    fn engine_completes_after_the_routine() {
+        let s = armed();
+        assert_eq!(s.cancel_started(), OnCancel::AskEngine);
+        assert_eq!(s.after_cancel(), AfterCancel::Done);
+        // Cancellation is only a request: success with data still finishes normally.
+        assert_eq!(
+            s.complete(0, 100, || unreachable!("routine is over")),
+            OnComplete::FinishNow
+        );
+    }
+
+    #[test]
+    fn late_cancel_plays_the_routine() {
+        let s = CancelState::new();
+        assert!(s.armed(true));
+        assert_eq!(s.state(), State::ArmedLate);
+        // A completer never calls the framework's disarm for a late arm.
+        assert_eq!(
+            s.complete(0, 3, || unreachable!("framework routine not armed")),
+            OnComplete::LeftToRoutine
+        );
+        assert_eq!(s.cancel_started(), OnCancel::Finish(0, 3));
+    }
+
+    #[test]
+    fn refused_arm_becomes_late() {
+        let s = armed();
+        assert!(s.rearm_late());
+        assert_eq!(s.state(), State::ArmedLate);
+        assert!(!s.rearm_late());
+        assert_eq!(s.cancel_started(), OnCancel::AskEngine);
+        assert_eq!(s.after_cancel(), AfterCancel::Done);
+        assert_eq!(s.complete(0, 0, || unreachable!()), OnComplete::FinishNow);
+    }
+
+    #[test]
+    fn arming_twice_is_refused() {
+        let s = armed();
+        assert!(!s.armed(false));
+        let done = CancelState::new();
+        assert_eq!(done.complete(0, 0, || true), OnComplete::FinishNow);
+        assert!(!done.armed(false));
+    }
+
+    /// Completer and routine on two threads, many times: exactly one finish each time.
+    #[test]
+    fn threads_finish_exactly_once() {
+        for round in 0..2000u32 {
+            let s = Arc::new(armed());
+            let finishes = Arc::new(AtomicU32::new(0));
+            // Disarm succeeds only if the routine has not been "invoked" (simulated by a flag the
+            // routine sets first, as IoCancelIrp clears CancelRoutine before calling it).
+            let invoked = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let (s2, f2, inv2) = (s.clone(), finishes.clone(), invoked.clone());
+            let routine = std::thread::spawn(move || {
+                if inv2.swap(true, Ordering::AcqRel) {
+                    return; // disarmed before the cancel could invoke it
+                }
+                match s2.cancel_started() {
+                    OnCancel::AskEngine => {
+                        if let AfterCancel::Finish(..) = s2.after_cancel() {
+                            f2.fetch_add(1, Ordering::SeqCst);
+                        }
+                    }
+                    OnCancel::Finish(..) => {
+                        f2.fetch_add(1, Ordering::SeqCst);
+                    }
+                    OnCancel::Nothing => {}
+                }
+            });
+            let r = s.complete(i32::try_from(round).unwrap(), 0, || {
+                !invoked.swap(true, Ordering::AcqRel)
+            });
+            if r == OnComplete::FinishNow {
+                finishes.fetch_add(1, Ordering::SeqCst);
+            }
+            routine.join().unwrap();
+            assert_eq!(
+                finishes.load(Ordering::SeqCst),
+                1,
+                "round {round}: {r:?} {:?}",
+                s.state()
+            );
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! Pure logic of the driver: no FFI, no `unsafe`, unit-tested on the host.
+//!
+//! The kernel-facing modules (`kernel`, `wsk`, `front`) are thin shells over these: the cancel /
+//! complete race of a client request, what a WSK call's return value means for its IRP, buffer
+//! selection per transfer method, MDL offset arithmetic, address and option conversions.
+#![forbid(unsafe_code)]
+
+pub mod buffers;
+pub mod cancel;
+pub mod names;
+pub mod options;
+pub mod sockaddr;
+pub mod sync_return;

@@ -1,0 +1,64 @@
+//! UTF-16 names for `UNICODE_STRING`s: the device names at compile time, host names at run time.
+
+use alloc::vec::Vec;
+
+/// An ASCII string as UTF-16 code units, at compile time (`N` = its length).
+pub const fn wide<const N: usize>(s: &str) -> [u16; N] {
+    let b = s.as_bytes();
+    assert!(b.len() == N, "length mismatch");
+    let mut out = [0u16; N];
+    let mut i = 0;
+    while i < N {
+        assert!(b[i] < 0x80, "ASCII only");
+        out[i] = b[i] as u16;
+        i += 1;
+    }
+    out
+}
+
+/// `\Device\WskSock` in UTF-16.
+pub static DEVICE_NAME: [u16; wsksock_abi::ioctl::WSKSOCK_DEVICE_NAME.len()] =
+    wide(wsksock_abi::ioctl::WSKSOCK_DEVICE_NAME);
+/// `\DosDevices\WskSock` in UTF-16.
+pub static DOS_NAME: [u16; wsksock_abi::ioctl::WSKSOCK_DOS_NAME.len()] =
+    wide(wsksock_abi::ioctl::WSKSOCK_DOS_NAME);
+
+/// Longest host name accepted for resolution (DNS limit).
+pub const MAX_NODE_CHARS: usize = 255;
+
+/// A host name as NUL-terminated UTF-16 (Wine hands the buffer to `GetAddrInfoExW` as a C
+/// string). `None` for an empty or too long name or one with a NUL or a non-ASCII character.
+pub fn node_utf16(node: &str) -> Option<Vec<u16>> {
+    if node.is_empty() || node.len() > MAX_NODE_CHARS || !node.bytes().all(|b| b.is_ascii() && b != 0) {
+        return None;
+    }
+    let mut v = Vec::new();
+    v.try_reserve_exact(node.len() + 1).ok()?;
+    v.extend(node.bytes().map(u16::from));
+    v.push(0);
+    Some(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn device_names_are_utf16_of_the_abi_names() {
+        assert_eq!(String::from_utf16(&DEVICE_NAME).unwrap(), "\\Device\\WskSock");
+        assert_eq!(String::from_utf16(&DOS_NAME).unwrap(), "\\DosDevices\\WskSock");
+    }
+
+    #[test]
+    fn node_names_are_nul_terminated_ascii() {
+        assert_eq!(
+            node_utf16("localhost").unwrap(),
+            "localhost\0".encode_utf16().collect::<Vec<_>>()
+        );
+        assert_eq!(node_utf16(""), None);
+        assert_eq!(node_utf16("a\0b"), None);
+        assert_eq!(node_utf16("h\u{e9}te"), None);
+        assert_eq!(node_utf16(&"a".repeat(256)), None);
+        assert!(node_utf16(&"a".repeat(255)).is_some());
+    }
+}

@@ -1,0 +1,21 @@
+//! The engine's provider over Winsock Kernel.
+//!
+//! - [`registration`]: `WskRegister` / `WskCaptureProviderNPI` (finite wait) and, only at unload
+//!   after the engine reported idle, `WskReleaseProviderNPI` / `WskDeregister`.
+//! - [`socket`]: a `PWSK_SOCKET` with its kind, giving typed access to the dispatch table of
+//!   that kind.
+//! - [`op`]: one owned completion context per WSK IRP — into the IRP once, back once.
+//! - [`provider`]: `impl wsksock_core::Provider` — every operation, timers, locks.
+//!
+//! # Socket kinds (what we chose and why)
+//! Stream sockets are WSK *connection* sockets (`WSK_FLAG_CONNECTION_SOCKET`) and listening
+//! sockets are WSK *listen* sockets (`WSK_FLAG_LISTEN_SOCKET`): both exist on every Windows
+//! version with WSK and in Wine's netio.sys, unlike `WSK_FLAG_STREAM_SOCKET` (Windows 10 1703+,
+//! not in Wine). A WSK listen socket listens as soon as it is bound, so the engine's `listen` on a
+//! listen socket completes at once with success (the backlog is the system's); on any other kind
+//! it fails with STATUS_NOT_SUPPORTED. Datagram sockets use `WSK_FLAG_DATAGRAM_SOCKET`.
+
+pub mod op;
+pub mod provider;
+pub mod registration;
+pub mod socket;

@@ -1,0 +1,665 @@
+//! `impl wsksock_core::Provider` over Winsock Kernel.
+//!
+//! Every operation is one WSK call with its own IRP ([`super::op::start`]); its completion is
+//! reported to the engine exactly once, synchronously (allocation failure, wrong socket kind,
+//! Wine's synchronous STATUS_NOT_IMPLEMENTED) or from the completion routine.
+//!
+//! IRQL: every WSK call here is allowed at IRQL <= DISPATCH_LEVEL except `WskGetAddressInfo`
+//! (PASSIVE_LEVEL): [`WskProvider::resolve`] is only reached from a RESOLVE request's dispatch
+//! (PASSIVE_LEVEL for user-mode callers; kernel callers must send it at PASSIVE_LEVEL), and its
+//! result is converted and freed (`WskFreeAddressInfo`, PASSIVE_LEVEL) in a work item.
+
+use super::op::{self, OpRef};
+use super::registration::Registration;
+use super::socket::{Dispatch, WskKind, WskSock};
+use crate::kernel::mdl::Mdl;
+use crate::kernel::print::kprint;
+use crate::kernel::spin::RawSpinLock;
+use crate::kernel::timer::Timer;
+use crate::kernel::workitem;
+use crate::logic::{names, options, sockaddr};
+use crate::sys::{
+    status, WskGetOption, WskSetOption, ADDRINFOEXW, AF_INET, AF_INET6, AF_UNSPEC, DEVICE_OBJECT,
+    IPPROTO_TCP, IPPROTO_UDP, IRP, NS_ALL, NTSTATUS, SOCKADDR, SOCKADDR_STORAGE, SOCK_DGRAM, SOCK_STREAM,
+    UNICODE_STRING, WSK_BUF, WSK_CLIENT, WSK_FLAG_ABORTIVE, WSK_FLAG_CONNECTION_SOCKET,
+    WSK_FLAG_DATAGRAM_SOCKET, WSK_FLAG_LISTEN_SOCKET, WSK_PROVIDER_DISPATCH, WSK_SOCKET,
+};
+use alloc::boxed::Box;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::net::SocketAddr;
+use core::ptr::NonNull;
+use wsksock_abi::NtStatus;
+use wsksock_core::{
+    AddrKind, Completion, Family, OpOutput, OpValue, Provider, SockOpt, SocketKind, SocketParams,
+    TimerCallback,
+};
+use zerocopy::FromZeros;
+
+const STATUS_NOT_SUPPORTED: NTSTATUS = status(0xC000_00BB);
+const STATUS_INVALID_PARAMETER: NTSTATUS = status(0xC000_000D);
+const STATUS_UNSUCCESSFUL: NTSTATUS = status(0xC000_0001);
+const STATUS_SUCCESS: NTSTATUS = 0;
+
+/// A data buffer handed to WSK: an MDL (no copy), or nothing for an empty buffer.
+pub struct DataBuffer {
+    mdl: Option<Mdl>,
+}
+
+impl DataBuffer {
+    /// A buffer described by an MDL.
+    pub fn new(mdl: Mdl) -> DataBuffer {
+        DataBuffer { mdl: Some(mdl) }
+    }
+
+    /// An empty buffer (the engine refuses it before any WSK call).
+    pub fn empty() -> DataBuffer {
+        DataBuffer { mdl: None }
+    }
+
+    fn wsk_buf(&self) -> WSK_BUF {
+        match &self.mdl {
+            Some(m) => WSK_BUF {
+                Mdl: m.as_ptr(),
+                Offset: 0,
+                Length: m.len(),
+            },
+            None => WSK_BUF {
+                Mdl: core::ptr::null_mut(),
+                Offset: 0,
+                Length: 0,
+            },
+        }
+    }
+}
+
+impl wsksock_core::Buffer for DataBuffer {
+    fn len(&self) -> usize {
+        self.mdl.as_ref().map_or(0, Mdl::len)
+    }
+}
+
+/// The WSK provider: the registration and a device object of the driver (for work items).
+pub struct WskProvider {
+    reg: Arc<Registration>,
+    device: NonNull<DEVICE_OBJECT>,
+}
+
+// SAFETY: 1. the registration is Sync; 2. the device object pointer is only passed to
+// IoAllocateWorkItem, callable from any thread, and the device outlives the provider (it is
+// deleted only after the engine is idle and the provider dropped).
+unsafe impl Send for WskProvider {}
+// SAFETY: see `Send`.
+unsafe impl Sync for WskProvider {}
+
+impl WskProvider {
+    /// A provider over a registration.
+    ///
+    /// # Safety
+    /// `device` is a device object of this driver that outlives the provider.
+    pub unsafe fn new(reg: Arc<Registration>, device: NonNull<DEVICE_OBJECT>) -> WskProvider {
+        WskProvider { reg, device }
+    }
+
+    fn client(&self) -> (*mut WSK_CLIENT, &'static WSK_PROVIDER_DISPATCH) {
+        self.reg.npi()
+    }
+}
+
+fn nt(st: NTSTATUS) -> NtStatus {
+    NtStatus(st.cast_unsigned())
+}
+
+fn fail(done: Completion<WskProvider>, st: NTSTATUS) -> Option<OpRef> {
+    done.complete(OpOutput::status(nt(st)));
+    None
+}
+
+fn status_only(done: Completion<WskProvider>) -> op::Finish<SOCKADDR_STORAGE> {
+    Box::new(move |_p, st, _info| done.complete(OpOutput::status(nt(st))))
+}
+
+/// Payload of data operations: the `WSK_BUF`, the buffer it describes, and an address slot.
+struct DataPayload {
+    wsk_buf: WSK_BUF,
+    buffer: DataBuffer,
+    addr: SOCKADDR_STORAGE,
+}
+
+// SAFETY: the raw MDL pointer inside `wsk_buf` describes `buffer`, which is Send.
+unsafe impl Send for DataPayload {}
+
+fn data_payload(buffer: DataBuffer, addr: Option<&SocketAddr>) -> Box<DataPayload> {
+    Box::new(DataPayload {
+        wsk_buf: buffer.wsk_buf(),
+        buffer,
+        addr: addr.map_or_else(SOCKADDR_STORAGE::new_zeroed, sockaddr::to_storage),
+    })
+}
+
+/// Payload of accept: the two address slots WSK fills.
+struct AcceptPayload {
+    local: SOCKADDR_STORAGE,
+    remote: SOCKADDR_STORAGE,
+}
+
+/// Payload of resolve: the name, the hints and the result slot.
+struct ResolvePayload {
+    name: Vec<u16>,
+    ustr: UNICODE_STRING,
+    hints: ADDRINFOEXW,
+    result: *mut ADDRINFOEXW,
+    port: u16,
+}
+
+// SAFETY: `ustr.Buffer` points into `name`, owned by the payload; `result` is the provider's list,
+// owned by the payload until freed.
+unsafe impl Send for ResolvePayload {}
+
+/// What the resolve continuation needs: the provider client, its free function, our device.
+struct ResolveTail {
+    client: *mut WSK_CLIENT,
+    free: crate::sys::PFN_WSK_FREE_ADDRESS_INFO,
+    device: NonNull<DEVICE_OBJECT>,
+}
+
+// SAFETY: the WSK client handle and our device object may be used from any thread.
+unsafe impl Send for ResolveTail {}
+
+impl ResolveTail {
+    fn device(&self) -> NonNull<DEVICE_OBJECT> {
+        self.device
+    }
+
+    /// `WskFreeAddressInfo` (PASSIVE_LEVEL: called from a work item).
+    fn free_list(&self, list: *mut ADDRINFOEXW) {
+        if !list.is_null() {
+            // SAFETY: the list WskGetAddressInfo returned for this client, freed once.
+            unsafe { (self.free)(self.client, list) };
+        }
+    }
+}
+
+fn as_sockaddr(st: *mut SOCKADDR_STORAGE) -> *mut SOCKADDR {
+    st.cast()
+}
+
+impl WskProvider {
+    fn simple_call(
+        addr: Option<&SocketAddr>,
+        done: Completion<WskProvider>,
+        call: impl FnOnce(*mut SOCKADDR, *mut IRP) -> NTSTATUS,
+    ) -> Option<OpRef> {
+        let payload = Box::new(addr.map_or_else(SOCKADDR_STORAGE::new_zeroed, sockaddr::to_storage));
+        op::start(payload, |p, irp| call(as_sockaddr(p), irp), status_only(done))
+    }
+
+    fn data_call(
+        buffer: DataBuffer,
+        addr: Option<&SocketAddr>,
+        report_addr: bool,
+        done: Completion<WskProvider>,
+        call: impl FnOnce(*mut WSK_BUF, *mut SOCKADDR, *mut IRP) -> NTSTATUS,
+    ) -> Option<OpRef> {
+        let payload = data_payload(buffer, addr);
+        op::start(
+            payload,
+            |p, irp| {
+                // SAFETY: `p` is the payload's final heap address (op::start contract).
+                let payload = unsafe { &mut *p };
+                call(&raw mut payload.wsk_buf, as_sockaddr(&raw mut payload.addr), irp)
+            },
+            Box::new(move |p: Box<DataPayload>, st, info| {
+                let p = *p;
+                let value = if report_addr && st >= 0 {
+                    sockaddr::from_storage(&p.addr, core::mem::size_of::<SOCKADDR_STORAGE>())
+                        .map_or(OpValue::None, OpValue::Address)
+                } else {
+                    OpValue::None
+                };
+                done.complete(OpOutput {
+                    status: nt(st),
+                    bytes: info,
+                    buffer: Some(p.buffer),
+                    value,
+                });
+            }),
+        )
+    }
+}
+
+impl Provider for WskProvider {
+    type Socket = WskSock;
+    type Buffer = DataBuffer;
+    type OpRef = OpRef;
+    type TimerRef = Timer;
+    type RawLock = RawSpinLock;
+
+    fn new_raw_lock(&self) -> RawSpinLock {
+        <RawSpinLock as lock_api::RawMutex>::INIT
+    }
+
+    fn create_socket(&self, params: SocketParams, done: Completion<Self>) -> Option<OpRef> {
+        let family = match params.family {
+            Family::V4 => AF_INET,
+            Family::V6 => AF_INET6,
+        };
+        let (ty, proto, flags, kind) = match params.kind {
+            SocketKind::Stream => (
+                SOCK_STREAM,
+                IPPROTO_TCP,
+                WSK_FLAG_CONNECTION_SOCKET,
+                WskKind::Connection,
+            ),
+            SocketKind::Listen => (SOCK_STREAM, IPPROTO_TCP, WSK_FLAG_LISTEN_SOCKET, WskKind::Listen),
+            SocketKind::Datagram => (
+                SOCK_DGRAM,
+                IPPROTO_UDP,
+                WSK_FLAG_DATAGRAM_SOCKET,
+                WskKind::Datagram,
+            ),
+        };
+        let (client, dispatch) = self.client();
+        op::start(
+            Box::new(()),
+            |_, irp| {
+                // SAFETY: 1. captured NPI; 2. no context/dispatch (no event callbacks), no owning
+                // process/thread, default security; 3. `irp` is ours until it completes.
+                unsafe {
+                    (dispatch.WskSocket)(
+                        client,
+                        family,
+                        ty,
+                        proto,
+                        flags,
+                        core::ptr::null_mut(),
+                        core::ptr::null(),
+                        core::ptr::null_mut(),
+                        core::ptr::null_mut(),
+                        core::ptr::null_mut(),
+                        irp,
+                    )
+                }
+            },
+            Box::new(move |_p: Box<()>, st, info| {
+                let sock = NonNull::new(info as *mut WSK_SOCKET);
+                match (st >= 0, sock) {
+                    (true, Some(ptr)) => {
+                        // SAFETY: WSK returned a new socket of the category we asked for.
+                        let sock = unsafe { WskSock::new(ptr, kind) };
+                        done.complete(OpOutput::value(OpValue::Socket(sock)));
+                    }
+                    (true, None) => done.complete(OpOutput::status(nt(STATUS_UNSUCCESSFUL))),
+                    (false, _) => done.complete(OpOutput::status(nt(st))),
+                }
+            }),
+        )
+    }
+
+    fn bind(&self, s: &WskSock, local: SocketAddr, done: Completion<Self>) -> Option<OpRef> {
+        let bind = match s.dispatch() {
+            Dispatch::Listen(d) => d.WskBind,
+            Dispatch::Connection(d) => d.WskBind,
+            Dispatch::Datagram(d) => d.WskBind,
+        };
+        let sock = s.as_ptr();
+        // SAFETY: live socket (engine contract), address kept in the payload until completion.
+        Self::simple_call(Some(&local), done, |sa, irp| unsafe { bind(sock, sa, 0, irp) })
+    }
+
+    fn listen(&self, s: &WskSock, _backlog: u32, done: Completion<Self>) -> Option<OpRef> {
+        // A WSK listen socket listens from its bind on (see the module docs of `wsk`).
+        let st = if s.kind() == WskKind::Listen {
+            STATUS_SUCCESS
+        } else {
+            STATUS_NOT_SUPPORTED
+        };
+        fail(done, st)
+    }
+
+    fn accept(&self, s: &WskSock, done: Completion<Self>) -> Option<OpRef> {
+        let Dispatch::Listen(d) = s.dispatch() else {
+            return fail(done, STATUS_NOT_SUPPORTED);
+        };
+        let (accept, sock) = (d.WskAccept, s.as_ptr());
+        let payload = Box::new(AcceptPayload {
+            local: SOCKADDR_STORAGE::new_zeroed(),
+            remote: SOCKADDR_STORAGE::new_zeroed(),
+        });
+        op::start(
+            payload,
+            |p, irp| {
+                // SAFETY: `p` is the payload's final address (op::start contract).
+                let payload = unsafe { &mut *p };
+                let (local, remote) = (
+                    as_sockaddr(&raw mut payload.local),
+                    as_sockaddr(&raw mut payload.remote),
+                );
+                // SAFETY: 1. live listen socket; 2. both address slots live in the payload until
+                // completion; 3. no context/dispatch for the accepted socket (no event callbacks).
+                unsafe {
+                    accept(
+                        sock,
+                        0,
+                        core::ptr::null_mut(),
+                        core::ptr::null(),
+                        local,
+                        remote,
+                        irp,
+                    )
+                }
+            },
+            Box::new(move |p: Box<AcceptPayload>, st, info| {
+                let Some(ptr) = NonNull::new(info as *mut WSK_SOCKET).filter(|_| st >= 0) else {
+                    let st = if st >= 0 { STATUS_UNSUCCESSFUL } else { st };
+                    return done.complete(OpOutput::status(nt(st)));
+                };
+                // SAFETY: WSK returned an accepted connection socket, now owned by the engine.
+                let socket = unsafe { WskSock::new(ptr, WskKind::Connection) };
+                let max = core::mem::size_of::<SOCKADDR_STORAGE>();
+                let local = sockaddr::from_storage(&p.local, max).unwrap_or(sockaddr::unspecified(false));
+                let remote = sockaddr::from_storage(&p.remote, max).unwrap_or(sockaddr::unspecified(false));
+                done.complete(OpOutput::value(OpValue::Accepted {
+                    socket,
+                    local,
+                    remote,
+                }));
+            }),
+        )
+    }
+
+    fn connect(&self, s: &WskSock, remote: SocketAddr, done: Completion<Self>) -> Option<OpRef> {
+        let Dispatch::Connection(d) = s.dispatch() else {
+            return fail(done, STATUS_NOT_SUPPORTED);
+        };
+        let (connect, sock) = (d.WskConnect, s.as_ptr());
+        // SAFETY: live connection socket; the address lives in the payload until completion.
+        Self::simple_call(Some(&remote), done, |sa, irp| unsafe {
+            connect(sock, sa, 0, irp)
+        })
+    }
+
+    fn send(&self, s: &WskSock, buf: DataBuffer, flags: u32, done: Completion<Self>) -> Option<OpRef> {
+        let Dispatch::Connection(d) = s.dispatch() else {
+            done.complete(OpOutput::data(nt(STATUS_NOT_SUPPORTED), 0, Some(buf)));
+            return None;
+        };
+        let (send, sock, wflags) = (d.WskSend, s.as_ptr(), options::data_flags(flags));
+        // SAFETY: live connection socket; WSK_BUF and its MDL live in the payload until completion.
+        Self::data_call(buf, None, false, done, |wb, _, irp| unsafe {
+            send(sock, wb, wflags, irp)
+        })
+    }
+
+    fn receive(&self, s: &WskSock, buf: DataBuffer, flags: u32, done: Completion<Self>) -> Option<OpRef> {
+        let Dispatch::Connection(d) = s.dispatch() else {
+            done.complete(OpOutput::data(nt(STATUS_NOT_SUPPORTED), 0, Some(buf)));
+            return None;
+        };
+        let (recv, sock, wflags) = (d.WskReceive, s.as_ptr(), options::data_flags(flags));
+        // SAFETY: as for send.
+        Self::data_call(buf, None, false, done, |wb, _, irp| unsafe {
+            recv(sock, wb, wflags, irp)
+        })
+    }
+
+    fn send_to(
+        &self,
+        s: &WskSock,
+        buf: DataBuffer,
+        remote: SocketAddr,
+        done: Completion<Self>,
+    ) -> Option<OpRef> {
+        let Dispatch::Datagram(d) = s.dispatch() else {
+            done.complete(OpOutput::data(nt(STATUS_NOT_SUPPORTED), 0, Some(buf)));
+            return None;
+        };
+        let (send_to, sock) = (d.WskSendTo, s.as_ptr());
+        Self::data_call(buf, Some(&remote), false, done, |wb, sa, irp| {
+            // SAFETY: live datagram socket; buffer and address live in the payload; no control info.
+            unsafe { send_to(sock, wb, 0, sa, 0, core::ptr::null_mut(), irp) }
+        })
+    }
+
+    fn receive_from(&self, s: &WskSock, buf: DataBuffer, done: Completion<Self>) -> Option<OpRef> {
+        let Dispatch::Datagram(d) = s.dispatch() else {
+            done.complete(OpOutput::data(nt(STATUS_NOT_SUPPORTED), 0, Some(buf)));
+            return None;
+        };
+        let (recv_from, sock) = (d.WskReceiveFrom, s.as_ptr());
+        Self::data_call(buf, None, true, done, |wb, sa, irp| {
+            // SAFETY: live datagram socket; buffer and address slot live in the payload; no
+            // control information requested.
+            unsafe {
+                recv_from(
+                    sock,
+                    wb,
+                    0,
+                    sa,
+                    core::ptr::null_mut(),
+                    core::ptr::null_mut(),
+                    core::ptr::null_mut(),
+                    irp,
+                )
+            }
+        })
+    }
+
+    fn disconnect(&self, s: &WskSock, abortive: bool, done: Completion<Self>) -> Option<OpRef> {
+        let Dispatch::Connection(d) = s.dispatch() else {
+            return fail(done, STATUS_NOT_SUPPORTED);
+        };
+        let (disc, sock) = (d.WskDisconnect, s.as_ptr());
+        let flags = if abortive { WSK_FLAG_ABORTIVE } else { 0 };
+        // SAFETY: live connection socket; no final data buffer.
+        Self::simple_call(None, done, |_, irp| unsafe {
+            disc(sock, core::ptr::null_mut(), flags, irp)
+        })
+    }
+
+    fn close(&self, s: &WskSock, done: Completion<Self>) -> Option<OpRef> {
+        let (close, sock) = (s.dispatch().basic().WskCloseSocket, s.as_ptr());
+        // SAFETY: live socket; the engine calls nothing on it after this (its contract).
+        Self::simple_call(None, done, |_, irp| unsafe { close(sock, irp) })
+    }
+
+    fn set_option(&self, s: &WskSock, opt: SockOpt, value: u32, done: Completion<Self>) -> Option<OpRef> {
+        let (ctl, sock) = (s.dispatch().basic().WskControlSocket, s.as_ptr());
+        let (level, name) = options::level_and_name(opt);
+        op::start(
+            Box::new(value),
+            |p, irp| {
+                // SAFETY: live socket; the 4-byte input lives in the payload until completion.
+                unsafe {
+                    ctl(
+                        sock,
+                        WskSetOption,
+                        name,
+                        level,
+                        4,
+                        p.cast(),
+                        0,
+                        core::ptr::null_mut(),
+                        core::ptr::null_mut(),
+                        irp,
+                    )
+                }
+            },
+            Box::new(move |_p: Box<u32>, st, _info| done.complete(OpOutput::status(nt(st)))),
+        )
+    }
+
+    fn get_option(&self, s: &WskSock, opt: SockOpt, done: Completion<Self>) -> Option<OpRef> {
+        let (ctl, sock) = (s.dispatch().basic().WskControlSocket, s.as_ptr());
+        let (level, name) = options::level_and_name(opt);
+        op::start(
+            Box::new(0u32),
+            |p, irp| {
+                // SAFETY: live socket; the 4-byte output lives in the payload until completion.
+                unsafe {
+                    ctl(
+                        sock,
+                        WskGetOption,
+                        name,
+                        level,
+                        0,
+                        core::ptr::null_mut(),
+                        4,
+                        p.cast(),
+                        core::ptr::null_mut(),
+                        irp,
+                    )
+                }
+            },
+            Box::new(move |p: Box<u32>, st, _info| {
+                if st >= 0 {
+                    done.complete(OpOutput::value(OpValue::Value(*p)));
+                } else {
+                    done.complete(OpOutput::status(nt(st)));
+                }
+            }),
+        )
+    }
+
+    fn get_address(&self, s: &WskSock, which: AddrKind, done: Completion<Self>) -> Option<OpRef> {
+        let get = match (which, s.dispatch()) {
+            (AddrKind::Local, Dispatch::Listen(d)) => d.WskGetLocalAddress,
+            (AddrKind::Local, Dispatch::Connection(d)) => d.WskGetLocalAddress,
+            (AddrKind::Local, Dispatch::Datagram(d)) => d.WskGetLocalAddress,
+            (AddrKind::Peer, Dispatch::Connection(d)) => d.WskGetRemoteAddress,
+            (AddrKind::Peer, Dispatch::Listen(_) | Dispatch::Datagram(_)) => {
+                return fail(done, STATUS_NOT_SUPPORTED);
+            }
+        };
+        let sock = s.as_ptr();
+        op::start(
+            Box::new(SOCKADDR_STORAGE::new_zeroed()),
+            // SAFETY: live socket; the address slot lives in the payload until completion.
+            |p, irp| unsafe { get(sock, as_sockaddr(p), irp) },
+            Box::new(move |p: Box<SOCKADDR_STORAGE>, st, _info| {
+                if st < 0 {
+                    return done.complete(OpOutput::status(nt(st)));
+                }
+                match sockaddr::from_storage(&p, core::mem::size_of::<SOCKADDR_STORAGE>()) {
+                    Some(a) => done.complete(OpOutput::value(OpValue::Address(a))),
+                    None => done.complete(OpOutput::status(nt(STATUS_UNSUCCESSFUL))),
+                }
+            }),
+        )
+    }
+
+    fn resolve(
+        &self,
+        node: &str,
+        family: Option<Family>,
+        port: u16,
+        done: Completion<Self>,
+    ) -> Option<OpRef> {
+        let Some(name) = names::node_utf16(node) else {
+            return fail(done, STATUS_INVALID_PARAMETER);
+        };
+        let ai_family = match family {
+            None => AF_UNSPEC,
+            Some(Family::V4) => AF_INET,
+            Some(Family::V6) => AF_INET6,
+        };
+        let (client, dispatch) = self.client();
+        let after = ResolveTail {
+            client,
+            free: dispatch.WskFreeAddressInfo,
+            device: self.device,
+        };
+        let mut payload = Box::new(ResolvePayload {
+            name,
+            ustr: UNICODE_STRING {
+                Length: 0,
+                MaximumLength: 0,
+                Buffer: core::ptr::null_mut(),
+            },
+            // SAFETY: ADDRINFOEXW is plain data; all-zero is its "no hints" value.
+            hints: unsafe { core::mem::zeroed() },
+            result: core::ptr::null_mut(),
+            port,
+        });
+        payload.hints.ai_family = i32::from(ai_family);
+        // The name is NUL-terminated; Length excludes the NUL (<= 255 chars, fits a u16).
+        let chars = u16::try_from(payload.name.len() - 1).unwrap_or(0);
+        payload.ustr = UNICODE_STRING {
+            Length: chars * 2,
+            MaximumLength: (chars + 1) * 2,
+            Buffer: payload.name.as_mut_ptr(),
+        };
+        op::start(
+            payload,
+            |p, irp| {
+                // SAFETY: `p` is the payload's final address (op::start contract).
+                let payload = unsafe { &mut *p };
+                // SAFETY: 1. the name, hints and result slot live in the payload until completion;
+                // 2. captured NPI; 3. PASSIVE_LEVEL (module docs).
+                unsafe {
+                    (dispatch.WskGetAddressInfo)(
+                        client,
+                        &raw mut payload.ustr,
+                        core::ptr::null_mut(),
+                        NS_ALL,
+                        core::ptr::null_mut(),
+                        &raw mut payload.hints,
+                        &raw mut payload.result,
+                        core::ptr::null_mut(),
+                        core::ptr::null_mut(),
+                        irp,
+                    )
+                }
+            },
+            Box::new(move |p: Box<ResolvePayload>, st, _info| {
+                if st < 0 {
+                    return done.complete(OpOutput::status(nt(st)));
+                }
+                let device = after.device();
+                let job = Box::new(move || {
+                    let addrs = collect_addresses(p.result, p.port);
+                    after.free_list(p.result);
+                    done.complete(OpOutput::value(OpValue::Addresses(addrs)));
+                });
+                // SAFETY: the device outlives the provider (WskProvider::new contract).
+                if let Err(job) = unsafe { workitem::queue(device, job) } {
+                    kprint!("resolve: no work item; running the conversion inline");
+                    job();
+                }
+            }),
+        )
+    }
+
+    fn cancel(&self, op: &OpRef) {
+        op.cancel();
+    }
+
+    fn start_timer(&self, delay_ms: u64, callback: TimerCallback) -> Timer {
+        Timer::start(delay_ms, callback)
+    }
+
+    fn cancel_timer(&self, timer: &Timer) -> bool {
+        timer.cancel()
+    }
+}
+
+/// Walks an `ADDRINFOEXW` list into addresses with `port` (at most 64 entries).
+fn collect_addresses(mut ai: *mut ADDRINFOEXW, port: u16) -> Vec<SocketAddr> {
+    let mut out = Vec::new();
+    while !ai.is_null() && out.len() < 64 {
+        // SAFETY: a node of the list WskGetAddressInfo returned, not freed yet.
+        let node = unsafe { &*ai };
+        let (addr, len, next) = (node.ai_addr, node.ai_addrlen, node.ai_next);
+        if !addr.is_null() && len > 0 {
+            let n = len.min(core::mem::size_of::<SOCKADDR_STORAGE>());
+            // SAFETY: WSK says `ai_addr` points to `ai_addrlen` bytes; we read at most that.
+            let bytes = unsafe { core::slice::from_raw_parts(addr.cast::<u8>(), n) };
+            let st = sockaddr::storage_from_bytes(bytes);
+            if let Some(a) = sockaddr::from_storage(&st, n) {
+                out.push(sockaddr::with_port(a, port));
+            }
+        }
+        ai = next;
+    }
+    out
+}
