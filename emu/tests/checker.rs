@@ -280,12 +280,9 @@ fn sockets_and_operations_alive_at_teardown_are_recorded() {
         let host = HostProvider::new().unwrap();
         let v = Verifier::new(host.clone());
         let checker = v.checker();
-        let (l, _) = {
-            let b = Blocking::new(&v);
-            let l = b.socket(Family::V6, SocketKind::Listen);
-            assert_eq!(b.bind(&l, loopback(Family::V6)), NtStatus::STATUS_SUCCESS);
-            (l, ())
-        };
+        let b = Blocking::new(&v);
+        let l = b.socket(Family::V6, SocketKind::Listen);
+        assert_eq!(b.bind(&l, loopback(Family::V6)), NtStatus::STATUS_SUCCESS);
         let (done, acc) = completion();
         v.accept(&l, done);
         drop(v);
