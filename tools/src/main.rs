@@ -1,1 +1,67 @@
-fn main() {}
+//! `wsksock`: the command-line client of the wsksock driver.
+//!
+//! `--backend host` (the default off Windows) runs the real engine in-process over the WSK
+//! emulator on this machine's TCP/IP stack; `--backend device` talks to `\\.\WskSock`.
+
+mod backend;
+mod cmd;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Command-line client of the wsksock driver.
+#[derive(Parser)]
+#[command(name = "wsksock", version, about)]
+struct Cli {
+    /// Where the driver runs: `host` (engine in-process over the emulator) or `device` (Windows).
+    #[arg(long, global = true, value_enum, default_value_t = backend::Kind::default())]
+    backend: backend::Kind,
+    /// Host backend: which WSK the emulator imitates.
+    #[arg(long, global = true, value_enum, default_value_t = backend::ProfileArg::Windows)]
+    profile: backend::ProfileArg,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Shows, against its own loopback peers, what graceful, linger and abortive closes and a
+    /// cross-thread close do on the wire.
+    Demo,
+    /// Connects, posts sends of N pattern bytes, closes without waiting for them, waits for the
+    /// teardown, and reports.
+    Send(cmd::send::Args),
+    /// Connects, leaves a receive pending on one thread, closes from another, then uses the
+    /// closed handle.
+    CloseRace(cmd::race::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    let result = backend::Session::open(cli.backend, cli.profile).and_then(|session| {
+        let r = match &cli.command {
+            Command::Demo => cmd::demo::run(&session),
+            Command::Send(a) => cmd::send::run(&session, a),
+            Command::CloseRace(a) => cmd::race::run(&session, a),
+        };
+        let closed = session.close();
+        r.and(closed)
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("wsksock: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

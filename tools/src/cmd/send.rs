@@ -1,0 +1,200 @@
+//! `wsksock send ADDR --bytes N [--close graceful|abortive|linger:SECS] [--json]`.
+//!
+//! Posts all the sends at once (at most 8 requests, so Wine's 10-per-socket limit holds), then
+//! closes with the wait-for-teardown flag *without waiting for the sends*: the close mode decides
+//! the fate of data still queued. Exits once the teardown finished.
+
+use crate::backend::Session;
+use serde::Serialize;
+use std::time::{Duration, Instant};
+use wsksock_abi::msg::{CloseMode, Disconnect};
+use wsksock_abi::NtStatus;
+use wsksock_tools::api::status_name;
+use wsksock_tools::{pattern, Client};
+
+/// How to close.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CloseArg {
+    /// Graceful: queued data, then FIN.
+    Graceful,
+    /// Abortive: RST, queued data dropped.
+    Abortive,
+    /// Graceful within SECS, else RST.
+    Linger(u16),
+}
+
+impl std::str::FromStr for CloseArg {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "graceful" => Ok(CloseArg::Graceful),
+            "abortive" => Ok(CloseArg::Abortive),
+            _ => {
+                let secs = s
+                    .strip_prefix("linger:")
+                    .ok_or_else(|| format!("bad close mode {s:?}"))?;
+                match secs.parse::<u16>() {
+                    Ok(n) if n > 0 => Ok(CloseArg::Linger(n)),
+                    _ => Err(format!("bad linger seconds {secs:?} (1..=65535)")),
+                }
+            }
+        }
+    }
+}
+
+impl CloseArg {
+    /// The CLOSE mode and linger seconds.
+    pub fn mode(self) -> (CloseMode, u32) {
+        match self {
+            CloseArg::Graceful => (CloseMode::Graceful, 0),
+            CloseArg::Abortive => (CloseMode::Abortive, 0),
+            CloseArg::Linger(s) => (CloseMode::Linger, u32::from(s)),
+        }
+    }
+
+    /// The flag spelling.
+    pub fn name(self) -> String {
+        match self {
+            CloseArg::Graceful => "graceful".into(),
+            CloseArg::Abortive => "abortive".into(),
+            CloseArg::Linger(s) => format!("linger:{s}"),
+        }
+    }
+}
+
+/// Arguments.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Peer address, e.g. 127.0.0.1:5000.
+    pub addr: String,
+    /// Bytes to send (the pattern byte[i] = i % 251).
+    #[arg(long)]
+    pub bytes: u64,
+    /// Close mode: graceful, abortive, or linger:SECS.
+    #[arg(long, default_value = "graceful")]
+    pub close: CloseArg,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
+    /// Give up if the teardown has not finished after this many seconds.
+    #[arg(long, default_value_t = 120)]
+    pub timeout: u64,
+}
+
+/// What `send` reports.
+#[derive(Serialize, Debug)]
+pub struct Outcome {
+    /// Bytes handed to sends.
+    pub sent: u64,
+    /// The close mode.
+    pub close: String,
+    /// Status of the CLOSE request.
+    pub close_status: String,
+    /// How the teardown ended (the provider close status).
+    pub teardown_status: String,
+    /// The disconnect performed: none, graceful, abortive.
+    pub disconnect: String,
+    /// Sends that completed with success, and their bytes.
+    pub sends_ok: usize,
+    /// Bytes those sends carried.
+    pub bytes_ok: u64,
+    /// Send statuses other than success, by name.
+    pub send_failures: Vec<String>,
+    /// Milliseconds from the close to the end of the teardown.
+    pub teardown_ms: u128,
+}
+
+/// Runs `send` on a client; exposed for tests.
+pub fn send(
+    client: &Client,
+    addr: std::net::SocketAddr,
+    bytes: u64,
+    close: CloseArg,
+    timeout: Duration,
+) -> Result<Outcome, String> {
+    let h = client
+        .connect_to(addr)
+        .map_err(|e| format!("connect to {addr}: {}", status_name(e.status)))?;
+    let chunk = bytes.div_ceil(8).max(64 * 1024);
+    let mut sends = Vec::new();
+    let mut offset = 0;
+    while offset < bytes {
+        let len = chunk.min(bytes - offset);
+        let n = usize::try_from(len).map_err(|_| "chunk too large".to_string())?;
+        sends.push((len, client.send(h, pattern::bytes(offset, n))));
+        offset += len;
+    }
+    let (mode, secs) = close.mode();
+    let started = Instant::now();
+    let closing = client.close_pending(h, mode, secs, true);
+    let done = closing
+        .wait_timeout(timeout)
+        .ok_or_else(|| format!("the teardown did not finish within {timeout:?}"))?;
+    let teardown_ms = started.elapsed().as_millis();
+    let closed = Client::closed(&done);
+    let mut out = Outcome {
+        sent: bytes,
+        close: close.name(),
+        close_status: status_name(closed.status),
+        teardown_status: status_name(closed.teardown_status),
+        disconnect: match closed.disconnect {
+            Disconnect::None => "none",
+            Disconnect::Graceful => "graceful",
+            Disconnect::Abortive => "abortive",
+        }
+        .into(),
+        sends_ok: 0,
+        bytes_ok: 0,
+        send_failures: Vec::new(),
+        teardown_ms,
+    };
+    for (len, p) in sends {
+        // The teardown finished, so every send completed; the timeout only guards a bug.
+        let c = p
+            .wait_timeout(Duration::from_secs(5))
+            .ok_or("a send outlived the teardown")?;
+        if c.status == NtStatus::STATUS_SUCCESS {
+            out.sends_ok += 1;
+            out.bytes_ok += len;
+        } else {
+            out.send_failures.push(status_name(c.status));
+        }
+    }
+    if !closed.status.is_success() {
+        return Err(format!("close failed: {}", out.close_status));
+    }
+    Ok(out)
+}
+
+/// `wsksock send`.
+pub fn run(session: &Session, a: &Args) -> Result<(), String> {
+    let addr = super::parse_addr(&a.addr)?;
+    let out = send(
+        &session.client,
+        addr,
+        a.bytes,
+        a.close,
+        Duration::from_secs(a.timeout),
+    )?;
+    if a.json {
+        println!("{}", serde_json::to_string(&out).map_err(|e| e.to_string())?);
+    } else {
+        println!(
+            "sent {} bytes, close {} -> {} (teardown {} in {} ms, disconnect {}), {} sends ok ({} bytes){}",
+            out.sent,
+            out.close,
+            out.close_status,
+            out.teardown_status,
+            out.teardown_ms,
+            out.disconnect,
+            out.sends_ok,
+            out.bytes_ok,
+            if out.send_failures.is_empty() {
+                String::new()
+            } else {
+                format!(", failed: {:?}", out.send_failures)
+            }
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,206 @@
+//! The host backend: the real engine in-process over the WSK emulator (or any provider whose
+//! buffers are [`EmuBuffer`]s, such as the fault injector around it).
+//!
+//! A request here is what an IRP is to the driver: code, input buffer, output buffer, requestor
+//! mode. Direct-I/O output buffers become [`EmuBuffer`] windows (no copy); the completion writes
+//! the reply at the start of the output buffer, as the driver's front ends do.
+
+use crate::channel::{Canceller, Channel, Completed, Output, Pending, Slot};
+use std::sync::Arc;
+use std::time::Duration;
+use wsksock_abi::NtStatus;
+use wsksock_core::{CancelToken, ClientRef, Config, DataSource, Engine, Provider, Request, RequestorMode};
+use wsksock_emu::{EmuBuffer, HostProvider, Profile};
+
+/// One request in host mode.
+pub struct HostRequest {
+    code: u32,
+    input: Vec<u8>,
+    output: Option<Output>,
+    output_len: usize,
+    mode: RequestorMode,
+    slot: Slot,
+}
+
+struct TokenCanceller(CancelToken);
+
+impl Canceller for TokenCanceller {
+    fn cancel(&self) {
+        self.0.cancel();
+    }
+}
+
+impl<P: Provider<Buffer = EmuBuffer>> Request<P> for HostRequest {
+    fn code(&self) -> u32 {
+        self.code
+    }
+
+    fn requestor(&self) -> RequestorMode {
+        self.mode
+    }
+
+    fn input(&self) -> &[u8] {
+        &self.input
+    }
+
+    fn output_len(&self) -> usize {
+        self.output_len
+    }
+
+    fn take_buffer(&mut self, source: DataSource, _write: bool) -> Result<EmuBuffer, NtStatus> {
+        match source {
+            DataSource::Direct { offset } => match self.output.take() {
+                Some(Output::Data(v)) => {
+                    let len = v.len();
+                    EmuBuffer::window(v, offset..len).ok_or(NtStatus::STATUS_BUFFER_TOO_SMALL)
+                }
+                other => {
+                    self.output = other;
+                    Err(NtStatus::STATUS_INVALID_BUFFER_SIZE)
+                }
+            },
+            // No kernel addresses in a user-mode process.
+            DataSource::Kernel { .. } => Err(NtStatus::STATUS_INVALID_PARAMETER),
+        }
+    }
+
+    fn set_cancel(&mut self, token: CancelToken) {
+        self.slot.set_canceller(Box::new(TokenCanceller(token)));
+    }
+
+    fn complete(self, status: NtStatus, reply: &[u8], information: usize, buffer: Option<EmuBuffer>) {
+        let mut output = match (buffer, self.output) {
+            (Some(b), _) => b.into_vec(),
+            (None, Some(Output::Data(v))) => v,
+            (None, _) => Vec::new(),
+        };
+        if output.len() < reply.len() {
+            output.resize(reply.len(), 0);
+        }
+        output[..reply.len()].copy_from_slice(reply);
+        self.slot.complete(Completed {
+            status,
+            info: information,
+            output,
+        });
+    }
+}
+
+/// The engine over a provider, as a device that hands out channels.
+pub struct HostDevice<P: Provider<Buffer = EmuBuffer> = HostProvider> {
+    engine: Engine<P, HostRequest>,
+}
+
+impl HostDevice<HostProvider> {
+    /// The engine over a fresh emulator with `profile`.
+    pub fn new(profile: Profile) -> std::io::Result<Self> {
+        Ok(HostDevice::with_provider(
+            HostProvider::with_profile(profile)?,
+            Config::default(),
+        ))
+    }
+}
+
+impl<P: Provider<Buffer = EmuBuffer>> HostDevice<P> {
+    /// The engine over `provider`.
+    pub fn with_provider(provider: P, config: Config) -> Self {
+        HostDevice {
+            engine: Engine::new(provider, config),
+        }
+    }
+
+    /// The engine (statistics, tests).
+    pub fn engine(&self) -> &Engine<P, HostRequest> {
+        &self.engine
+    }
+
+    /// Opens a channel (IRP_MJ_CREATE).
+    pub fn open(&self) -> Result<HostChannel<P>, NtStatus> {
+        Ok(HostChannel {
+            engine: self.engine.clone(),
+            client: self.engine.open_client()?,
+            kernel: false,
+        })
+    }
+
+    /// Opens a channel whose requests come from "kernel mode" (like IRP_MJ_INTERNAL_DEVICE_CONTROL).
+    pub fn open_kernel(&self) -> Result<HostChannel<P>, NtStatus> {
+        let mut c = self.open()?;
+        c.kernel = true;
+        Ok(c)
+    }
+
+    /// Unloads the engine and waits up to `timeout` for it to report idle; `true` if it did.
+    pub fn unload(&self, timeout: Duration) -> bool {
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.engine.unload(Box::new(move || {
+            let _ = tx.send(());
+        }));
+        rx.recv_timeout(timeout).is_ok()
+    }
+}
+
+/// One open file object in host mode. Dropping it runs IRP_MJ_CLEANUP.
+pub struct HostChannel<P: Provider<Buffer = EmuBuffer> = HostProvider> {
+    engine: Engine<P, HostRequest>,
+    client: ClientRef<P, HostRequest>,
+    kernel: bool,
+}
+
+impl<P: Provider<Buffer = EmuBuffer>> HostChannel<P> {
+    /// The client id (DUPLICATE's target).
+    pub fn client_id(&self) -> u64 {
+        self.client.id()
+    }
+
+    /// IRP_MJ_CLEANUP now (dropping the channel does it too).
+    pub fn cleanup(&self) {
+        self.engine.cleanup_client(&self.client);
+    }
+}
+
+impl<P: Provider<Buffer = EmuBuffer>> Drop for HostChannel<P> {
+    fn drop(&mut self) {
+        self.engine.cleanup_client(&self.client);
+    }
+}
+
+impl<P: Provider<Buffer = EmuBuffer>> Channel for HostChannel<P> {
+    fn submit(&self, code: u32, input: Vec<u8>, output: Output) -> Pending {
+        let slot = Slot::default();
+        let output_len = match &output {
+            Output::Reply(n) => *n,
+            Output::Data(v) => v.len(),
+        };
+        let mode = if self.kernel {
+            RequestorMode::Kernel
+        } else {
+            RequestorMode::User
+        };
+        let req = HostRequest {
+            code,
+            input,
+            output: Some(output),
+            output_len,
+            mode,
+            slot: slot.clone(),
+        };
+        self.engine.dispatch(&self.client, req);
+        Pending::new(slot)
+    }
+
+    fn is_kernel(&self) -> bool {
+        self.kernel
+    }
+}
+
+/// Shares a channel between threads.
+impl<C: Channel + ?Sized> Channel for Arc<C> {
+    fn submit(&self, code: u32, input: Vec<u8>, output: Output) -> Pending {
+        (**self).submit(code, input, output)
+    }
+
+    fn is_kernel(&self) -> bool {
+        (**self).is_kernel()
+    }
+}

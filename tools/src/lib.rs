@@ -1,0 +1,19 @@
+//! The wsksock client library: what the `wsksock` CLI and the end-to-end tests use to talk to
+//! the driver's IOCTL interface, on either backend.
+//!
+//! - [`channel`]: one open handle to the device (a file object) that submits IOCTLs and returns
+//!   [`channel::Pending`] results — the shape of overlapped `DeviceIoControl`.
+//! - [`host`]: the host backend — the real engine in-process over the WSK emulator.
+//! - [`api`]: a typed client over any channel (socket, bind, connect, send, close, ...).
+//! - [`peer`]: loopback peers that observe the wire (data, FIN, RST) for demos and tests.
+//! - [`pattern`]: the test payload `byte[i] = i % 251`.
+
+pub mod api;
+pub mod channel;
+pub mod host;
+pub mod pattern;
+pub mod peer;
+
+pub use api::{Client, CloseMode};
+pub use channel::{Channel, Completed, Output, Pending};
+pub use host::HostDevice;
