@@ -1,1 +1,1 @@
-//! Placeholder: filled by a later issue.
+//! Shared support of the end-to-end suites (see `tests/tests/`).

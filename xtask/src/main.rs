@@ -5,8 +5,14 @@
 //!   cross build and the suites that need extra toolchains.
 //! - `cross` — the WDM driver for `x86_64-pc-windows-msvc` and its PE checks (see `cross.rs`).
 //! - `loom` — the loom models alone.
+//! - `stress` — randomized stress with fault injection (`--ops N --seed S`, see `stress.rs`).
+//! - `fuzz` — the cargo-fuzz targets for N seconds each (see `fuzz.rs`).
+//! - `bench` — benchmarks whose figures go to `docs/PERFORMANCE.md` (see `bench.rs`).
 
+mod bench;
 mod cross;
+mod fuzz;
+mod stress;
 mod util;
 
 use std::process::ExitCode;
@@ -24,8 +30,11 @@ fn main() -> ExitCode {
         "test" => test(),
         "loom" => loom(),
         "cross" => cross::run(rest),
+        "stress" => stress::run(rest),
+        "fuzz" => fuzz::run(rest),
+        "bench" => bench::run(rest),
         _ => {
-            eprintln!("usage: cargo xtask <ci|lint|test|loom|cross> [args]");
+            eprintln!("usage: cargo xtask <ci|lint|test|loom|cross|stress|fuzz|bench> [args]");
             return ExitCode::from(2);
         }
     };
