@@ -3,6 +3,7 @@
 //! `cargo run --release -p wsksock-emu --example throughput -- [MiB] [chunk KiB] [in flight]`
 //! Sends MiB (default 1024) to a reader thread, once through a `TcpStream` and once through the
 //! provider with up to `in flight` sends outstanding, and prints both rates.
+#![allow(clippy::many_single_char_names)]
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -69,8 +70,6 @@ fn main() {
     let s = b.socket(Family::V4, SocketKind::Stream);
     assert_eq!(b.bind(&s, "0.0.0.0:0".parse().unwrap()), NtStatus::STATUS_SUCCESS);
     let addr = l.local_addr().unwrap();
-    let conn = std::thread::spawn(move || l);
-    let l = conn.join().unwrap();
     let (tx, rx) = mpsc::channel();
     let connect_done = {
         let (done, w) = wsksock_emu::testutil::completion::<HostProvider>();
