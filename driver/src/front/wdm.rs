@@ -19,7 +19,7 @@
 use super::request::{run_cancel, Backend, IrpRequest, ReqShared};
 use super::security;
 use super::{DriverClient, DriverEngine};
-use crate::kernel::event::{sleep_ms, Event};
+use crate::kernel::event::Event;
 use crate::kernel::outstanding;
 use crate::kernel::print::kprint;
 use crate::logic::names::{DEVICE_NAME, DOS_NAME};
@@ -263,24 +263,10 @@ unsafe extern "system" fn driver_unload(driver: *mut DRIVER_OBJECT) {
         state.registration.release();
         drop(state);
     }
-    wait_for_callbacks();
+    outstanding::wait_until_idle();
     // SAFETY: our device, no longer used by anyone.
     unsafe { IoDeleteDevice(device) };
     kprint!("unloaded");
-}
-
-/// Waits until no completion routine, DPC or work item of ours can still run.
-fn wait_for_callbacks() {
-    let mut waited = 0u32;
-    while outstanding::count() != 0 {
-        sleep_ms(10);
-        waited += 1;
-        if waited.is_multiple_of(500) {
-            kprint!("unload: {} callbacks still outstanding", outstanding::count());
-        }
-    }
-    // A callback decrements the count as its last action; let it return.
-    sleep_ms(10);
 }
 
 /// `DriverEntry` of the WDM build.

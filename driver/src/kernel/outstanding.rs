@@ -31,3 +31,17 @@ impl Drop for Token {
 pub fn count() -> usize {
     OUTSTANDING.load(Ordering::Acquire)
 }
+
+/// Waits (PASSIVE_LEVEL, unload only) until no callback is outstanding, then a little longer so
+/// the last one can return from its final instruction.
+pub fn wait_until_idle() {
+    let mut waited = 0u32;
+    while count() != 0 {
+        crate::kernel::event::sleep_ms(10);
+        waited += 1;
+        if waited.is_multiple_of(500) {
+            crate::kernel::print::kprint!("unload: {} callbacks still outstanding", count());
+        }
+    }
+    crate::kernel::event::sleep_ms(10);
+}
