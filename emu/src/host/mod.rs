@@ -22,6 +22,8 @@
 //! closes every host socket. [`HostProvider::deregister`] is `WskDeregister`: it also records
 //! every socket still open.
 
+mod flow;
+mod hostio;
 mod outq;
 mod resolve;
 mod shared;
@@ -34,10 +36,11 @@ use crate::buffer::EmuBuffer;
 use crate::checker::{Call, Checker};
 use crate::profile::{CompletionMode, Config, Profile};
 use crate::status::from_io;
+use hostio::Io;
 use parking_lot::Mutex;
 use resolve::ResolveSlot;
 use shared::{deliver, inline_ok, Done, Shared};
-use sock::{Cx, Io, SockEntry, Start};
+use sock::{Cx, SockEntry, Start};
 use socket2::{Domain, Protocol, Socket, Type};
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};

@@ -12,8 +12,9 @@
 //! right are leaves: nothing is locked or called while one of them is held. No lock is held while
 //! a completion, a task or a timer callback runs.
 
+use super::hostio::{register, Io};
 use super::resolve::ResolveSlot;
-use super::sock::{register, Cx, Io, SockEntry, SockState};
+use super::sock::{Cx, SockEntry, SockState};
 use super::timer::{TimerEntry, TimerSlot};
 use super::HostSocket;
 use crate::checker::Checker;
