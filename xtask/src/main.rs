@@ -7,6 +7,7 @@
 //! - `loom` — the loom models alone.
 //! - `stress` — randomized stress with fault injection (`--ops N --seed S`, see `stress.rs`).
 //! - `fuzz` — the cargo-fuzz targets for N seconds each (see `fuzz.rs`).
+//! - `wine-test` — the real driver under Wine against Wine's WSK (see `wine_test.rs`).
 //! - `bench` — benchmarks whose figures go to `docs/PERFORMANCE.md` (see `bench.rs`).
 
 mod bench;
@@ -14,6 +15,7 @@ mod cross;
 mod fuzz;
 mod stress;
 mod util;
+mod wine_test;
 
 use std::process::ExitCode;
 use util::{cargo, run, Cmd};
@@ -33,8 +35,9 @@ fn main() -> ExitCode {
         "stress" => stress::run(rest),
         "fuzz" => fuzz::run(rest),
         "bench" => bench::run(rest),
+        "wine-test" => wine_test::run(rest),
         _ => {
-            eprintln!("usage: cargo xtask <ci|lint|test|loom|cross|stress|fuzz|bench> [args]");
+            eprintln!("usage: cargo xtask <ci|lint|test|loom|cross|stress|fuzz|bench|wine-test> [args]");
             return ExitCode::from(2);
         }
     };
