@@ -3,11 +3,11 @@
 //! # Design
 //! One event-loop thread (`wsksock-emu-loop`) owns a `mio::Poll` over every host socket
 //! (nonblocking, edge-triggered). Each socket has a mutex over its state and its queues of
-//! pending operations ([`sock`]). A call locks the socket, tries the host system call at once
+//! pending operations (`sock.rs`, `flow.rs`). A call locks the socket, tries the host system call at once
 //! when nothing is queued ahead of it (inline mode: a send writes straight from the caller's
 //! buffer on the caller's thread), and queues the operation if the host socket would block; the
 //! loop moves queues on readiness events. Finished operations are completed after the lock is
-//! released, on whichever thread finished them ([`shared::deliver`]). In deferred mode every call
+//! released, on whichever thread finished them (`shared::deliver`). In deferred mode every call
 //! becomes a task for the loop, so nothing completes before its call returns.
 //!
 //! Timers live in the loop (a heap); name resolution runs `getaddrinfo` on a thread per request.

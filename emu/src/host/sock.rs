@@ -12,7 +12,8 @@
 //!   (connecting), `disc` (disconnecting), or `out` (finished).
 //! - Only the front of a queue has ever touched the host socket; a queue's front that is still
 //!   queued has seen `WouldBlock` (and `readable`/`writable` was cleared then, under this lock),
-//!   so the next readiness event retries it: no wake-up is lost.
+//!   so the next readiness event retries it: no wake-up is lost. (Operations queued behind a
+//!   connect in flight have not touched it; the connect's completion pumps them.)
 //! - `io` is `Io::None` once the socket is closed, aborted or reset; `fault` then says why.
 
 use super::hostio::Io;
