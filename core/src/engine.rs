@@ -254,10 +254,12 @@ impl<P: Provider, R: Request<P>> Engine<P, R> {
 
     /// IRP_MJ_CREATE: a new client. STATUS_DEVICE_NOT_READY once unload began.
     pub fn open_client(&self) -> Result<ClientRef<P, R>, NtStatus> {
+        let mut clients = self.shared.clients.lock();
+        // Checked under the table lock: unload sets the flag before it drains the table, so a
+        // client is either refused here or drained there.
         if self.shared.is_unloading() {
             return Err(NtStatus::STATUS_DEVICE_NOT_READY);
         }
-        let mut clients = self.shared.clients.lock();
         let key = clients
             .next_key()
             .ok_or(NtStatus::STATUS_INSUFFICIENT_RESOURCES)?;
