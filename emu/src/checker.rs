@@ -17,7 +17,9 @@
 //! - nothing is left when the provider is torn down: no operation pending, no socket open;
 //! - deregistration (`WskDeregister`) with sockets still open; any call after teardown;
 //! - a call a socket of that kind does not have (e.g. `send` on a listening socket: there is no
-//!   such entry in its WSK dispatch table).
+//!   such entry in its WSK dispatch table);
+//! - a completion or timer callback that panicked on one of the provider's own threads (a
+//!   bugcheck in the driver; here the thread survives so the test can report it).
 //!
 //! # Lock order
 //! The checker's mutex is a leaf: nothing else is locked and nothing is called while it is held.
@@ -150,6 +152,8 @@ pub enum ViolationKind {
     CallAfterTeardown,
     /// A call the socket's kind does not have.
     WrongSocketKind,
+    /// A completion or timer callback panicked on a provider thread (the thread went on).
+    CallbackPanicked,
 }
 
 /// One broken rule.

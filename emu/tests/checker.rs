@@ -339,3 +339,38 @@ fn assert_clean_fails_the_test() {
     let _forgotten = Blocking::new(&p).socket(Family::V4, SocketKind::Stream);
     p.shutdown_and_assert_clean();
 }
+
+struct Panics;
+
+impl CompletionSink<HostProvider> for Panics {
+    fn complete(self: Box<Self>, _out: OpOutput<HostProvider>) {
+        panic!("engine bug");
+    }
+}
+
+#[test]
+fn a_panicking_completion_on_the_event_loop_is_recorded_and_the_loop_goes_on() {
+    with_timeout(LIMIT, || {
+        let p = HostProvider::new().unwrap();
+        let b = Blocking::new(&p);
+        let (s, mut peer) = connected(&p, Family::V4);
+        p.receive(&s, EmuBuffer::zeroed(4), 0, Completion::new(Box::new(Panics)));
+        std::io::Write::write_all(&mut peer, b"boom").unwrap();
+        // The loop survived: the next receive is served by it.
+        let (done, w) = completion::<HostProvider>();
+        p.receive(&s, EmuBuffer::zeroed(4), 0, done);
+        std::io::Write::write_all(&mut peer, b"next").unwrap();
+        assert_eq!(w.status(), NtStatus::STATUS_SUCCESS);
+        // Both receives may finish in one turn of the loop: the panic is recorded after the turn.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while p.checker().is_clean() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let v = p.checker().take_violations();
+        assert_eq!(v.len(), 1);
+        assert_eq!(v[0].kind, ViolationKind::CallbackPanicked);
+        assert!(v[0].message.contains("engine bug"));
+        b.close(&s);
+        p.shutdown_and_assert_clean();
+    });
+}

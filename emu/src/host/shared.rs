@@ -17,7 +17,7 @@ use super::resolve::ResolveSlot;
 use super::sock::{Cx, SockEntry, SockState};
 use super::timer::{TimerEntry, TimerSlot};
 use super::HostSocket;
-use crate::checker::Checker;
+use crate::checker::{Checker, ViolationKind};
 use crate::profile::Config;
 use crate::HostProvider;
 use mio::{Events, Poll, Registry, Token, Waker};
@@ -25,6 +25,7 @@ use parking_lot::Mutex;
 use std::cell::Cell;
 use std::collections::{BinaryHeap, HashMap};
 use std::io;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -87,14 +88,24 @@ impl Done {
 }
 
 /// Completes finished operations, in order. Must be called with no provider lock held.
+///
+/// A completion that panics does not stop the others: every one is delivered, then the first
+/// panic goes on (on the event loop it is caught and recorded by the checker).
 pub(crate) fn deliver(sh: &Shared, list: Vec<Done>) {
+    let mut panicked = None;
     for d in list {
         if let Some(s) = d.closes {
             sh.checker.close_completed(s);
         }
         sh.checker.op_completed(d.op);
         let _depth = DepthGuard::enter();
-        d.done.complete(d.out);
+        let (done, out) = (d.done, d.out);
+        if let Err(p) = std::panic::catch_unwind(AssertUnwindSafe(move || done.complete(out))) {
+            panicked.get_or_insert(p);
+        }
+    }
+    if let Some(p) = panicked {
+        std::panic::resume_unwind(p);
     }
 }
 
@@ -295,32 +306,48 @@ impl Shared {
                 eprintln!("wsksock-emu: event loop poll failed: {e}");
                 break;
             }
-            for ev in &events {
-                if ev.token() == WAKE {
-                    continue;
-                }
-                let Ok(id) = u64::try_from(ev.token().0) else {
-                    continue;
-                };
-                let Some(entry) = self.sockets.lock().get(&id).cloned() else {
-                    continue;
-                };
-                let mut out = Vec::new();
-                {
-                    let mut st = entry.state.lock();
-                    let mut cx = Cx {
-                        sh: self,
-                        entry: &entry,
-                        out: &mut out,
-                    };
-                    st.on_event(&mut cx, ev);
-                }
-                deliver(self, out);
+            let turn = std::panic::catch_unwind(AssertUnwindSafe(|| self.turn(&events)));
+            if let Err(panic) = turn {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                self.checker.record(
+                    ViolationKind::CallbackPanicked,
+                    format!("a completion or timer callback panicked on the event loop: {what}"),
+                );
             }
-            self.run_tasks();
-            self.fire_timers();
-            self.check_draining();
         }
+    }
+
+    /// One turn of the loop: readiness events, tasks, timers, draining disconnects.
+    fn turn(self: &Arc<Self>, events: &Events) {
+        for ev in events {
+            if ev.token() == WAKE {
+                continue;
+            }
+            let Ok(id) = u64::try_from(ev.token().0) else {
+                continue;
+            };
+            let Some(entry) = self.sockets.lock().get(&id).cloned() else {
+                continue;
+            };
+            let mut out = Vec::new();
+            {
+                let mut st = entry.state.lock();
+                let mut cx = Cx {
+                    sh: self,
+                    entry: &entry,
+                    out: &mut out,
+                };
+                st.on_event(&mut cx, ev);
+            }
+            deliver(self, out);
+        }
+        self.run_tasks();
+        self.fire_timers();
+        self.check_draining();
     }
 
     /// Asks the event loop to stop.
