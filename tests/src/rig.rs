@@ -1,0 +1,93 @@
+//! The system under test: the engine in-process over a fresh [`HostProvider`] of one profile.
+//!
+//! The provider is built here and a clone is kept, so that after the device is unloaded the test
+//! can deregister it (WskDeregister: no socket may be left open) and assert that its contract
+//! checker recorded nothing.
+
+use std::time::Duration;
+use wsksock_core::Config;
+use wsksock_emu::testutil::with_timeout;
+use wsksock_emu::{HostProvider, Profile};
+use wsksock_tools::{Client, HostDevice};
+
+/// How long unload may take to report idle at the end of a test.
+pub const UNLOAD_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The engine over an emulator, as a test sees it.
+pub struct Rig {
+    profile: Profile,
+    provider: HostProvider,
+    device: HostDevice,
+}
+
+impl Rig {
+    /// A fresh engine over a fresh emulator with `profile`.
+    pub fn new(profile: Profile) -> Rig {
+        let provider = HostProvider::with_profile(profile).expect("start the emulator");
+        let device = HostDevice::with_provider(provider.clone(), Config::default());
+        Rig {
+            profile,
+            provider,
+            device,
+        }
+    }
+
+    /// The emulated WSK.
+    pub fn profile(&self) -> Profile {
+        self.profile
+    }
+
+    /// Whether this is Wine 8's WSK.
+    pub fn is_wine(&self) -> bool {
+        self.profile == Profile::Wine8
+    }
+
+    /// The device (engine statistics, extra channels).
+    pub fn device(&self) -> &HostDevice {
+        &self.device
+    }
+
+    /// Opens a client (IRP_MJ_CREATE); dropping every clone of it is IRP_MJ_CLEANUP.
+    pub fn client(&self) -> Client {
+        self.client_with_id().0
+    }
+
+    /// Opens a client and returns its id too (the target of a cross-client DUPLICATE).
+    pub fn client_with_id(&self) -> (Client, u64) {
+        let chan = self.device.open().expect("open a client");
+        let id = chan.client_id();
+        (Client::new(chan), id)
+    }
+
+    /// Ends a test: unloads the engine and asserts it reported idle with no socket alive, then
+    /// deregisters the provider (recording any socket left open) and asserts the WSK contract
+    /// checker is clean.
+    #[track_caller]
+    pub fn finish(self) {
+        let Rig { provider, device, .. } = self;
+        assert!(
+            device.unload(UNLOAD_TIMEOUT),
+            "the engine did not report idle within {UNLOAD_TIMEOUT:?} of unload"
+        );
+        let stats = device.engine().stats();
+        assert_eq!(stats.sockets_alive, 0, "sockets alive after unload: {stats:?}");
+        assert_eq!(
+            stats.ops_started, stats.ops_completed,
+            "operations still pending after unload: {stats:?}"
+        );
+        drop(device);
+        provider.deregister();
+        provider.checker().assert_clean();
+    }
+}
+
+/// Runs `scenario` against a fresh [`Rig`] of `profile` and finishes it, failing if the whole
+/// thing takes longer than `limit` (a hang fails fast instead of sticking the suite).
+#[track_caller]
+pub fn run(profile: Profile, limit: Duration, scenario: impl FnOnce(&Rig) + Send + 'static) {
+    with_timeout(limit, move || {
+        let rig = Rig::new(profile);
+        scenario(&rig);
+        rig.finish();
+    });
+}

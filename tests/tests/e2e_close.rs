@@ -1,0 +1,262 @@
+//! End to end: the close modes of spec section 2 on the wire (issue 3, item 6).
+//!
+//! Each scenario runs the engine over the emulator against a real loopback peer and is written
+//! once with both profiles' expectations: Windows' WSK, and Wine 8's (no WskDisconnect — the
+//! engine's disconnect fails synchronously and it goes on to WskCloseSocket, which Wine ends with
+//! FIN after the data already in the host socket, cancelling what is still queued).
+
+use std::time::{Duration, Instant};
+use wsksock_abi::msg::Disconnect;
+use wsksock_tests::ops::{self, assert_pending, assert_torn_down, post_sends, wait, wait_sends};
+use wsksock_tests::wire::{assert_report, Listener};
+use wsksock_tests::{run, CloseMode, End, NtStatus, Profile, Rig, MIB};
+
+const LIMIT: Duration = Duration::from_secs(40);
+const SHORT: Duration = Duration::from_secs(5);
+const LONG: Duration = Duration::from_secs(30);
+
+// ---------------------------------------------------------------------------------------------
+// Graceful close: 64 MiB posted, CLOSE issued without waiting for the sends → all of it, then FIN.
+
+fn graceful_close_64_mib(rig: &Rig) {
+    const TOTAL: usize = 64 * MIB;
+    let client = rig.client();
+    let peer = Listener::v4();
+    let h = ops::connect(&client, peer.addr());
+    let mut conn = peer.accept(SHORT);
+    // The peer does not read yet: 64 MiB cannot fit in the host buffers, so sends are pending.
+    let sends = post_sends(&client, h, TOTAL, 8);
+    assert!(
+        !sends.last().expect("sends").1.is_done(),
+        "the last send should still be pending when the close is issued"
+    );
+    let closed = ops::close(&client, h, CloseMode::Graceful, false);
+    assert!(closed.last_reference, "{closed:?}");
+    assert_eq!(
+        closed.cancelled, 0,
+        "a graceful close cancels no send: {closed:?}"
+    );
+    assert_eq!(
+        closed.teardown_status,
+        NtStatus::STATUS_PENDING,
+        "no wait flag: {closed:?}"
+    );
+    // Rule 4: the handle is gone at once, while its socket still drains.
+    assert_eq!(ops::probe_send(&client, h), NtStatus::STATUS_INVALID_HANDLE);
+    let report = conn.drain(LONG);
+    assert_report(&report, TOTAL as u64, &End::Fin);
+    let sent = wait_sends(&sends, SHORT);
+    assert!(sent.failures.is_empty(), "sends failed: {sent:?}");
+    assert_eq!(sent.bytes_ok, TOTAL as u64);
+}
+
+#[test]
+fn graceful_close_delivers_64_mib_then_fin() {
+    run(Profile::Windows, LIMIT, graceful_close_64_mib);
+}
+
+/// Wine: the engine drains the sends, its WskDisconnect fails (not implemented), WskCloseSocket
+/// ends the connection with FIN after the last byte — the same outcome on the wire.
+#[test]
+fn graceful_close_delivers_64_mib_then_fin_under_wine() {
+    run(Profile::Wine8, LIMIT, graceful_close_64_mib);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Abortive close with data queued and a peer that is not reading.
+
+fn abortive_close(rig: &Rig) {
+    const TOTAL: usize = 16 * MIB;
+    let client = rig.client();
+    let peer = Listener::v4_small();
+    let h = ops::connect(&client, peer.addr());
+    let mut conn = peer.accept(SHORT);
+    let sends = post_sends(&client, h, TOTAL, 8);
+    let closed = ops::close(&client, h, CloseMode::Abortive, true);
+    assert_torn_down(&closed, Disconnect::Abortive);
+    let sent = wait_sends(&sends, SHORT);
+    assert!(
+        !sent.failures.is_empty(),
+        "queued sends must not succeed: {sent:?}"
+    );
+    let report = conn.drain(LONG);
+    assert_eq!(report.first_mismatch, None, "{report:?}");
+    assert!(
+        report.bytes < TOTAL as u64,
+        "queued data must be dropped: {report:?}"
+    );
+    if rig.is_wine() {
+        // Wine: no abortive disconnect; the close cancels the queued sends and ends with FIN.
+        assert!(
+            sent.failures.iter().all(|s| *s == NtStatus::STATUS_CANCELLED),
+            "{sent:?}"
+        );
+        assert_eq!(report.end, End::Fin, "Wine closes with FIN: {report:?}");
+    } else {
+        assert!(
+            sent.failures.iter().all(|s| matches!(
+                *s,
+                NtStatus::STATUS_CANCELLED | NtStatus::STATUS_CONNECTION_ABORTED
+            )),
+            "{sent:?}"
+        );
+        assert_eq!(report.end, End::Reset, "abortive close is a RST: {report:?}");
+    }
+}
+
+#[test]
+fn abortive_close_resets_peer_and_drops_queued_data() {
+    run(Profile::Windows, LIMIT, abortive_close);
+}
+
+/// Wine: queued data is still dropped (the close cancels the sends), but the wire sees FIN.
+#[test]
+fn abortive_close_drops_queued_data_and_ends_with_fin_under_wine() {
+    run(Profile::Wine8, LIMIT, abortive_close);
+}
+
+// ---------------------------------------------------------------------------------------------
+// SO_LINGER {1, 1 s} and a peer that stops reading: RST after about 1 s, not a hang.
+
+fn linger_stalled_peer(rig: &Rig) {
+    const TOTAL: usize = 16 * MIB;
+    let client = rig.client();
+    let peer = Listener::v4_small();
+    let h = ops::connect(&client, peer.addr());
+    client.set_linger(h, Some(1)).expect("SO_LINGER {1,1}");
+    assert_eq!(
+        client.get_option(h, wsksock_abi::msg::SocketOption::Linger),
+        Ok((1, 1))
+    );
+    let mut conn = peer.accept(SHORT);
+    let sends = post_sends(&client, h, TOTAL, 8);
+    let started = Instant::now();
+    // Default mode: the socket's linger setting decides.
+    let closed = ops::close(&client, h, CloseMode::Default, true);
+    let took = started.elapsed();
+    assert_torn_down(&closed, Disconnect::Abortive);
+    assert!(took >= Duration::from_millis(900), "linger ended early: {took:?}");
+    assert!(took < SHORT, "linger of 1 s took {took:?}");
+    let sent = wait_sends(&sends, SHORT);
+    assert!(
+        !sent.failures.is_empty(),
+        "the peer never read, sends cannot all succeed: {sent:?}"
+    );
+    let report = conn.drain(LONG);
+    assert_eq!(report.first_mismatch, None, "{report:?}");
+    assert!(report.bytes < TOTAL as u64, "{report:?}");
+    let expected = if rig.is_wine() { End::Fin } else { End::Reset };
+    assert_eq!(report.end, expected, "{report:?}");
+}
+
+#[test]
+fn linger_1s_against_stalled_peer_ends_in_rst_within_5s() {
+    run(Profile::Windows, LIMIT, linger_stalled_peer);
+}
+
+/// Wine: the linger timer fires after 1 s as well; the fallback "abortive disconnect" is not
+/// implemented, so WskCloseSocket ends it — queued sends cancelled, FIN instead of RST.
+#[test]
+fn linger_1s_against_stalled_peer_ends_in_fin_within_5s_under_wine() {
+    run(Profile::Wine8, LIMIT, linger_stalled_peer);
+}
+
+// SO_LINGER {1, 5 s} and a reading peer: everything arrives within the time, then FIN.
+
+fn linger_reading_peer(rig: &Rig) {
+    const TOTAL: usize = 8 * MIB;
+    let client = rig.client();
+    let peer = Listener::v4();
+    let h = ops::connect(&client, peer.addr());
+    client.set_linger(h, Some(5)).expect("SO_LINGER {1,5}");
+    let conn = peer.accept(SHORT);
+    let sends = post_sends(&client, h, TOTAL, 8);
+    let reader = conn.drain_in_background(LONG);
+    let started = Instant::now();
+    let closed = ops::close(&client, h, CloseMode::Default, true);
+    assert!(started.elapsed() < SHORT, "{:?}", started.elapsed());
+    assert_torn_down(&closed, Disconnect::Graceful);
+    let sent = wait_sends(&sends, SHORT);
+    assert!(sent.failures.is_empty(), "{sent:?}");
+    assert_report(&reader.join().expect("peer"), TOTAL as u64, &End::Fin);
+}
+
+#[test]
+fn linger_5s_with_reading_peer_delivers_all_then_fin() {
+    run(Profile::Windows, LIMIT, linger_reading_peer);
+}
+
+#[test]
+fn linger_5s_with_reading_peer_delivers_all_then_fin_under_wine() {
+    run(Profile::Wine8, LIMIT, linger_reading_peer);
+}
+
+// ---------------------------------------------------------------------------------------------
+// A receive pending in thread A, the graceful close in thread B; the sends issued before the
+// close still arrive intact.
+
+fn cross_thread_close(rig: &Rig) {
+    const TOTAL: usize = 16 * MIB;
+    let client = rig.client();
+    let peer = Listener::v4();
+    let h = ops::connect(&client, peer.addr());
+    let mut conn = peer.accept(SHORT);
+    let sends = post_sends(&client, h, TOTAL, 8);
+    let (posted_tx, posted_rx) = std::sync::mpsc::channel();
+    let receiver = client.clone();
+    let thread_a = std::thread::spawn(move || {
+        let p = receiver.receive(h, 4096);
+        posted_tx.send(p.clone()).expect("hand over");
+        let c = p.wait_timeout(LONG);
+        (c, Instant::now())
+    });
+    let receive = posted_rx
+        .recv_timeout(SHORT)
+        .expect("thread A posted its receive");
+    assert_pending(&receive, "receive before the close", Duration::from_millis(50));
+    let closed_at = Instant::now();
+    let closed = ops::close(&client, h, CloseMode::Graceful, false);
+    assert!(closed.last_reference, "{closed:?}");
+    assert_eq!(ops::probe_send(&client, h), NtStatus::STATUS_INVALID_HANDLE);
+    if rig.is_wine() {
+        // Wine ignores IoCancelIrp: the receive stays with netio until WskCloseSocket, which
+        // comes only after the sends drained — and the peer is not reading yet.
+        assert_pending(
+            &receive,
+            "receive under Wine while sends drain",
+            Duration::from_millis(300),
+        );
+    } else {
+        // The close does not wait for the sends (nor for thread A) to cancel the receive.
+        let c = wait(&receive, "receive after the close", SHORT);
+        assert_eq!(c.status, NtStatus::STATUS_CANCELLED);
+        assert!(closed_at.elapsed() < SHORT);
+        assert!(
+            !sends.last().expect("sends").1.is_done(),
+            "the peer has not read yet"
+        );
+    }
+    let report = conn.drain(LONG);
+    assert_report(&report, TOTAL as u64, &End::Fin);
+    let sent = wait_sends(&sends, SHORT);
+    assert!(
+        sent.failures.is_empty(),
+        "sends issued before the graceful close: {sent:?}"
+    );
+    let (c, _) = thread_a.join().expect("thread A");
+    let c = c.expect("the receive completed");
+    assert_eq!(c.status, NtStatus::STATUS_CANCELLED, "receive in thread A");
+    assert_eq!(c.info, 0);
+}
+
+#[test]
+fn close_in_other_thread_cancels_pending_receive_while_earlier_sends_arrive() {
+    run(Profile::Windows, LIMIT, cross_thread_close);
+}
+
+/// Wine: the receive is still cancelled — but only once the sends drained and WskCloseSocket
+/// ran (no IoCancelIrp there); the data still arrives intact, then FIN.
+#[test]
+fn close_in_other_thread_cancels_pending_receive_while_earlier_sends_arrive_under_wine() {
+    run(Profile::Wine8, LIMIT, cross_thread_close);
+}
