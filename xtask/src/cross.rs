@@ -12,7 +12,9 @@
 //! 5. Packages `target/cross/package/{wsksock.sys, wsksock.inf}` (the `.inx` with its version
 //!    stamped, as stampinf would).
 //!
-//! `--wine`: afterwards loads the driver once under Wine (see `wine.rs`).
+//! `--wine`: afterwards loads and unloads the driver under Wine, then runs a user-mode smoke client
+//! (`wine_smoke.c`: open, SOCKET, BIND, CONNECT, SEND, RECEIVE, CLOSE, bad input) against an echo
+//! peer on 127.0.0.1 (see `wine.rs`).
 
 #[path = "pe.rs"]
 mod pe;
@@ -51,6 +53,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     );
     if args.iter().any(|a| a == "--wine") {
         wine::load_unload(&sys, install)?;
+        wine::smoke(&sys, install)?;
     }
     Ok(())
 }
