@@ -103,7 +103,7 @@ fn echo_peer() -> Result<(u16, std::thread::JoinHandle<String>), String> {
     let port = listener.local_addr().map_err(|e| e.to_string())?.port();
     let handle = std::thread::spawn(move || {
         let _ = listener.set_nonblocking(true);
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_mins(1);
         let mut conn = loop {
             match listener.accept() {
                 Ok((c, _)) => break c,
