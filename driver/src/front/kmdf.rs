@@ -65,7 +65,7 @@ struct State {
 static STATE: AtomicPtr<State> = AtomicPtr::new(core::ptr::null_mut());
 
 fn state<'a>() -> Option<&'a State> {
-    // SAFETY: set once in DriverEntry before the device exists, cleared only in unload after
+    // SAFETY: 1. set once in DriverEntry before the device exists, cleared only in unload after
     // the framework stopped calling us.
     unsafe { STATE.load(Ordering::Acquire).as_ref() }
 }
@@ -91,13 +91,13 @@ pub struct KmdfBackend {
     request: WDFREQUEST,
 }
 
-// SAFETY: a WDFREQUEST handle may be used from any thread at IRQL <= DISPATCH_LEVEL.
+// SAFETY: 1. a WDFREQUEST handle may be used from any thread at IRQL <= DISPATCH_LEVEL.
 unsafe impl Send for KmdfBackend {}
-// SAFETY: see `Send`.
+// SAFETY: 1. see `Send`.
 unsafe impl Sync for KmdfBackend {}
 
 fn request_context(request: WDFREQUEST) -> *mut RequestContext {
-    // SAFETY: the request is live; the context type is ours (allocated in `arm`).
+    // SAFETY: 1. the request is live; the context type is ours (allocated in `arm`).
     unsafe {
         call_unsafe_wdf_function_binding!(
             WdfObjectGetTypedContextWorker,
@@ -113,7 +113,7 @@ extern "C" fn evt_request_cancel(request: WDFREQUEST) {
     if ctx.is_null() {
         return;
     }
-    // SAFETY: `arm` stored an `Arc::into_raw` there before marking the request cancelable; the
+    // SAFETY: 1. `arm` stored an `Arc::into_raw` there before marking the request cancelable; the
     // framework calls this callback at most once, so the reference is taken once.
     let shared = unsafe { Arc::from_raw((*ctx).shared.cast::<ReqShared<KmdfBackend>>()) };
     run_cancel(&shared);
@@ -124,12 +124,12 @@ extern "C" fn evt_request_cancel(request: WDFREQUEST) {
 // succeeded, after which the framework never calls the cancel callback.
 unsafe impl Backend for KmdfBackend {
     unsafe fn arm(&self, _irp: NonNull<IRP>, context: *const c_void) -> bool {
-        // SAFETY: all-zero, then what WDF_OBJECT_ATTRIBUTES_INIT_CONTEXT_TYPE sets.
+        // SAFETY: 1. all-zero, then what WDF_OBJECT_ATTRIBUTES_INIT_CONTEXT_TYPE sets.
         let mut attrs: WDF_OBJECT_ATTRIBUTES = unsafe { core::mem::zeroed() };
         attrs.Size = core::mem::size_of::<WDF_OBJECT_ATTRIBUTES>() as u32;
         attrs.ContextTypeInfo = &raw const REQUEST_CONTEXT_TYPE;
         let mut ptr: *mut c_void = core::ptr::null_mut();
-        // SAFETY: a live request; the attributes describe our one-pointer context.
+        // SAFETY: 1. a live request; the attributes describe our one-pointer context.
         let st = unsafe {
             call_unsafe_wdf_function_binding!(
                 WdfObjectAllocateContext,
@@ -141,9 +141,9 @@ unsafe impl Backend for KmdfBackend {
         if st < 0 || ptr.is_null() {
             return false;
         }
-        // SAFETY: the context just allocated, one pointer big.
+        // SAFETY: 1. the context just allocated, one pointer big.
         unsafe { (*ptr.cast::<RequestContext>()).shared = context };
-        // SAFETY: a live request owned by us.
+        // SAFETY: 1. a live request owned by us.
         let st = unsafe {
             call_unsafe_wdf_function_binding!(
                 WdfRequestMarkCancelableEx,
@@ -155,19 +155,19 @@ unsafe impl Backend for KmdfBackend {
     }
 
     unsafe fn disarm(&self, _irp: NonNull<IRP>) -> bool {
-        // SAFETY: a live request marked cancelable by `arm`.
+        // SAFETY: 1. a live request marked cancelable by `arm`.
         let st = unsafe { call_unsafe_wdf_function_binding!(WdfRequestUnmarkCancelable, self.request) };
         if st != STATUS_SUCCESS {
             return false;
         }
         let ctx = request_context(self.request);
-        // SAFETY: the callback will never run: the reference `arm` stored is ours again.
+        // SAFETY: 1. the callback will never run: the reference `arm` stored is ours again.
         unsafe { Arc::decrement_strong_count((*ctx).shared.cast::<ReqShared<KmdfBackend>>()) };
         true
     }
 
     unsafe fn finish(&self, _irp: NonNull<IRP>, st: NTSTATUS, information: usize) {
-        // SAFETY: a live request, completed once (Backend contract).
+        // SAFETY: 1. a live request, completed once (Backend contract).
         unsafe {
             call_unsafe_wdf_function_binding!(
                 WdfRequestCompleteWithInformation,
@@ -180,17 +180,17 @@ unsafe impl Backend for KmdfBackend {
 }
 
 fn complete(request: WDFREQUEST, st: NTSTATUS) {
-    // SAFETY: a live request we own, completed once.
+    // SAFETY: 1. a live request we own, completed once.
     unsafe { call_unsafe_wdf_function_binding!(WdfRequestComplete, request, st) };
 }
 
 fn fs_context(file: WDFFILEOBJECT) -> *mut *mut c_void {
-    // SAFETY: a live framework file object of our device.
+    // SAFETY: 1. a live framework file object of our device.
     let wdm = unsafe { call_unsafe_wdf_function_binding!(WdfFileObjectWdmGetFileObject, file) };
     if wdm.is_null() {
         return core::ptr::null_mut();
     }
-    // SAFETY: our file object class lets the driver use FsContext.
+    // SAFETY: 1. our file object class lets the driver use FsContext.
     unsafe { FileObjectFsContext(wdm.cast()) }
 }
 
@@ -203,7 +203,7 @@ extern "C" fn evt_file_create(_device: WDFDEVICE, request: WDFREQUEST, file: WDF
     }
     match st.engine.open_client() {
         Ok(client) => {
-            // SAFETY: a new file object: FsContext is ours until close.
+            // SAFETY: 1. a new file object: FsContext is ours until close.
             unsafe { slot.write(Box::into_raw(Box::new(client)).cast()) };
             complete(request, STATUS_SUCCESS);
         }
@@ -216,7 +216,7 @@ fn client_of<'a>(file: WDFFILEOBJECT) -> Option<&'a Client> {
     if slot.is_null() {
         return None;
     }
-    // SAFETY: FsContext holds our Box<Client> from create to close (or null).
+    // SAFETY: 1. FsContext holds our Box<Client> from create to close (or null).
     unsafe { slot.read().cast::<Client>().as_ref() }
 }
 
@@ -231,26 +231,26 @@ extern "C" fn evt_file_close(file: WDFFILEOBJECT) {
     if slot.is_null() {
         return;
     }
-    // SAFETY: the last callback for this file object: the Box<Client> is ours again.
+    // SAFETY: 1. the last callback for this file object: the Box<Client> is ours again.
     let raw = unsafe { slot.replace(core::ptr::null_mut()) };
     if !raw.is_null() {
-        // SAFETY: `Box::into_raw` in evt_file_create, taken back once.
+        // SAFETY: 1. `Box::into_raw` in evt_file_create, taken back once.
         drop(unsafe { Box::from_raw(raw.cast::<Client>()) });
     }
 }
 
 extern "C" fn evt_io_control(_queue: WDFQUEUE, request: WDFREQUEST, _out: usize, _in: usize, _code: u32) {
-    // SAFETY: a live request of our queue.
+    // SAFETY: 1. a live request of our queue.
     let file = unsafe { call_unsafe_wdf_function_binding!(WdfRequestGetFileObject, request) };
     let (Some(st), Some(client)) = (state(), client_of(file)) else {
         return complete(request, STATUS_INVALID_DEVICE_REQUEST);
     };
-    // SAFETY: a live request: its WDM IRP is pending and ours until the request completes.
+    // SAFETY: 1. a live request: its WDM IRP is pending and ours until the request completes.
     let irp = unsafe { call_unsafe_wdf_function_binding!(WdfRequestWdmGetIrp, request) };
     let Some(irp) = NonNull::new(irp.cast::<IRP>()) else {
         return complete(request, STATUS_INVALID_DEVICE_REQUEST);
     };
-    // SAFETY: the request's device-control IRP, finished only through the backend.
+    // SAFETY: 1. the request's device-control IRP, finished only through the backend.
     let req = unsafe { IrpRequest::new(irp, KmdfBackend { request }) };
     st.engine.dispatch(client, req);
 }
@@ -259,7 +259,7 @@ extern "C" fn evt_driver_unload(_driver: WDFDRIVER) {
     kprint!("unloading (KMDF)");
     let raw = STATE.swap(core::ptr::null_mut(), Ordering::AcqRel);
     if !raw.is_null() {
-        // SAFETY: `Box::into_raw` in DriverEntry, taken back once.
+        // SAFETY: 1. `Box::into_raw` in DriverEntry, taken back once.
         let state = unsafe { Box::from_raw(raw) };
         let idle = Arc::new(Event::new());
         let signal = idle.clone();
@@ -305,13 +305,13 @@ pub unsafe extern "system" fn driver_entry(
 
 fn init(driver: &mut DRIVER_OBJECT, registry: PCUNICODE_STRING) -> Result<(), NTSTATUS> {
     let ok = |st: NTSTATUS| if st < 0 { Err(st) } else { Ok(()) };
-    // SAFETY: all-zero is the documented start value of the config (WDF_DRIVER_CONFIG_INIT).
+    // SAFETY: 1. all-zero is the documented start value of the config (WDF_DRIVER_CONFIG_INIT).
     let mut config: WDF_DRIVER_CONFIG = unsafe { core::mem::zeroed() };
     config.Size = core::mem::size_of::<WDF_DRIVER_CONFIG>() as u32;
     config.DriverInitFlags = wdk_sys::_WDF_DRIVER_INIT_FLAGS::WdfDriverInitNonPnpDriver as u32;
     config.EvtDriverUnload = Some(evt_driver_unload);
     let mut wdf_driver: WDFDRIVER = WDF_NO_HANDLE.cast();
-    // SAFETY: DriverEntry's arguments; a valid config.
+    // SAFETY: 1. DriverEntry's arguments; a valid config.
     ok(unsafe {
         call_unsafe_wdf_function_binding!(
             WdfDriverCreate,
@@ -324,7 +324,7 @@ fn init(driver: &mut DRIVER_OBJECT, registry: PCUNICODE_STRING) -> Result<(), NT
     })?;
     let registration = Arc::new(Registration::register()?);
     let sddl = unicode(&SDDL);
-    // SAFETY: our driver handle; the SDDL string lives in a static.
+    // SAFETY: 1. our driver handle; the SDDL string lives in a static.
     let mut init =
         unsafe { call_unsafe_wdf_function_binding!(WdfControlDeviceInitAllocate, wdf_driver, &sddl) };
     if init.is_null() {
@@ -332,15 +332,15 @@ fn init(driver: &mut DRIVER_OBJECT, registry: PCUNICODE_STRING) -> Result<(), NT
         return Err(STATUS_INSUFFICIENT_RESOURCES);
     }
     let name = unicode(&DEVICE_NAME);
-    // SAFETY: a fresh WDFDEVICE_INIT (freed by WdfDeviceCreate or WdfDeviceInitFree).
+    // SAFETY: 1. a fresh WDFDEVICE_INIT (freed by WdfDeviceCreate or WdfDeviceInitFree).
     unsafe { call_unsafe_wdf_function_binding!(WdfDeviceInitSetDeviceType, init, WSKSOCK_DEVICE_TYPE) };
-    // SAFETY: as above.
+    // SAFETY: 1. as above.
     unsafe {
         call_unsafe_wdf_function_binding!(WdfDeviceInitSetCharacteristics, init, FILE_DEVICE_SECURE_OPEN, 1)
     };
-    // SAFETY: as above; the name lives in a static.
+    // SAFETY: 1. as above; the name lives in a static.
     let st = unsafe { call_unsafe_wdf_function_binding!(WdfDeviceInitAssignName, init, &name) };
-    // SAFETY: all-zero, then the fields WDF_FILEOBJECT_CONFIG_INIT sets.
+    // SAFETY: 1. all-zero, then the fields WDF_FILEOBJECT_CONFIG_INIT sets.
     let mut fcfg: WDF_FILEOBJECT_CONFIG = unsafe { core::mem::zeroed() };
     fcfg.Size = core::mem::size_of::<WDF_FILEOBJECT_CONFIG>() as u32;
     fcfg.EvtDeviceFileCreate = Some(evt_file_create);
@@ -348,7 +348,7 @@ fn init(driver: &mut DRIVER_OBJECT, registry: PCUNICODE_STRING) -> Result<(), NT
     fcfg.EvtFileClose = Some(evt_file_close);
     fcfg.AutoForwardCleanupClose = wdk_sys::_WDF_TRI_STATE::WdfUseDefault;
     fcfg.FileObjectClass = wdk_sys::_WDF_FILEOBJECT_CLASS::WdfFileObjectWdfCannotUseFsContexts;
-    // SAFETY: as above.
+    // SAFETY: 1. as above.
     unsafe {
         call_unsafe_wdf_function_binding!(
             WdfDeviceInitSetFileObjectConfig,
@@ -361,7 +361,7 @@ fn init(driver: &mut DRIVER_OBJECT, registry: PCUNICODE_STRING) -> Result<(), NT
     let st = if st < 0 {
         st
     } else {
-        // SAFETY: a configured init; consumed on success.
+        // SAFETY: 1. a configured init; consumed on success.
         unsafe {
             call_unsafe_wdf_function_binding!(
                 WdfDeviceCreate,
@@ -372,15 +372,15 @@ fn init(driver: &mut DRIVER_OBJECT, registry: PCUNICODE_STRING) -> Result<(), NT
         }
     };
     if st < 0 {
-        // SAFETY: not consumed by a successful WdfDeviceCreate.
+        // SAFETY: 1. not consumed by a successful WdfDeviceCreate.
         unsafe { call_unsafe_wdf_function_binding!(WdfDeviceInitFree, init) };
         registration.release();
         return Err(st);
     }
     let link = unicode(&DOS_NAME);
-    // SAFETY: our control device; the name lives in a static.
+    // SAFETY: 1. our control device; the name lives in a static.
     let st = unsafe { call_unsafe_wdf_function_binding!(WdfDeviceCreateSymbolicLink, device, &link) };
-    // SAFETY: all-zero, then what WDF_IO_QUEUE_CONFIG_INIT_DEFAULT_QUEUE sets.
+    // SAFETY: 1. all-zero, then what WDF_IO_QUEUE_CONFIG_INIT_DEFAULT_QUEUE sets.
     let mut qcfg: WDF_IO_QUEUE_CONFIG = unsafe { core::mem::zeroed() };
     qcfg.Size = core::mem::size_of::<WDF_IO_QUEUE_CONFIG>() as u32;
     qcfg.DispatchType = wdk_sys::_WDF_IO_QUEUE_DISPATCH_TYPE::WdfIoQueueDispatchParallel;
@@ -391,7 +391,7 @@ fn init(driver: &mut DRIVER_OBJECT, registry: PCUNICODE_STRING) -> Result<(), NT
     let st = if st < 0 {
         st
     } else {
-        // SAFETY: our device; a valid queue config.
+        // SAFETY: 1. our device; a valid queue config.
         unsafe {
             call_unsafe_wdf_function_binding!(
                 WdfIoQueueCreate,
@@ -403,25 +403,25 @@ fn init(driver: &mut DRIVER_OBJECT, registry: PCUNICODE_STRING) -> Result<(), NT
         }
     };
     if st < 0 {
-        // SAFETY: our device, not yet finished initializing.
+        // SAFETY: 1. our device, not yet finished initializing.
         unsafe { call_unsafe_wdf_function_binding!(WdfObjectDelete, device as WDFOBJECT) };
         registration.release();
         return Err(st);
     }
-    // SAFETY: our device.
+    // SAFETY: 1. our device.
     let wdm = unsafe { call_unsafe_wdf_function_binding!(WdfDeviceWdmGetDeviceObject, device) };
     let Some(wdm) = NonNull::new(wdm.cast::<crate::sys::DEVICE_OBJECT>()) else {
         registration.release();
         return Err(STATUS_INVALID_DEVICE_REQUEST);
     };
-    // SAFETY: the framework keeps the device until after EvtDriverUnload, which drops the engine.
+    // SAFETY: 1. the framework keeps the device until after EvtDriverUnload, which drops the engine.
     let provider = unsafe { WskProvider::new(registration.clone(), wdm) };
     let engine = Engine::new(provider, Config::default());
     STATE.store(
         Box::into_raw(Box::new(State { engine, registration })),
         Ordering::Release,
     );
-    // SAFETY: our control device, fully set up.
+    // SAFETY: 1. our control device, fully set up.
     unsafe { call_unsafe_wdf_function_binding!(WdfControlFinishInitializing, device) };
     Ok(())
 }

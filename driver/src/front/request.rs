@@ -70,10 +70,10 @@ pub struct ReqShared<B: Backend> {
     backend: B,
 }
 
-// SAFETY: the IRP pointer is only used through the Backend, whose calls the cancel state machine
+// SAFETY: 1. the IRP pointer is only used through the Backend, whose calls the cancel state machine
 // serializes (exactly one finish, no disarm after finish).
 unsafe impl<B: Backend> Send for ReqShared<B> {}
-// SAFETY: see `Send`.
+// SAFETY: 1. see `Send`.
 unsafe impl<B: Backend> Sync for ReqShared<B> {}
 
 /// The cancel routine's work, for both front ends and the late-cancel timer.
@@ -82,12 +82,12 @@ pub fn run_cancel<B: Backend>(shared: &ReqShared<B>) {
         OnCancel::AskEngine => {
             shared.token.cancel();
             if let AfterCancel::Finish(st, info) = shared.state.after_cancel() {
-                // SAFETY: the state machine handed the one finish to us.
+                // SAFETY: 1. the state machine handed the one finish to us.
                 unsafe { shared.backend.finish(shared.irp, st, info) };
             }
         }
         OnCancel::Finish(st, info) => {
-            // SAFETY: as above.
+            // SAFETY: 1. as above.
             unsafe { shared.backend.finish(shared.irp, st, info) };
         }
         OnCancel::Nothing => {}
@@ -112,7 +112,7 @@ pub struct IrpRequest<B: Backend> {
     shared: Option<Arc<ReqShared<B>>>,
 }
 
-// SAFETY: the IRP and its buffers may be completed and accessed from any thread at
+// SAFETY: 1. the IRP and its buffers may be completed and accessed from any thread at
 // IRQL <= DISPATCH_LEVEL; the value is owned by one thread at a time.
 unsafe impl<B: Backend> Send for IrpRequest<B> {}
 
@@ -124,9 +124,9 @@ impl<B: Backend> IrpRequest<B> {
     /// hands over (it will be finished through `backend`), already marked pending.
     pub unsafe fn new(irp: NonNull<IRP>, backend: B) -> IrpRequest<B> {
         let p = irp.as_ptr();
-        // SAFETY: live IRP being dispatched (caller contract).
+        // SAFETY: 1. live IRP being dispatched (caller contract).
         let mode = unsafe { IrpRequestorMode(p) };
-        // SAFETY: a device-control IRP being dispatched (caller contract).
+        // SAFETY: 1. a device-control IRP being dispatched (caller contract).
         let params = unsafe { IrpDeviceIoControl(p) };
         let requestor = if mode == KernelMode {
             RequestorMode::Kernel
@@ -136,7 +136,7 @@ impl<B: Backend> IrpRequest<B> {
         let code = params.IoControlCode;
         let layout = buffers::layout(code, requestor == RequestorMode::Kernel);
         let (input, input_len) = match layout {
-            // SAFETY: live IRP; SystemBuffer holds InputBufferLength bytes for these methods.
+            // SAFETY: 1. live IRP; SystemBuffer holds InputBufferLength bytes for these methods.
             Layout::Buffered | Layout::Direct => (
                 unsafe { IrpSystemBuffer(p) }.cast_const(),
                 params.InputBufferLength,
@@ -175,20 +175,20 @@ impl<B: Backend> IrpRequest<B> {
             return 0;
         }
         let (dst, room) = match self.layout {
-            // SAFETY: live IRP (invariant); SystemBuffer holds max(in, out) bytes.
+            // SAFETY: 1. live IRP (invariant); SystemBuffer holds max(in, out) bytes.
             Layout::Buffered => (unsafe { IrpSystemBuffer(irp) }.cast::<u8>(), self.output_len),
             Layout::Direct => {
-                // SAFETY: live IRP (invariant).
+                // SAFETY: 1. live IRP (invariant).
                 let Some(mdl) = NonNull::new(unsafe { IrpMdlAddress(irp) }) else {
                     return 0;
                 };
-                // SAFETY: the I/O manager probed and locked this MDL for the request.
+                // SAFETY: 1. the I/O manager probed and locked this MDL for the request.
                 let va = unsafe { MmGetSystemAddressForMdlSafe(mdl.as_ptr()) }.cast::<u8>();
-                // SAFETY: live MDL.
+                // SAFETY: 1. live MDL.
                 (va, unsafe { MmGetMdlByteCount(mdl.as_ptr()) } as usize)
             }
             Layout::Neither { trusted: true } => {
-                // SAFETY: live IRP; a kernel requestor's METHOD_NEITHER output is its kernel buffer.
+                // SAFETY: 1. live IRP; a kernel requestor's METHOD_NEITHER output is its kernel buffer.
                 (unsafe { IrpUserBuffer(irp) }.cast::<u8>(), self.output_len)
             }
             Layout::Neither { trusted: false } => (core::ptr::null_mut(), 0),
@@ -210,13 +210,13 @@ impl<B: Backend> IrpRequest<B> {
         let information = information.min(self.output_len);
         if let Some(shared) = self.shared.take() {
             let backend = &shared.backend;
-            // SAFETY: `disarm` runs at most once, only while armed (the state machine's contract).
+            // SAFETY: 1. `disarm` runs at most once, only while armed (the state machine's contract).
             let r = shared
                 .state
                 .complete(st, information, || unsafe { backend.disarm(irp) });
             match r {
                 OnComplete::FinishNow => {
-                    // SAFETY: the routine will never run (disarmed) or is over: the one finish
+                    // SAFETY: 1. the routine will never run (disarmed) or is over: the one finish
                     // is ours.
                     unsafe { backend.finish(irp, st, information) };
                 }
@@ -225,7 +225,7 @@ impl<B: Backend> IrpRequest<B> {
             return;
         }
         if let Some(backend) = self.backend.take() {
-            // SAFETY: no cancel routine was ever armed: the one finish is ours.
+            // SAFETY: 1. no cancel routine was ever armed: the one finish is ours.
             unsafe { backend.finish(irp, st, information) };
         }
     }
@@ -244,7 +244,7 @@ impl<B: Backend> Request<WskProvider> for IrpRequest<B> {
         if self.input.is_null() || self.irp.is_none() {
             return &[];
         }
-        // SAFETY: the input buffer holds `input_len` bytes while the IRP is pending (invariant).
+        // SAFETY: 1. the input buffer holds `input_len` bytes while the IRP is pending (invariant).
         unsafe { core::slice::from_raw_parts(self.input, self.input_len) }
     }
 
@@ -268,21 +268,21 @@ impl<B: Backend> Request<WskProvider> for IrpRequest<B> {
                 if write && method_of(self.code) == METHOD_IN_DIRECT {
                     return Err(nt(STATUS_INVALID_PARAMETER));
                 }
-                // SAFETY: live IRP (invariant).
+                // SAFETY: 1. live IRP (invariant).
                 let Some(mdl) = NonNull::new(unsafe { IrpMdlAddress(irp) }) else {
                     return Ok(DataBuffer::empty());
                 };
-                // SAFETY: live MDL.
+                // SAFETY: 1. live MDL.
                 let total = unsafe { MmGetMdlByteCount(mdl.as_ptr()) };
                 let range = buffers::sub_range(total, offset).map_err(|_| nt(STATUS_BUFFER_TOO_SMALL))?;
                 if range.len == 0 {
                     return Ok(DataBuffer::empty());
                 }
                 if offset == 0 {
-                    // SAFETY: the IRP's locked MDL outlives the buffer (given back before completion).
+                    // SAFETY: 1. the IRP's locked MDL outlives the buffer (given back before completion).
                     return Ok(DataBuffer::new(unsafe { Mdl::borrowed(mdl) }));
                 }
-                // SAFETY: as above; the range lies within the MDL (sub_range).
+                // SAFETY: 1. as above; the range lies within the MDL (sub_range).
                 unsafe { Mdl::partial(mdl, range) }
                     .map(DataBuffer::new)
                     .ok_or(nt(STATUS_INSUFFICIENT_RESOURCES))
@@ -292,7 +292,7 @@ impl<B: Backend> Request<WskProvider> for IrpRequest<B> {
                     return Err(nt(STATUS_ACCESS_DENIED));
                 }
                 let (addr, len) = buffers::kernel_buffer(addr, len).ok_or(nt(STATUS_INVALID_PARAMETER))?;
-                // SAFETY: a kernel-mode requestor names non-paged memory valid until its request
+                // SAFETY: 1. a kernel-mode requestor names non-paged memory valid until its request
                 // completes (the ABI's contract for the *_KERNEL codes).
                 unsafe { Mdl::nonpaged(addr, len) }
                     .map(DataBuffer::new)
@@ -314,10 +314,10 @@ impl<B: Backend> Request<WskProvider> for IrpRequest<B> {
         // Armed before the routine can run, so a routine that runs at once finds it armed.
         let _fresh = shared.state.armed(false);
         let context = Arc::into_raw(shared.clone()).cast::<c_void>();
-        // SAFETY: `context` is a strong reference handed to the routine; arm is called once.
+        // SAFETY: 1. `context` is a strong reference handed to the routine; arm is called once.
         let armed = unsafe { shared.backend.arm(irp, context) };
         if !armed {
-            // SAFETY: not armed, so the reference is still ours: give it back.
+            // SAFETY: 1. not armed, so the reference is still ours: give it back.
             unsafe { Arc::decrement_strong_count(context.cast::<ReqShared<B>>()) };
             // Already cancelled: a timer DPC plays the routine, outside the engine's lock.
             if shared.state.rearm_late() {

@@ -74,15 +74,15 @@ pub unsafe fn restrict_device(device: NonNull<DEVICE_OBJECT>) -> Result<(), NTST
         Sacl: core::ptr::null_mut(),
         Dacl: core::ptr::null_mut(),
     };
-    // SAFETY: the descriptor is a local of the right size.
+    // SAFETY: 1. the descriptor is a local of the right size.
     check(unsafe { RtlCreateSecurityDescriptor(&raw mut sd, SECURITY_DESCRIPTOR_REVISION) })?;
-    // SAFETY: `acl` points to 64 writable, DWORD-aligned bytes.
+    // SAFETY: 1. `acl` points to 64 writable, DWORD-aligned bytes.
     check(unsafe { RtlCreateAcl(acl, 64, ACL_REVISION) })?;
-    // SAFETY: an initialized ACL with room for the ACE; a valid SID.
+    // SAFETY: 1. an initialized ACL with room for the ACE; a valid SID.
     check(unsafe { RtlAddAccessAllowedAce(acl, ACL_REVISION, GENERIC_ALL, (&raw mut system).cast()) })?;
-    // SAFETY: as above.
+    // SAFETY: 1. as above.
     check(unsafe { RtlAddAccessAllowedAce(acl, ACL_REVISION, GENERIC_ALL, (&raw mut admins).cast()) })?;
-    // SAFETY: initialized descriptor and ACL, both locals that outlive their use below.
+    // SAFETY: 1. initialized descriptor and ACL, both locals that outlive their use below.
     check(unsafe { RtlSetDaclSecurityDescriptor(&raw mut sd, TRUE, acl, FALSE) })?;
     sd.Control |= SE_DACL_PROTECTED;
     let mut handle: HANDLE = core::ptr::null_mut();
@@ -98,9 +98,9 @@ pub unsafe fn restrict_device(device: NonNull<DEVICE_OBJECT>) -> Result<(), NTST
             &raw mut handle,
         )
     })?;
-    // SAFETY: a handle opened with WRITE_DAC; the descriptor is valid (built above).
+    // SAFETY: 1. a handle opened with WRITE_DAC; the descriptor is valid (built above).
     let st = unsafe { ZwSetSecurityObject(handle, DACL_SECURITY_INFORMATION, (&raw mut sd).cast()) };
-    // SAFETY: the kernel handle opened above, closed once.
+    // SAFETY: 1. the kernel handle opened above, closed once.
     unsafe { ZwClose(handle) };
     check(st)
 }

@@ -53,17 +53,17 @@ pub struct WdmBackend;
 
 /// The WDM cancel routine: called by `IoCancelIrp` with the cancel spin lock held.
 unsafe extern "system" fn cancel_routine(_device: *mut DEVICE_OBJECT, irp: *mut IRP) {
-    // SAFETY: the IRP is pending (its cancel routine was armed, so it is not finished: the state
+    // SAFETY: 1. the IRP is pending (its cancel routine was armed, so it is not finished: the state
     // machine defers any completion to us); DriverContext[0] holds the strong reference `arm`
     // stored, now ours.
     let slot = unsafe { IrpDriverContext0(irp) };
-    // SAFETY: as above, a valid pointer slot of the live IRP.
+    // SAFETY: 1. as above, a valid pointer slot of the live IRP.
     let context = unsafe { slot.read() };
-    // SAFETY: as above, a live IRP.
+    // SAFETY: 1. as above, a live IRP.
     let irql = unsafe { IrpCancelIrql(irp) };
-    // SAFETY: called with the cancel spin lock held, acquired at `CancelIrql`.
+    // SAFETY: 1. called with the cancel spin lock held, acquired at `CancelIrql`.
     unsafe { IoReleaseCancelSpinLock(irql) };
-    // SAFETY: see the first comment: `Arc::into_raw` of a `ReqShared<WdmBackend>`, taken once.
+    // SAFETY: 1. see the first comment: `Arc::into_raw` of a `ReqShared<WdmBackend>`, taken once.
     let shared = unsafe { Arc::from_raw(context.cast::<ReqShared<WdmBackend>>()) };
     run_cancel(&shared);
 }
@@ -74,16 +74,16 @@ unsafe extern "system" fn cancel_routine(_device: *mut DEVICE_OBJECT, irp: *mut 
 unsafe impl Backend for WdmBackend {
     unsafe fn arm(&self, irp: NonNull<IRP>, context: *const c_void) -> bool {
         let p = irp.as_ptr();
-        // SAFETY: a pending IRP we own; DriverContext is ours while we own it.
+        // SAFETY: 1. a pending IRP we own; DriverContext is ours while we own it.
         let slot = unsafe { IrpDriverContext0(p) };
-        // SAFETY: as above, a valid pointer slot of the live IRP.
+        // SAFETY: 1. as above, a valid pointer slot of the live IRP.
         unsafe { slot.write(context.cast_mut()) };
-        // SAFETY: pending IRP we own.
+        // SAFETY: 1. pending IRP we own.
         unsafe { IoSetCancelRoutine(p, Some(cancel_routine)) };
-        // SAFETY: as above.
+        // SAFETY: 1. as above.
         if unsafe { IrpCancelFlag(p) } {
             // Cancelled before the routine was armed: take it back if IoCancelIrp did not.
-            // SAFETY: as above.
+            // SAFETY: 1. as above.
             if unsafe { IoSetCancelRoutine(p, None) }.is_some() {
                 return false;
             }
@@ -92,14 +92,14 @@ unsafe impl Backend for WdmBackend {
     }
 
     unsafe fn disarm(&self, irp: NonNull<IRP>) -> bool {
-        // SAFETY: pending IRP we own.
+        // SAFETY: 1. pending IRP we own.
         let took_back = unsafe { IoSetCancelRoutine(irp.as_ptr(), None) }.is_some();
         if took_back {
-            // SAFETY: the routine will never run: its reference in DriverContext[0] is ours.
+            // SAFETY: 1. the routine will never run: its reference in DriverContext[0] is ours.
             let slot = unsafe { IrpDriverContext0(irp.as_ptr()) };
-            // SAFETY: as above, a valid pointer slot of the live IRP.
+            // SAFETY: 1. as above, a valid pointer slot of the live IRP.
             let context = unsafe { slot.read() };
-            // SAFETY: the `Arc::into_raw` stored by `arm`, given back once.
+            // SAFETY: 1. the `Arc::into_raw` stored by `arm`, given back once.
             unsafe { Arc::decrement_strong_count(context.cast::<ReqShared<WdmBackend>>()) };
         }
         took_back
@@ -120,9 +120,9 @@ struct DeviceState {
 }
 
 fn complete_irp(irp: *mut IRP, st: NTSTATUS, information: usize) -> NTSTATUS {
-    // SAFETY: callers pass an IRP they own and finish it here, once.
+    // SAFETY: 1. callers pass an IRP they own and finish it here, once.
     unsafe { IrpSetIoStatus(irp, st, information) };
-    // SAFETY: as above.
+    // SAFETY: 1. as above.
     unsafe { IoCompleteRequest(irp, IO_NO_INCREMENT) };
     st
 }
@@ -141,11 +141,11 @@ fn unicode(s: &'static [u16]) -> UNICODE_STRING {
 /// # Safety
 /// `device` is our device, between `DriverEntry` and `DriverUnload`.
 unsafe fn state<'a>(device: *mut DEVICE_OBJECT) -> Option<&'a DeviceState> {
-    // SAFETY: our device's extension holds one pointer, set in DriverEntry (caller contract).
+    // SAFETY: 1. our device's extension holds one pointer, set in DriverEntry (caller contract).
     let slot = unsafe { DeviceExtension(device) }.cast::<*const DeviceState>();
-    // SAFETY: the slot holds null or the `Box::into_raw` of DriverEntry, alive until unload.
+    // SAFETY: 1. the slot holds null or the `Box::into_raw` of DriverEntry, alive until unload.
     let raw = unsafe { slot.read() };
-    // SAFETY: as above.
+    // SAFETY: 1. as above.
     unsafe { raw.as_ref() }
 }
 
@@ -154,32 +154,32 @@ unsafe fn state<'a>(device: *mut DEVICE_OBJECT) -> Option<&'a DeviceState> {
 /// # Safety
 /// `irp` is a live IRP being dispatched.
 unsafe fn file_object(irp: *mut IRP) -> *mut FILE_OBJECT {
-    // SAFETY: caller contract.
+    // SAFETY: 1. caller contract.
     unsafe { IrpFileObject(irp) }
 }
 
 /// # Safety
 /// `irp` is a live IRP being dispatched.
 unsafe fn client_of<'a>(irp: *mut IRP) -> Option<&'a Client> {
-    // SAFETY: caller contract.
+    // SAFETY: 1. caller contract.
     let fo = unsafe { file_object(irp) };
     if fo.is_null() {
         return None;
     }
-    // SAFETY: a file object of our device: FsContext holds our Box<Client> from CREATE to CLOSE.
+    // SAFETY: 1. a file object of our device: FsContext holds our Box<Client> from CREATE to CLOSE.
     let slot = unsafe { FileObjectFsContext(fo) };
-    // SAFETY: as above, a valid pointer field of the live file object.
+    // SAFETY: 1. as above, a valid pointer field of the live file object.
     let ctx = unsafe { slot.read() };
-    // SAFETY: as above; null before CREATE succeeded.
+    // SAFETY: 1. as above; null before CREATE succeeded.
     unsafe { ctx.cast::<Client>().as_ref() }
 }
 
 unsafe extern "system" fn dispatch_create(device: *mut DEVICE_OBJECT, irp: *mut IRP) -> NTSTATUS {
-    // SAFETY: our device, during its lifetime.
+    // SAFETY: 1. our device, during its lifetime.
     let Some(st) = (unsafe { state(device) }) else {
         return complete_irp(irp, STATUS_INVALID_DEVICE_REQUEST, 0);
     };
-    // SAFETY: live IRP being dispatched.
+    // SAFETY: 1. live IRP being dispatched.
     let fo = unsafe { file_object(irp) };
     if fo.is_null() {
         return complete_irp(irp, STATUS_INVALID_DEVICE_REQUEST, 0);
@@ -187,9 +187,9 @@ unsafe extern "system" fn dispatch_create(device: *mut DEVICE_OBJECT, irp: *mut 
     match st.engine.open_client() {
         Ok(client) => {
             let boxed = Box::into_raw(Box::new(client));
-            // SAFETY: a new file object of ours: FsContext is ours until CLOSE.
+            // SAFETY: 1. a new file object of ours: FsContext is ours until CLOSE.
             let slot = unsafe { FileObjectFsContext(fo) };
-            // SAFETY: as above, a valid pointer field of the live file object.
+            // SAFETY: 1. as above, a valid pointer field of the live file object.
             unsafe { slot.write(boxed.cast()) };
             complete_irp(irp, STATUS_SUCCESS, 0)
         }
@@ -198,7 +198,7 @@ unsafe extern "system" fn dispatch_create(device: *mut DEVICE_OBJECT, irp: *mut 
 }
 
 unsafe extern "system" fn dispatch_cleanup(device: *mut DEVICE_OBJECT, irp: *mut IRP) -> NTSTATUS {
-    // SAFETY: our device; live IRP.
+    // SAFETY: 1. our device; live IRP.
     if let (Some(st), Some(client)) = (unsafe { state(device) }, unsafe { client_of(irp) }) {
         st.engine.cleanup_client(client);
     }
@@ -206,15 +206,15 @@ unsafe extern "system" fn dispatch_cleanup(device: *mut DEVICE_OBJECT, irp: *mut
 }
 
 unsafe extern "system" fn dispatch_close(_device: *mut DEVICE_OBJECT, irp: *mut IRP) -> NTSTATUS {
-    // SAFETY: live IRP being dispatched.
+    // SAFETY: 1. live IRP being dispatched.
     let fo = unsafe { file_object(irp) };
     if !fo.is_null() {
-        // SAFETY: the last IRP on this file object: the Box<Client> from CREATE is ours again.
+        // SAFETY: 1. the last IRP on this file object: the Box<Client> from CREATE is ours again.
         let slot = unsafe { FileObjectFsContext(fo) };
-        // SAFETY: as above, a valid pointer field of the live file object.
+        // SAFETY: 1. as above, a valid pointer field of the live file object.
         let ctx = unsafe { slot.replace(core::ptr::null_mut()) };
         if !ctx.is_null() {
-            // SAFETY: `Box::into_raw` in dispatch_create, taken back once.
+            // SAFETY: 1. `Box::into_raw` in dispatch_create, taken back once.
             drop(unsafe { Box::from_raw(ctx.cast::<Client>()) });
         }
     }
@@ -222,7 +222,7 @@ unsafe extern "system" fn dispatch_close(_device: *mut DEVICE_OBJECT, irp: *mut 
 }
 
 unsafe extern "system" fn dispatch_control(device: *mut DEVICE_OBJECT, irp: *mut IRP) -> NTSTATUS {
-    // SAFETY: our device; live IRP.
+    // SAFETY: 1. our device; live IRP.
     let (Some(st), Some(client)) = (unsafe { state(device) }, unsafe { client_of(irp) }) else {
         return complete_irp(irp, STATUS_INVALID_DEVICE_REQUEST, 0);
     };
@@ -231,9 +231,9 @@ unsafe extern "system" fn dispatch_control(device: *mut DEVICE_OBJECT, irp: *mut
     };
     // Always pending: the engine may complete the request before `dispatch` returns, which is
     // allowed for an IRP marked pending.
-    // SAFETY: live IRP being dispatched by us.
+    // SAFETY: 1. live IRP being dispatched by us.
     unsafe { IoMarkIrpPending(irp) };
-    // SAFETY: a live device-control IRP, marked pending, handed over to the request.
+    // SAFETY: 1. a live device-control IRP, marked pending, handed over to the request.
     let req = unsafe { IrpRequest::new(irp_nn, WdmBackend) };
     st.engine.dispatch(client, req);
     STATUS_PENDING
@@ -242,19 +242,19 @@ unsafe extern "system" fn dispatch_control(device: *mut DEVICE_OBJECT, irp: *mut
 unsafe extern "system" fn driver_unload(driver: *mut DRIVER_OBJECT) {
     kprint!("unloading");
     let link = unicode(&DOS_NAME);
-    // SAFETY: the link created in DriverEntry.
+    // SAFETY: 1. the link created in DriverEntry.
     unsafe { IoDeleteSymbolicLink(&raw const link) };
-    // SAFETY: the driver object the I/O manager passes.
+    // SAFETY: 1. the driver object the I/O manager passes.
     let device = unsafe { (*driver).DeviceObject };
     if device.is_null() {
         return;
     }
-    // SAFETY: our device; its extension holds the state pointer.
+    // SAFETY: 1. our device; its extension holds the state pointer.
     let slot = unsafe { DeviceExtension(device) }.cast::<*const DeviceState>();
-    // SAFETY: as above; taken once, here.
+    // SAFETY: 1. as above; taken once, here.
     let raw = unsafe { slot.replace(core::ptr::null()) };
     if !raw.is_null() {
-        // SAFETY: `Box::into_raw` in DriverEntry, taken back once.
+        // SAFETY: 1. `Box::into_raw` in DriverEntry, taken back once.
         let state = unsafe { Box::from_raw(raw.cast_mut()) };
         let idle = Arc::new(Event::new());
         let signal = idle.clone();
@@ -264,7 +264,7 @@ unsafe extern "system" fn driver_unload(driver: *mut DRIVER_OBJECT) {
         drop(state);
     }
     outstanding::wait_until_idle();
-    // SAFETY: our device, no longer used by anyone.
+    // SAFETY: 1. our device, no longer used by anyone.
     unsafe { IoDeleteDevice(device) };
     kprint!("unloaded");
 }
@@ -313,34 +313,34 @@ fn init(driver: *mut DRIVER_OBJECT) -> Result<(), NTSTATUS> {
     };
     let fail = |st: NTSTATUS| {
         registration.release();
-        // SAFETY: the device created above, unused.
+        // SAFETY: 1. the device created above, unused.
         unsafe { IoDeleteDevice(device) };
         st
     };
-    // SAFETY: our fresh device at PASSIVE_LEVEL.
+    // SAFETY: 1. our fresh device at PASSIVE_LEVEL.
     if let Err(st) = unsafe { security::restrict_device(device_nn) } {
         return Err(fail(st));
     }
-    // SAFETY: the device outlives the provider (deleted in unload after the engine is dropped).
+    // SAFETY: 1. the device outlives the provider (deleted in unload after the engine is dropped).
     let provider = unsafe { WskProvider::new(registration.clone(), device_nn) };
     let engine = Engine::new(provider, Config::default());
     let state = Box::into_raw(Box::new(DeviceState {
         engine,
         registration: registration.clone(),
     }));
-    // SAFETY: our fresh device: its extension has room for one pointer (ext_size).
+    // SAFETY: 1. our fresh device: its extension has room for one pointer (ext_size).
     let slot = unsafe { DeviceExtension(device) }.cast::<*const DeviceState>();
-    // SAFETY: as above.
+    // SAFETY: 1. as above.
     unsafe { slot.write(state) };
     let link = unicode(&DOS_NAME);
-    // SAFETY: both names are valid UNICODE_STRINGs over statics.
+    // SAFETY: 1. both names are valid UNICODE_STRINGs over statics.
     let st = unsafe { IoCreateSymbolicLink(&raw const link, &raw const name) };
     if st < 0 {
-        // SAFETY: set just above; nobody can have opened the device yet (DO_DEVICE_INITIALIZING).
+        // SAFETY: 1. set just above; nobody can have opened the device yet (DO_DEVICE_INITIALIZING).
         drop(unsafe { Box::from_raw(state) });
         return Err(fail(st));
     }
-    // SAFETY: the driver object of DriverEntry, ours to fill in.
+    // SAFETY: 1. the driver object of DriverEntry, ours to fill in.
     let d = unsafe { &mut *driver };
     d.MajorFunction[IRP_MJ_CREATE] = Some(dispatch_create);
     d.MajorFunction[IRP_MJ_CLEANUP] = Some(dispatch_cleanup);
@@ -348,7 +348,7 @@ fn init(driver: *mut DRIVER_OBJECT) -> Result<(), NTSTATUS> {
     d.MajorFunction[IRP_MJ_DEVICE_CONTROL] = Some(dispatch_control);
     d.MajorFunction[IRP_MJ_INTERNAL_DEVICE_CONTROL] = Some(dispatch_control);
     d.DriverUnload = Some(driver_unload);
-    // SAFETY: our fresh device; the I/O manager clears this flag too after DriverEntry.
+    // SAFETY: 1. our fresh device; the I/O manager clears this flag too after DriverEntry.
     let dev = unsafe { &mut *device };
     dev.Flags &= !DO_DEVICE_INITIALIZING;
     Ok(())

@@ -8,9 +8,9 @@ use core::cell::UnsafeCell;
 /// A notification event.
 pub struct Event(Box<UnsafeCell<KEVENT>>);
 
-// SAFETY: a KEVENT is designed to be signalled and waited on from any thread.
+// SAFETY: 1. a KEVENT is designed to be signalled and waited on from any thread.
 unsafe impl Send for Event {}
-// SAFETY: see `Send`; all access goes through the kernel's synchronized Ke* calls.
+// SAFETY: 1. see `Send`; all access goes through the kernel's synchronized Ke* calls.
 unsafe impl Sync for Event {}
 
 impl Event {
@@ -25,7 +25,7 @@ impl Event {
 
     /// Signals it (IRQL <= DISPATCH_LEVEL).
     pub fn set(&self) {
-        // SAFETY: initialized event, alive as long as `self`.
+        // SAFETY: 1. initialized event, alive as long as `self`.
         unsafe { KeSetEvent(self.0.get(), 0, FALSE) };
     }
 

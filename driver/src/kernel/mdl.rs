@@ -29,9 +29,9 @@ pub struct Mdl {
     owned: bool,
 }
 
-// SAFETY: an MDL is a description of memory, usable from any thread at IRQL <= DISPATCH_LEVEL.
+// SAFETY: 1. an MDL is a description of memory, usable from any thread at IRQL <= DISPATCH_LEVEL.
 unsafe impl Send for Mdl {}
-// SAFETY: see `Send`; `&Mdl` only reads the description.
+// SAFETY: 1. see `Send`; `&Mdl` only reads the description.
 unsafe impl Sync for Mdl {}
 
 impl Mdl {
@@ -40,7 +40,7 @@ impl Mdl {
     /// # Safety
     /// `mdl` is a live, locked MDL that outlives the returned value.
     pub unsafe fn borrowed(mdl: NonNull<MDL>) -> Mdl {
-        // SAFETY: live MDL (caller contract).
+        // SAFETY: 1. live MDL (caller contract).
         let len = unsafe { MmGetMdlByteCount(mdl.as_ptr()) } as usize;
         // INVARIANT: not owned; the caller guarantees it outlives us.
         Mdl {
@@ -58,10 +58,10 @@ impl Mdl {
         if range.len == 0 {
             return None;
         }
-        // SAFETY: live MDL (caller contract).
+        // SAFETY: 1. live MDL (caller contract).
         let base = unsafe { MmGetMdlVirtualAddress(source.as_ptr()) }.cast::<u8>();
         let va = base.wrapping_add(range.offset).cast();
-        // SAFETY: only describes `va..va+len` (no access); no IRP association.
+        // SAFETY: 1. only describes `va..va+len` (no access); no IRP association.
         let target =
             NonNull::new(unsafe { IoAllocateMdl(va, range.len, FALSE, FALSE, core::ptr::null_mut()) })?;
         // SAFETY: 1. `target` was allocated for exactly this range; 2. the range lies within the
@@ -83,10 +83,10 @@ impl Mdl {
         if len == 0 {
             return None;
         }
-        // SAFETY: only describes the range; no IRP association.
+        // SAFETY: 1. only describes the range; no IRP association.
         let mdl =
             NonNull::new(unsafe { IoAllocateMdl(addr as *mut _, len, FALSE, FALSE, core::ptr::null_mut()) })?;
-        // SAFETY: the range is non-paged memory (caller contract).
+        // SAFETY: 1. the range is non-paged memory (caller contract).
         unsafe { MmBuildMdlForNonPagedPool(mdl.as_ptr()) };
         // INVARIANT: owned, non-paged.
         Some(Mdl {
@@ -113,13 +113,13 @@ impl Drop for Mdl {
             return;
         }
         let mdl = self.ptr.as_ptr();
-        // SAFETY: owned, live MDL (invariant).
+        // SAFETY: 1. owned, live MDL (invariant).
         let (flags, mapped) = unsafe { crate::sys::inline::MdlMapping(mdl) };
         if flags & MDL_PARTIAL_HAS_BEEN_MAPPED != 0 {
-            // SAFETY: a partial MDL mapped by the system must be unmapped before it is freed.
+            // SAFETY: 1. a partial MDL mapped by the system must be unmapped before it is freed.
             unsafe { MmUnmapLockedPages(mapped, mdl) };
         }
-        // SAFETY: allocated by IoAllocateMdl in this module and not used after.
+        // SAFETY: 1. allocated by IoAllocateMdl in this module and not used after.
         unsafe { IoFreeMdl(mdl) };
     }
 }

@@ -30,7 +30,7 @@ unsafe impl GlobalAlloc for PoolAllocator {
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, _layout: Layout) {
-        // SAFETY: `ptr` came from `alloc` above (GlobalAlloc contract), tagged `POOL_TAG`.
+        // SAFETY: 1. `ptr` came from `alloc` above (GlobalAlloc contract), tagged `POOL_TAG`.
         unsafe { ExFreePoolWithTag(ptr.cast(), POOL_TAG) }
     }
 }

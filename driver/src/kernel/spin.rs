@@ -22,7 +22,7 @@ pub struct RawSpinLock {
 // SAFETY: 1. the KSPIN_LOCK is only touched through the kernel's interlocked spin lock calls (and
 // one atomic load in `try_lock`); 2. `old_irql` is only accessed by the lock holder (invariant).
 unsafe impl Send for RawSpinLock {}
-// SAFETY: see `Send`.
+// SAFETY: 1. see `Send`.
 unsafe impl Sync for RawSpinLock {}
 
 // SAFETY: 1. `lock` returns only once the kernel spin lock is held, so at most one holder exists;
@@ -39,7 +39,7 @@ unsafe impl lock_api::RawMutex for RawSpinLock {
         // SAFETY: 1. the lock lives as long as `self`; 2. callers are at IRQL <= DISPATCH_LEVEL
         // (the engine runs in dispatch routines, completion routines and DPCs).
         let old = unsafe { KeAcquireSpinLockRaiseToDpc(self.lock.get()) };
-        // SAFETY: we hold the lock: nobody else touches `old_irql` (invariant).
+        // SAFETY: 1. we hold the lock: nobody else touches `old_irql` (invariant).
         unsafe { *self.old_irql.get() = old };
     }
 
@@ -58,7 +58,7 @@ unsafe impl lock_api::RawMutex for RawSpinLock {
     }
 
     unsafe fn unlock(&self) {
-        // SAFETY: the caller holds the lock (lock_api contract), so `old_irql` is ours to read.
+        // SAFETY: 1. the caller holds the lock (lock_api contract), so `old_irql` is ours to read.
         let old = unsafe { *self.old_irql.get() };
         // SAFETY: 1. held by the caller; 2. `old` is the IRQL saved when it was acquired.
         unsafe { KeReleaseSpinLock(self.lock.get(), old) };

@@ -35,7 +35,7 @@ struct Inner {
 // SAFETY: 1. the KTIMER/KDPC are only used through the kernel's synchronized calls; 2. `callback`
 // and `token` are only taken by the single winner of the `state` CAS / the DPC reference owner.
 unsafe impl Send for Inner {}
-// SAFETY: see `Send`.
+// SAFETY: 1. see `Send`.
 unsafe impl Sync for Inner {}
 
 /// A pending one-shot timer.
@@ -53,7 +53,7 @@ unsafe extern "system" fn timer_dpc(
     _a1: *mut c_void,
     _a2: *mut c_void,
 ) {
-    // SAFETY: `context` is the `Arc::into_raw` made in `Timer::start`; the DPC runs once and the
+    // SAFETY: 1. `context` is the `Arc::into_raw` made in `Timer::start`; the DPC runs once and the
     // cancel path did not take the reference back (KeCancelTimer returned FALSE or was not called).
     let inner = unsafe { Arc::from_raw(context.cast::<Inner>()) };
     if inner
@@ -61,13 +61,13 @@ unsafe extern "system" fn timer_dpc(
         .compare_exchange(ARMED, FIRED, Ordering::AcqRel, Ordering::Acquire)
         .is_ok()
     {
-        // SAFETY: we won the CAS, so nobody else takes the callback.
+        // SAFETY: 1. we won the CAS, so nobody else takes the callback.
         let cb = unsafe { (*inner.callback.get()).take() };
         if let Some(cb) = cb {
             cb();
         }
     }
-    // SAFETY: the DPC reference's owner (us) is the only one taking the token.
+    // SAFETY: 1. the DPC reference's owner (us) is the only one taking the token.
     let token = unsafe { (*inner.token.get()).take() };
     drop(inner);
     drop(token);
@@ -89,11 +89,11 @@ impl Timer {
         unsafe {
             KeInitializeTimer(inner.ktimer.get());
         }
-        // SAFETY: as above.
+        // SAFETY: 1. as above.
         unsafe {
             KeInitializeDpc(inner.kdpc.get(), timer_dpc, dpc_ref);
         }
-        // SAFETY: initialized timer and DPC, alive while the DPC reference is outstanding.
+        // SAFETY: 1. initialized timer and DPC, alive while the DPC reference is outstanding.
         unsafe {
             KeSetTimer(inner.ktimer.get(), due_time(delay_ms), inner.kdpc.get());
         }
@@ -106,7 +106,7 @@ impl Timer {
         if inner.state.load(Ordering::Acquire) == CANCELLED {
             return true;
         }
-        // SAFETY: initialized timer, alive as long as `self`.
+        // SAFETY: 1. initialized timer, alive as long as `self`.
         let was_queued = unsafe { KeCancelTimer(inner.ktimer.get()) } != 0;
         if !was_queued {
             return false;
@@ -119,12 +119,12 @@ impl Timer {
         {
             return false;
         }
-        // SAFETY: the CAS made us the only owner of the callback.
+        // SAFETY: 1. the CAS made us the only owner of the callback.
         let cb = unsafe { (*inner.callback.get()).take() };
         drop(cb);
-        // SAFETY: the DPC will never run (KeCancelTimer returned TRUE), so its token is ours.
+        // SAFETY: 1. the DPC will never run (KeCancelTimer returned TRUE), so its token is ours.
         let token = unsafe { (*inner.token.get()).take() };
-        // SAFETY: the DPC's strong reference (from `Arc::into_raw` in `start`) is given back once,
+        // SAFETY: 1. the DPC's strong reference (from `Arc::into_raw` in `start`) is given back once,
         // here, since the DPC will never run to give it back itself.
         unsafe { Arc::decrement_strong_count(Arc::as_ptr(inner)) };
         drop(token);

@@ -17,11 +17,11 @@ struct Job {
 }
 
 unsafe extern "system" fn work_routine(_device: *mut DEVICE_OBJECT, context: *mut c_void) {
-    // SAFETY: `context` is the `Box::into_raw` of `queue`, given to exactly this one call.
+    // SAFETY: 1. `context` is the `Box::into_raw` of `queue`, given to exactly this one call.
     let job = unsafe { Box::from_raw(context.cast::<Job>()) };
     let Job { item, run, token } = *job;
     run();
-    // SAFETY: the work item was allocated by `queue` and this routine is its only use; freeing it
+    // SAFETY: 1. the work item was allocated by `queue` and this routine is its only use; freeing it
     // inside its own routine is allowed (the I/O manager holds a device reference meanwhile).
     unsafe { IoFreeWorkItem(item.as_ptr()) };
     drop(token);
@@ -37,7 +37,7 @@ pub unsafe fn queue(
     device: NonNull<DEVICE_OBJECT>,
     run: Box<dyn FnOnce() + Send>,
 ) -> Result<(), Box<dyn FnOnce() + Send>> {
-    // SAFETY: live device object (caller contract); IRQL <= DISPATCH_LEVEL.
+    // SAFETY: 1. live device object (caller contract); IRQL <= DISPATCH_LEVEL.
     let Some(item) = NonNull::new(unsafe { IoAllocateWorkItem(device.as_ptr()) }) else {
         return Err(run);
     };

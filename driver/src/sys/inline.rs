@@ -17,9 +17,9 @@ use core::sync::atomic::{AtomicPtr, Ordering};
 /// # Safety
 /// `irp` points to a live IRP the caller owns (or is dispatching).
 pub unsafe fn IoGetCurrentIrpStackLocation(irp: *mut IRP) -> *mut IO_STACK_LOCATION {
-    // SAFETY: `irp` is live (caller contract).
+    // SAFETY: 1. `irp` is live (caller contract).
     let tail = unsafe { &(*irp).Tail };
-    // SAFETY: `Overlay` is the active union member for an IRP being processed by a driver.
+    // SAFETY: 1. `Overlay` is the active union member for an IRP being processed by a driver.
     unsafe { tail.Overlay.CurrentStackLocation }
 }
 
@@ -44,7 +44,7 @@ pub unsafe fn IoSetCompletionRoutineAlways(
     routine: PIO_COMPLETION_ROUTINE,
     context: *mut c_void,
 ) {
-    // SAFETY: caller contract (see above).
+    // SAFETY: 1. caller contract (see above).
     let next = unsafe { IoGetNextIrpStackLocation(irp) };
     // SAFETY: 1. `next` is a stack location inside the IRP (caller contract); 2. the caller owns the
     // IRP, so nobody else accesses this location now.
@@ -59,7 +59,7 @@ pub unsafe fn IoSetCompletionRoutineAlways(
 /// # Safety
 /// `irp` is a live IRP being dispatched by the caller.
 pub unsafe fn IoMarkIrpPending(irp: *mut IRP) {
-    // SAFETY: caller contract.
+    // SAFETY: 1. caller contract.
     let cur = unsafe { IoGetCurrentIrpStackLocation(irp) };
     // SAFETY: 1. `cur` is the caller's own stack location; 2. only the dispatching driver writes it.
     unsafe { (*cur).Control |= SL_PENDING_RETURNED };
@@ -73,7 +73,7 @@ pub unsafe fn IoSetCancelRoutine(irp: *mut IRP, routine: Option<PDRIVER_CANCEL>)
     // SAFETY: 1. `CancelRoutine` is a pointer-sized, pointer-aligned field of a live IRP; 2. the I/O
     // manager also accesses it only atomically (InterlockedExchangePointer), as `AtomicPtr` does.
     let field = unsafe { &raw mut (*irp).CancelRoutine };
-    // SAFETY: see above: a valid, aligned pointer-sized field only accessed atomically.
+    // SAFETY: 1. see above: a valid, aligned pointer-sized field only accessed atomically.
     let slot = unsafe { AtomicPtr::<c_void>::from_ptr(field.cast()) };
     let new = routine.map_or(core::ptr::null_mut(), |r| r as *mut c_void);
     let old = slot.swap(new, Ordering::AcqRel);
@@ -94,7 +94,7 @@ pub unsafe fn IrpCancelFlag(irp: *mut IRP) -> bool {
     // SAFETY: 1. live IRP; 2. a volatile byte read, as the C code's `Irp->Cancel` read after
     // `IoSetCancelRoutine` (a full barrier) is.
     let field = unsafe { &raw const (*irp).Cancel };
-    // SAFETY: a valid byte field of the live IRP.
+    // SAFETY: 1. a valid byte field of the live IRP.
     unsafe { field.read_volatile() != 0 }
 }
 
@@ -103,9 +103,9 @@ pub unsafe fn IrpCancelFlag(irp: *mut IRP) -> bool {
 /// # Safety
 /// `irp` is a live IRP the caller owns.
 pub unsafe fn IrpDriverContext(irp: *mut IRP) -> *mut [*mut c_void; 4] {
-    // SAFETY: caller contract.
+    // SAFETY: 1. caller contract.
     let tail = unsafe { &mut (*irp).Tail };
-    // SAFETY: `Overlay` is the active member while a driver owns the IRP.
+    // SAFETY: 1. `Overlay` is the active member while a driver owns the IRP.
     unsafe { &raw mut tail.Overlay.DriverContext }
 }
 
@@ -114,7 +114,7 @@ pub unsafe fn IrpDriverContext(irp: *mut IRP) -> *mut [*mut c_void; 4] {
 /// # Safety
 /// `irp` is a live IRP the caller owns, with its IoStatus set; it is gone after this call.
 pub unsafe fn IoCompleteRequest(irp: *mut IRP, boost: i8) {
-    // SAFETY: caller contract.
+    // SAFETY: 1. caller contract.
     unsafe { IofCompleteRequest(irp, boost) }
 }
 
@@ -123,7 +123,7 @@ pub unsafe fn IoCompleteRequest(irp: *mut IRP, boost: i8) {
 /// # Safety
 /// `mdl` points to a live MDL.
 pub unsafe fn MmGetMdlVirtualAddress(mdl: *const MDL) -> *mut c_void {
-    // SAFETY: live MDL (caller contract).
+    // SAFETY: 1. live MDL (caller contract).
     let mdl = unsafe { &*mdl };
     let (start, off) = (mdl.StartVa, mdl.ByteOffset);
     start.cast::<u8>().wrapping_add(off as usize).cast()
@@ -134,7 +134,7 @@ pub unsafe fn MmGetMdlVirtualAddress(mdl: *const MDL) -> *mut c_void {
 /// # Safety
 /// `mdl` points to a live MDL.
 pub unsafe fn MmGetMdlByteCount(mdl: *const MDL) -> u32 {
-    // SAFETY: live MDL (caller contract).
+    // SAFETY: 1. live MDL (caller contract).
     unsafe { (*mdl).ByteCount }
 }
 
@@ -143,7 +143,7 @@ pub unsafe fn MmGetMdlByteCount(mdl: *const MDL) -> u32 {
 /// # Safety
 /// `mdl` describes locked pages (or non-paged pool); IRQL <= DISPATCH_LEVEL.
 pub unsafe fn MmGetSystemAddressForMdlSafe(mdl: *mut MDL) -> *mut c_void {
-    // SAFETY: live MDL (caller contract).
+    // SAFETY: 1. live MDL (caller contract).
     let (flags, mapped) = unsafe { MdlMapping(mdl) };
     if flags & (MDL_MAPPED_TO_SYSTEM_VA | MDL_SOURCE_IS_NONPAGED_POOL) != 0 {
         mapped
@@ -168,9 +168,9 @@ pub unsafe fn MmGetSystemAddressForMdlSafe(mdl: *mut MDL) -> *mut c_void {
 /// # Safety
 /// `irp` is a live IRP.
 pub unsafe fn IrpSystemBuffer(irp: *mut IRP) -> *mut c_void {
-    // SAFETY: live IRP (caller contract).
+    // SAFETY: 1. live IRP (caller contract).
     let assoc = unsafe { &(*irp).AssociatedIrp };
-    // SAFETY: for a device-control IRP of a driver the union holds `SystemBuffer` (or null).
+    // SAFETY: 1. for a device-control IRP of a driver the union holds `SystemBuffer` (or null).
     unsafe { assoc.SystemBuffer }
 }
 
@@ -179,7 +179,7 @@ pub unsafe fn IrpSystemBuffer(irp: *mut IRP) -> *mut c_void {
 /// # Safety
 /// `irp` is a live IRP.
 pub unsafe fn IrpRequestorMode(irp: *mut IRP) -> KPROCESSOR_MODE {
-    // SAFETY: live IRP (caller contract).
+    // SAFETY: 1. live IRP (caller contract).
     unsafe { (*irp).RequestorMode }
 }
 
@@ -188,7 +188,7 @@ pub unsafe fn IrpRequestorMode(irp: *mut IRP) -> KPROCESSOR_MODE {
 /// # Safety
 /// `irp` is a live IRP.
 pub unsafe fn IrpMdlAddress(irp: *mut IRP) -> *mut MDL {
-    // SAFETY: live IRP (caller contract).
+    // SAFETY: 1. live IRP (caller contract).
     unsafe { (*irp).MdlAddress }
 }
 
@@ -197,7 +197,7 @@ pub unsafe fn IrpMdlAddress(irp: *mut IRP) -> *mut MDL {
 /// # Safety
 /// `irp` is a live IRP.
 pub unsafe fn IrpUserBuffer(irp: *mut IRP) -> *mut c_void {
-    // SAFETY: live IRP (caller contract).
+    // SAFETY: 1. live IRP (caller contract).
     unsafe { (*irp).UserBuffer }
 }
 
@@ -206,7 +206,7 @@ pub unsafe fn IrpUserBuffer(irp: *mut IRP) -> *mut c_void {
 /// # Safety
 /// `irp` is a live IRP.
 pub unsafe fn IrpCancelIrql(irp: *mut IRP) -> u8 {
-    // SAFETY: live IRP (caller contract).
+    // SAFETY: 1. live IRP (caller contract).
     unsafe { (*irp).CancelIrql }
 }
 
@@ -215,7 +215,7 @@ pub unsafe fn IrpCancelIrql(irp: *mut IRP) -> u8 {
 /// # Safety
 /// `irp` is a live IRP that has completed to the caller (its IoStatus is final).
 pub unsafe fn IrpIoStatus(irp: *mut IRP) -> (NTSTATUS, usize) {
-    // SAFETY: live IRP (caller contract).
+    // SAFETY: 1. live IRP (caller contract).
     let iosb = unsafe { &(*irp).IoStatus };
     (iosb.Status, iosb.Information)
 }
@@ -225,7 +225,7 @@ pub unsafe fn IrpIoStatus(irp: *mut IRP) -> (NTSTATUS, usize) {
 /// # Safety
 /// `irp` is a live IRP the caller owns and is about to complete.
 pub unsafe fn IrpSetIoStatus(irp: *mut IRP, status: NTSTATUS, information: usize) {
-    // SAFETY: live IRP owned by the caller (caller contract).
+    // SAFETY: 1. live IRP owned by the caller (caller contract).
     let iosb = unsafe { &mut (*irp).IoStatus };
     iosb.Status = status;
     iosb.Information = information;
@@ -236,11 +236,11 @@ pub unsafe fn IrpSetIoStatus(irp: *mut IRP, status: NTSTATUS, information: usize
 /// # Safety
 /// `irp` is a live IRP_MJ_(INTERNAL_)DEVICE_CONTROL IRP being dispatched.
 pub unsafe fn IrpDeviceIoControl(irp: *mut IRP) -> DEVICE_IO_CONTROL_PARAMETERS {
-    // SAFETY: caller contract.
+    // SAFETY: 1. caller contract.
     let sl = unsafe { IoGetCurrentIrpStackLocation(irp) };
-    // SAFETY: the current location is valid while the IRP is dispatched.
+    // SAFETY: 1. the current location is valid while the IRP is dispatched.
     let params = unsafe { &(*sl).Parameters };
-    // SAFETY: device-control IRPs carry the DeviceIoControl member.
+    // SAFETY: 1. device-control IRPs carry the DeviceIoControl member.
     unsafe { params.DeviceIoControl }
 }
 
@@ -249,9 +249,9 @@ pub unsafe fn IrpDeviceIoControl(irp: *mut IRP) -> DEVICE_IO_CONTROL_PARAMETERS 
 /// # Safety
 /// `irp` is a live IRP being dispatched.
 pub unsafe fn IrpFileObject(irp: *mut IRP) -> *mut FILE_OBJECT {
-    // SAFETY: caller contract.
+    // SAFETY: 1. caller contract.
     let sl = unsafe { IoGetCurrentIrpStackLocation(irp) };
-    // SAFETY: the current location is valid while the IRP is dispatched.
+    // SAFETY: 1. the current location is valid while the IRP is dispatched.
     unsafe { (*sl).FileObject }
 }
 
@@ -260,7 +260,7 @@ pub unsafe fn IrpFileObject(irp: *mut IRP) -> *mut FILE_OBJECT {
 /// # Safety
 /// `mdl` points to a live MDL.
 pub unsafe fn MdlMapping(mdl: *const MDL) -> (i16, *mut c_void) {
-    // SAFETY: live MDL (caller contract).
+    // SAFETY: 1. live MDL (caller contract).
     let mdl = unsafe { &*mdl };
     (mdl.MdlFlags, mdl.MappedSystemVa)
 }
@@ -270,7 +270,7 @@ pub unsafe fn MdlMapping(mdl: *const MDL) -> (i16, *mut c_void) {
 /// # Safety
 /// `device` is a live device object.
 pub unsafe fn DeviceExtension(device: *mut DEVICE_OBJECT) -> *mut c_void {
-    // SAFETY: live device object (caller contract).
+    // SAFETY: 1. live device object (caller contract).
     unsafe { (*device).DeviceExtension }
 }
 
@@ -279,7 +279,7 @@ pub unsafe fn DeviceExtension(device: *mut DEVICE_OBJECT) -> *mut c_void {
 /// # Safety
 /// `file` is a live file object of this driver's device.
 pub unsafe fn FileObjectFsContext(file: *mut FILE_OBJECT) -> *mut *mut c_void {
-    // SAFETY: live file object (caller contract).
+    // SAFETY: 1. live file object (caller contract).
     unsafe { &raw mut (*file).FsContext }
 }
 
@@ -288,7 +288,7 @@ pub unsafe fn FileObjectFsContext(file: *mut FILE_OBJECT) -> *mut *mut c_void {
 /// # Safety
 /// `irp` is a live IRP the caller owns.
 pub unsafe fn IrpDriverContext0(irp: *mut IRP) -> *mut *mut c_void {
-    // SAFETY: caller contract.
+    // SAFETY: 1. caller contract.
     let ctx = unsafe { IrpDriverContext(irp) };
     ctx.cast()
 }

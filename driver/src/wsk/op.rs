@@ -38,15 +38,15 @@ pub struct OpShared {
     routine_ran: AtomicBool,
 }
 
-// SAFETY: the IRP is only touched through IoCancelIrp (callable from any thread) and IoFreeIrp in
+// SAFETY: 1. the IRP is only touched through IoCancelIrp (callable from any thread) and IoFreeIrp in
 // Drop (once, by the last owner).
 unsafe impl Send for OpShared {}
-// SAFETY: see `Send`.
+// SAFETY: 1. see `Send`.
 unsafe impl Sync for OpShared {}
 
 impl Drop for OpShared {
     fn drop(&mut self) {
-        // SAFETY: the last owner; the completion routine ran or will never run (invariant).
+        // SAFETY: 1. the last owner; the completion routine ran or will never run (invariant).
         unsafe { IoFreeIrp(self.irp.as_ptr()) };
     }
 }
@@ -59,7 +59,7 @@ impl OpRef {
     /// `IoCancelIrp` if the operation has not completed yet. A request: it may still succeed.
     pub fn cancel(&self) {
         if !self.0.routine_ran.load(Ordering::Acquire) {
-            // SAFETY: the IRP is alive while `self` holds a reference (invariant of OpShared);
+            // SAFETY: 1. the IRP is alive while `self` holds a reference (invariant of OpShared);
             // IoCancelIrp on an IRP that completed meanwhile only sets its Cancel flag.
             unsafe { IoCancelIrp(self.0.irp.as_ptr()) };
         }
@@ -81,11 +81,11 @@ unsafe extern "system" fn completion<T: Send + 'static>(
     irp: *mut IRP,
     context: *mut c_void,
 ) -> NTSTATUS {
-    // SAFETY: `context` is the `Box::into_raw` of `start`, handed to this routine only; `start`
+    // SAFETY: 1. `context` is the `Box::into_raw` of `start`, handed to this routine only; `start`
     // does not take it back once the routine has run (it checks `routine_ran` after the call).
     let pending = unsafe { Box::from_raw(context.cast::<Pending<T>>()) };
     pending.shared.routine_ran.store(true, Ordering::Release);
-    // SAFETY: the IRP is ours (STATUS_MORE_PROCESSING_REQUIRED below) and alive (`shared`).
+    // SAFETY: 1. the IRP is ours (STATUS_MORE_PROCESSING_REQUIRED below) and alive (`shared`).
     let (st, info) = unsafe { IrpIoStatus(irp) };
     let Pending {
         shared,
@@ -109,7 +109,7 @@ pub fn start<T: Send + 'static>(
     call: impl FnOnce(*mut T, *mut IRP) -> NTSTATUS,
     finish: Finish<T>,
 ) -> Option<OpRef> {
-    // SAFETY: one stack location (WSK is the next and last driver); no quota charge.
+    // SAFETY: 1. one stack location (WSK is the next and last driver); no quota charge.
     let Some(irp) = NonNull::new(unsafe { IoAllocateIrp(1, FALSE) }) else {
         finish(payload, STATUS_INSUFFICIENT_RESOURCES, 0);
         return None;
@@ -140,7 +140,7 @@ pub fn start<T: Send + 'static>(
             }
         }
         AfterCall::Reclaim(st) => {
-            // SAFETY: the call returned without completing the IRP, so the routine never ran and
+            // SAFETY: 1. the call returned without completing the IRP, so the routine never ran and
             // never will: the context is still ours, taken back exactly once here.
             let pending = unsafe { Box::from_raw(context.cast::<Pending<T>>()) };
             let Pending {

@@ -89,7 +89,7 @@ pub struct WskProvider {
 // IoAllocateWorkItem, callable from any thread, and the device outlives the provider (it is
 // deleted only after the engine is idle and the provider dropped).
 unsafe impl Send for WskProvider {}
-// SAFETY: see `Send`.
+// SAFETY: 1. see `Send`.
 unsafe impl Sync for WskProvider {}
 
 impl WskProvider {
@@ -126,7 +126,7 @@ struct DataPayload {
     addr: SOCKADDR_STORAGE,
 }
 
-// SAFETY: the raw MDL pointer inside `wsk_buf` describes `buffer`, which is Send.
+// SAFETY: 1. the raw MDL pointer inside `wsk_buf` describes `buffer`, which is Send.
 unsafe impl Send for DataPayload {}
 
 fn data_payload(buffer: DataBuffer, addr: Option<&SocketAddr>) -> Box<DataPayload> {
@@ -152,7 +152,7 @@ struct ResolvePayload {
     port: u16,
 }
 
-// SAFETY: `ustr.Buffer` points into `name`, owned by the payload; `result` is the provider's list,
+// SAFETY: 1. `ustr.Buffer` points into `name`, owned by the payload; `result` is the provider's list,
 // owned by the payload until freed.
 unsafe impl Send for ResolvePayload {}
 
@@ -163,7 +163,7 @@ struct ResolveTail {
     device: NonNull<DEVICE_OBJECT>,
 }
 
-// SAFETY: the WSK client handle and our device object may be used from any thread.
+// SAFETY: 1. the WSK client handle and our device object may be used from any thread.
 unsafe impl Send for ResolveTail {}
 
 impl ResolveTail {
@@ -174,7 +174,7 @@ impl ResolveTail {
     /// `WskFreeAddressInfo` (PASSIVE_LEVEL: called from a work item).
     fn free_list(&self, list: *mut ADDRINFOEXW) {
         if !list.is_null() {
-            // SAFETY: the list WskGetAddressInfo returned for this client, freed once.
+            // SAFETY: 1. the list WskGetAddressInfo returned for this client, freed once.
             unsafe { (self.free)(self.client, list) };
         }
     }
@@ -205,7 +205,7 @@ impl WskProvider {
         op::start(
             payload,
             |p, irp| {
-                // SAFETY: `p` is the payload's final heap address (op::start contract).
+                // SAFETY: 1. `p` is the payload's final heap address (op::start contract).
                 let payload = unsafe { &mut *p };
                 call(&raw mut payload.wsk_buf, as_sockaddr(&raw mut payload.addr), irp)
             },
@@ -285,7 +285,7 @@ impl Provider for WskProvider {
                 let sock = NonNull::new(info as *mut WSK_SOCKET);
                 match (st >= 0, sock) {
                     (true, Some(ptr)) => {
-                        // SAFETY: WSK returned a new socket of the category we asked for.
+                        // SAFETY: 1. WSK returned a new socket of the category we asked for.
                         let sock = unsafe { WskSock::new(ptr, kind) };
                         done.complete(OpOutput::value(OpValue::Socket(sock)));
                     }
@@ -303,7 +303,7 @@ impl Provider for WskProvider {
             Dispatch::Datagram(d) => d.WskBind,
         };
         let sock = s.as_ptr();
-        // SAFETY: live socket (engine contract), address kept in the payload until completion.
+        // SAFETY: 1. live socket (engine contract), address kept in the payload until completion.
         Self::simple_call(Some(&local), done, |sa, irp| unsafe { bind(sock, sa, 0, irp) })
     }
 
@@ -329,7 +329,7 @@ impl Provider for WskProvider {
         op::start(
             payload,
             |p, irp| {
-                // SAFETY: `p` is the payload's final address (op::start contract).
+                // SAFETY: 1. `p` is the payload's final address (op::start contract).
                 let payload = unsafe { &mut *p };
                 let (local, remote) = (
                     as_sockaddr(&raw mut payload.local),
@@ -354,7 +354,7 @@ impl Provider for WskProvider {
                     let st = if st >= 0 { STATUS_UNSUCCESSFUL } else { st };
                     return done.complete(OpOutput::status(nt(st)));
                 };
-                // SAFETY: WSK returned an accepted connection socket, now owned by the engine.
+                // SAFETY: 1. WSK returned an accepted connection socket, now owned by the engine.
                 let socket = unsafe { WskSock::new(ptr, WskKind::Connection) };
                 let max = core::mem::size_of::<SOCKADDR_STORAGE>();
                 let local = sockaddr::from_storage(&p.local, max).unwrap_or(sockaddr::unspecified(false));
@@ -373,7 +373,7 @@ impl Provider for WskProvider {
             return fail(done, STATUS_NOT_SUPPORTED);
         };
         let (connect, sock) = (d.WskConnect, s.as_ptr());
-        // SAFETY: live connection socket; the address lives in the payload until completion.
+        // SAFETY: 1. live connection socket; the address lives in the payload until completion.
         Self::simple_call(Some(&remote), done, |sa, irp| unsafe {
             connect(sock, sa, 0, irp)
         })
@@ -385,7 +385,7 @@ impl Provider for WskProvider {
             return None;
         };
         let (send, sock, wflags) = (d.WskSend, s.as_ptr(), options::data_flags(flags));
-        // SAFETY: live connection socket; WSK_BUF and its MDL live in the payload until completion.
+        // SAFETY: 1. live connection socket; WSK_BUF and its MDL live in the payload until completion.
         Self::data_call(buf, None, false, done, |wb, _, irp| unsafe {
             send(sock, wb, wflags, irp)
         })
@@ -397,7 +397,7 @@ impl Provider for WskProvider {
             return None;
         };
         let (recv, sock, wflags) = (d.WskReceive, s.as_ptr(), options::data_flags(flags));
-        // SAFETY: as for send.
+        // SAFETY: 1. as for send.
         Self::data_call(buf, None, false, done, |wb, _, irp| unsafe {
             recv(sock, wb, wflags, irp)
         })
@@ -416,7 +416,7 @@ impl Provider for WskProvider {
         };
         let (send_to, sock) = (d.WskSendTo, s.as_ptr());
         Self::data_call(buf, Some(&remote), false, done, |wb, sa, irp| {
-            // SAFETY: live datagram socket; buffer and address live in the payload; no control info.
+            // SAFETY: 1. live datagram socket; buffer and address live in the payload; no control info.
             unsafe { send_to(sock, wb, 0, sa, 0, core::ptr::null_mut(), irp) }
         })
     }
@@ -428,7 +428,7 @@ impl Provider for WskProvider {
         };
         let (recv_from, sock) = (d.WskReceiveFrom, s.as_ptr());
         Self::data_call(buf, None, true, done, |wb, sa, irp| {
-            // SAFETY: live datagram socket; buffer and address slot live in the payload; no
+            // SAFETY: 1. live datagram socket; buffer and address slot live in the payload; no
             // control information requested.
             unsafe {
                 recv_from(
@@ -451,7 +451,7 @@ impl Provider for WskProvider {
         };
         let (disc, sock) = (d.WskDisconnect, s.as_ptr());
         let flags = if abortive { WSK_FLAG_ABORTIVE } else { 0 };
-        // SAFETY: live connection socket; no final data buffer.
+        // SAFETY: 1. live connection socket; no final data buffer.
         Self::simple_call(None, done, |_, irp| unsafe {
             disc(sock, core::ptr::null_mut(), flags, irp)
         })
@@ -459,7 +459,7 @@ impl Provider for WskProvider {
 
     fn close(&self, s: &WskSock, done: Completion<Self>) -> Option<OpRef> {
         let (close, sock) = (s.dispatch().basic().WskCloseSocket, s.as_ptr());
-        // SAFETY: live socket; the engine calls nothing on it after this (its contract).
+        // SAFETY: 1. live socket; the engine calls nothing on it after this (its contract).
         Self::simple_call(None, done, |_, irp| unsafe { close(sock, irp) })
     }
 
@@ -469,7 +469,7 @@ impl Provider for WskProvider {
         op::start(
             Box::new(value),
             |p, irp| {
-                // SAFETY: live socket; the 4-byte input lives in the payload until completion.
+                // SAFETY: 1. live socket; the 4-byte input lives in the payload until completion.
                 unsafe {
                     ctl(
                         sock,
@@ -495,7 +495,7 @@ impl Provider for WskProvider {
         op::start(
             Box::new(0u32),
             |p, irp| {
-                // SAFETY: live socket; the 4-byte output lives in the payload until completion.
+                // SAFETY: 1. live socket; the 4-byte output lives in the payload until completion.
                 unsafe {
                     ctl(
                         sock,
@@ -534,7 +534,7 @@ impl Provider for WskProvider {
         let sock = s.as_ptr();
         op::start(
             Box::new(SOCKADDR_STORAGE::new_zeroed()),
-            // SAFETY: live socket; the address slot lives in the payload until completion.
+            // SAFETY: 1. live socket; the address slot lives in the payload until completion.
             |p, irp| unsafe { get(sock, as_sockaddr(p), irp) },
             Box::new(move |p: Box<SOCKADDR_STORAGE>, st, _info| {
                 if st < 0 {
@@ -576,7 +576,7 @@ impl Provider for WskProvider {
                 MaximumLength: 0,
                 Buffer: core::ptr::null_mut(),
             },
-            // SAFETY: ADDRINFOEXW is plain data; all-zero is its "no hints" value.
+            // SAFETY: 1. ADDRINFOEXW is plain data; all-zero is its "no hints" value.
             hints: unsafe { core::mem::zeroed() },
             result: core::ptr::null_mut(),
             port,
@@ -592,7 +592,7 @@ impl Provider for WskProvider {
         op::start(
             payload,
             |p, irp| {
-                // SAFETY: `p` is the payload's final address (op::start contract).
+                // SAFETY: 1. `p` is the payload's final address (op::start contract).
                 let payload = unsafe { &mut *p };
                 // SAFETY: 1. the name, hints and result slot live in the payload until completion;
                 // 2. captured NPI; 3. PASSIVE_LEVEL (module docs).
@@ -621,7 +621,7 @@ impl Provider for WskProvider {
                     after.free_list(p.result);
                     done.complete(OpOutput::value(OpValue::Addresses(addrs)));
                 });
-                // SAFETY: the device outlives the provider (WskProvider::new contract).
+                // SAFETY: 1. the device outlives the provider (WskProvider::new contract).
                 if let Err(job) = unsafe { workitem::queue(device, job) } {
                     kprint!("resolve: no work item; running the conversion inline");
                     job();
@@ -647,12 +647,12 @@ impl Provider for WskProvider {
 fn collect_addresses(mut ai: *mut ADDRINFOEXW, port: u16) -> Vec<SocketAddr> {
     let mut out = Vec::new();
     while !ai.is_null() && out.len() < 64 {
-        // SAFETY: a node of the list WskGetAddressInfo returned, not freed yet.
+        // SAFETY: 1. a node of the list WskGetAddressInfo returned, not freed yet.
         let node = unsafe { &*ai };
         let (addr, len, next) = (node.ai_addr, node.ai_addrlen, node.ai_next);
         if !addr.is_null() && len > 0 {
             let n = len.min(core::mem::size_of::<SOCKADDR_STORAGE>());
-            // SAFETY: WSK says `ai_addr` points to `ai_addrlen` bytes; we read at most that.
+            // SAFETY: 1. WSK says `ai_addr` points to `ai_addrlen` bytes; we read at most that.
             let bytes = unsafe { core::slice::from_raw_parts(addr.cast::<u8>(), n) };
             let st = sockaddr::storage_from_bytes(bytes);
             if let Some(a) = sockaddr::from_storage(&st, n) {

@@ -42,7 +42,7 @@ pub struct Registration {
 // SAFETY: 1. the registration block is only written by `register` (before sharing) and by the WSK
 // subsystem under its own lock; 2. the provider NPI is read-only between register and release.
 unsafe impl Send for Registration {}
-// SAFETY: see `Send`.
+// SAFETY: 1. see `Send`.
 unsafe impl Sync for Registration {}
 
 impl Registration {
@@ -80,7 +80,7 @@ impl Registration {
             )
         };
         if st < 0 {
-            // SAFETY: registered above, nothing captured, no socket exists.
+            // SAFETY: 1. registered above, nothing captured, no socket exists.
             unsafe { WskDeregister(block.registration.get()) };
             return Err(st);
         }
@@ -96,7 +96,7 @@ impl Registration {
         // table is the provider's static table, valid while the NPI is captured — and no call
         // uses it after `release` (the engine is idle by then).
         let npi = unsafe { &*self.block().provider_npi.get() };
-        // SAFETY: as above: the provider's static dispatch table.
+        // SAFETY: 1. as above: the provider's static dispatch table.
         (npi.Client, unsafe { &*npi.Dispatch })
     }
 
@@ -109,12 +109,12 @@ impl Registration {
         // SAFETY: 1. captured in `register`; 2. released once (the flag above); 3. no socket
         // or operation is left (caller contract); 4. PASSIVE_LEVEL.
         unsafe { WskReleaseProviderNPI(self.block().registration.get()) };
-        // SAFETY: as above; the block outlives the call.
+        // SAFETY: 1. as above; the block outlives the call.
         unsafe { WskDeregister(self.block().registration.get()) };
     }
 
     fn block(&self) -> &Block {
-        // SAFETY: the block lives until `Drop` (invariant).
+        // SAFETY: 1. the block lives until `Drop` (invariant).
         unsafe { self.block.as_ref() }
     }
 }
@@ -122,7 +122,7 @@ impl Registration {
 impl Drop for Registration {
     fn drop(&mut self) {
         if self.released.load(Ordering::Acquire) {
-            // SAFETY: `block` came from `Box::into_raw` in `register` and WSK no longer uses it.
+            // SAFETY: 1. `block` came from `Box::into_raw` in `register` and WSK no longer uses it.
             drop(unsafe { Box::from_raw(self.block.as_ptr()) });
         } else {
             // Freeing it would pull memory from under WSK: keep it (a leak, never a crash).

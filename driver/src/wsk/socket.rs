@@ -49,10 +49,10 @@ pub struct WskSock {
     kind: WskKind,
 }
 
-// SAFETY: a WSK socket may be used from any thread; the engine serializes close against every
+// SAFETY: 1. a WSK socket may be used from any thread; the engine serializes close against every
 // other call (rundown), which is the only ordering WSK requires.
 unsafe impl Send for WskSock {}
-// SAFETY: see `Send`.
+// SAFETY: 1. see `Send`.
 unsafe impl Sync for WskSock {}
 
 impl WskSock {
@@ -81,14 +81,14 @@ impl WskSock {
         // the engine is idle).
         let table = unsafe { (*self.ptr.as_ptr()).Dispatch };
         match self.kind {
-            // SAFETY: as above, a listen socket's table.
+            // SAFETY: 1. as above, a listen socket's table.
             WskKind::Listen => Dispatch::Listen(unsafe { &*table.cast::<WSK_PROVIDER_LISTEN_DISPATCH>() }),
             WskKind::Connection => {
-                // SAFETY: as above, a connection socket's table.
+                // SAFETY: 1. as above, a connection socket's table.
                 Dispatch::Connection(unsafe { &*table.cast::<WSK_PROVIDER_CONNECTION_DISPATCH>() })
             }
             WskKind::Datagram => {
-                // SAFETY: as above, a datagram socket's table.
+                // SAFETY: 1. as above, a datagram socket's table.
                 Dispatch::Datagram(unsafe { &*table.cast::<WSK_PROVIDER_DATAGRAM_DISPATCH>() })
             }
         }
