@@ -70,8 +70,7 @@ fn round_trip_v4_and_v6() {
 
 #[test]
 fn send_gives_back_the_same_buffer_without_copying() {
-    with_timeout(LIMIT, || {
-        let p = HostProvider::new().unwrap();
+    each_mode(|p| {
         let (s, mut peer) = connected(&p, Family::V4);
         let data = pattern(100_000);
         let ptr = data.as_ptr();
@@ -96,8 +95,7 @@ fn send_gives_back_the_same_buffer_without_copying() {
 
 #[test]
 fn pipelined_sends_and_receives_keep_order() {
-    with_timeout(LIMIT, || {
-        let p = HostProvider::new().unwrap();
+    each_mode(|p| {
         let (s, mut peer) = connected(&p, Family::V4);
         let total = 8 << 20;
         let data = pattern(total);
@@ -152,8 +150,7 @@ fn pipelined_sends_and_receives_keep_order() {
 
 #[test]
 fn graceful_disconnect_delivers_everything_then_fin() {
-    with_timeout(LIMIT, || {
-        let p = HostProvider::new().unwrap();
+    each_mode(|p| {
         let (s, mut peer) = connected(&p, Family::V4);
         let data = pattern(4 << 20);
         let sends: Vec<_> = data
@@ -194,8 +191,7 @@ fn graceful_disconnect_delivers_everything_then_fin() {
 
 #[test]
 fn graceful_disconnect_stays_pending_while_the_peer_does_not_read() {
-    with_timeout(LIMIT, || {
-        let p = HostProvider::new().unwrap();
+    each_mode(|p| {
         let (s, mut peer) = connected_to_slow_reader(&p);
         let data = pattern(1 << 20);
         let (done, send) = completion::<HostProvider>();
@@ -217,8 +213,7 @@ fn graceful_disconnect_stays_pending_while_the_peer_does_not_read() {
 
 #[test]
 fn close_forces_a_pending_graceful_disconnect_and_resets() {
-    with_timeout(LIMIT, || {
-        let p = HostProvider::new().unwrap();
+    each_mode(|p| {
         let (s, mut peer) = connected_to_slow_reader(&p);
         let (done, send) = completion::<HostProvider>();
         p.send(&s, EmuBuffer::new(pattern(1 << 20)), 0, done);
@@ -241,8 +236,7 @@ fn close_forces_a_pending_graceful_disconnect_and_resets() {
 
 #[test]
 fn abortive_disconnect_resets_and_completes_pending_operations() {
-    with_timeout(LIMIT, || {
-        let p = HostProvider::new().unwrap();
+    each_mode(|p| {
         let b = Blocking::new(&p);
         let (s, mut peer) = connected(&p, Family::V6);
         let (done, recv) = completion::<HostProvider>();
@@ -265,8 +259,7 @@ fn abortive_disconnect_resets_and_completes_pending_operations() {
 
 #[test]
 fn close_cancels_a_pending_receive_and_resets_an_undisconnected_connection() {
-    with_timeout(LIMIT, || {
-        let p = HostProvider::new().unwrap();
+    each_mode(|p| {
         let (s, mut peer) = connected(&p, Family::V4);
         let (done, recv) = completion::<HostProvider>();
         p.receive(&s, EmuBuffer::zeroed(64), 0, done);
@@ -287,8 +280,7 @@ fn close_cancels_a_pending_receive_and_resets_an_undisconnected_connection() {
 
 #[test]
 fn cancel_completes_a_pending_receive_and_the_socket_goes_on() {
-    with_timeout(LIMIT, || {
-        let p = HostProvider::new().unwrap();
+    each_mode(|p| {
         let (s, mut peer) = connected(&p, Family::V4);
         let (done, recv) = completion::<HostProvider>();
         let op = p.receive(&s, EmuBuffer::zeroed(64), 0, done).expect("pending");
@@ -306,8 +298,7 @@ fn cancel_completes_a_pending_receive_and_the_socket_goes_on() {
 
 #[test]
 fn cancel_of_a_receive_holding_data_completes_it_with_the_data() {
-    with_timeout(LIMIT, || {
-        let p = HostProvider::new().unwrap();
+    each_mode(|p| {
         let (s, mut peer) = connected(&p, Family::V4);
         let (done, recv) = completion::<HostProvider>();
         let op = p
@@ -326,8 +317,7 @@ fn cancel_of_a_receive_holding_data_completes_it_with_the_data() {
 
 #[test]
 fn receive_reports_the_peers_fin_as_zero_bytes_and_its_reset_as_connection_reset() {
-    with_timeout(LIMIT, || {
-        let p = HostProvider::new().unwrap();
+    each_mode(|p| {
         let b = Blocking::new(&p);
         let (s, peer) = connected(&p, Family::V4);
         peer.shutdown(Shutdown::Write).unwrap();
@@ -356,8 +346,7 @@ fn receive_reports_the_peers_fin_as_zero_bytes_and_its_reset_as_connection_reset
 
 #[test]
 fn connect_errors_map_to_wsk_statuses() {
-    with_timeout(LIMIT, || {
-        let p = HostProvider::new().unwrap();
+    each_mode(|p| {
         let b = Blocking::new(&p);
         let closed_port = {
             let l = TcpListener::bind(loopback(Family::V4)).unwrap();
@@ -434,8 +423,7 @@ fn listen_accept_and_talk_v4_and_v6() {
 
 #[test]
 fn listen_on_a_stream_socket_then_accept() {
-    with_timeout(LIMIT, || {
-        let p = HostProvider::new().unwrap();
+    each_mode(|p| {
         let b = Blocking::new(&p);
         let s = b.socket(Family::V4, SocketKind::Stream);
         assert_eq!(
@@ -461,8 +449,7 @@ fn listen_on_a_stream_socket_then_accept() {
 
 #[test]
 fn a_pending_accept_is_cancelled_by_closing_the_listener() {
-    with_timeout(LIMIT, || {
-        let p = HostProvider::new().unwrap();
+    each_mode(|p| {
         let (l, _) = listening(&p, Family::V4);
         let (done, acc) = completion::<HostProvider>();
         p.accept(&l, done);
@@ -477,8 +464,7 @@ fn a_pending_accept_is_cancelled_by_closing_the_listener() {
 
 #[test]
 fn inject_reset_looks_like_a_reset_from_the_peer() {
-    with_timeout(LIMIT, || {
-        let p = HostProvider::new().unwrap();
+    each_mode(|p| {
         let (s, mut peer) = connected(&p, Family::V4);
         let (done, recv) = completion::<HostProvider>();
         p.receive(&s, EmuBuffer::zeroed(16), 0, done);

@@ -6,8 +6,8 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::time::Duration;
 use wsksock_abi::NtStatus;
 use wsksock_core::{Family, SocketKind};
-use wsksock_emu::testutil::{socket_of, Blocking};
-use wsksock_emu::{HostProvider, HostSocket};
+use wsksock_emu::testutil::{socket_of, with_timeout, Blocking};
+use wsksock_emu::{CompletionMode, Config, HostProvider, HostSocket};
 
 /// Every test's time limit.
 pub const LIMIT: Duration = Duration::from_secs(20);
@@ -85,5 +85,18 @@ pub fn read_to_end(peer: &mut TcpStream) -> (Vec<u8>, Option<std::io::Error>) {
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => return (v, Some(e)),
         }
+    }
+}
+
+/// Runs `f` against a fresh provider in each completion mode (inline, then deferred), each
+/// under the time limit.
+pub fn each_mode(f: impl Fn(HostProvider) + Send + Sync + 'static) {
+    let f = std::sync::Arc::new(f);
+    for mode in [CompletionMode::Inline, CompletionMode::Deferred] {
+        let f = std::sync::Arc::clone(&f);
+        with_timeout(LIMIT, move || {
+            let p = HostProvider::with_config(Config::default().completions(mode)).unwrap();
+            f(p);
+        });
     }
 }
