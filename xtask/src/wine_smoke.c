@@ -4,7 +4,8 @@
  *
  * Opens \\.\WskSock and runs: CLIENT_INFO, SOCKET(stream, IPv4), BIND(0.0.0.0:0),
  * CONNECT(127.0.0.1:PORT), SEND, RECEIVE (the peer echoes), a bad request (must fail cleanly),
- * CLOSE(default mode, wait for teardown), then a request on the closed handle (must be
+ * a pending RECEIVE cancelled with CancelIoEx, CLOSE(default mode, wait for teardown) — which
+ * must complete that receive with STATUS_CANCELLED — then a request on the closed handle (must be
  * STATUS_INVALID_HANDLE). Prints one "step status" line per step; exit code 0 only if every
  * step gave the expected status.
  */
@@ -16,12 +17,35 @@
 static HANDLE dev;
 static int failures;
 
-static DWORD ioctl(DWORD code, void *in, DWORD in_len, void *out, DWORD out_len, DWORD *got)
+/* The device is opened for overlapped I/O: start a request, returning ERROR_IO_PENDING or its result. */
+static DWORD start(DWORD code, void *in, DWORD in_len, void *out, DWORD out_len, OVERLAPPED *ov)
+{
+    memset(ov, 0, sizeof *ov);
+    ov->hEvent = CreateEventW(NULL, TRUE, FALSE, NULL);
+    if (DeviceIoControl(dev, code, in, in_len, out, out_len, NULL, ov)) return 0;
+    return GetLastError();
+}
+
+/* Waits for a started request; returns its Win32 status. */
+static DWORD finish(OVERLAPPED *ov, DWORD *got)
 {
     DWORD n = 0;
-    BOOL ok = DeviceIoControl(dev, code, in, in_len, out, out_len, &n, NULL);
+    BOOL ok = GetOverlappedResult(dev, ov, &n, TRUE);
+    DWORD err = ok ? 0 : GetLastError();
     if (got) *got = n;
-    return ok ? 0 : GetLastError();
+    CloseHandle(ov->hEvent);
+    return err;
+}
+
+static DWORD ioctl(DWORD code, void *in, DWORD in_len, void *out, DWORD out_len, DWORD *got)
+{
+    OVERLAPPED ov;
+    DWORD err = start(code, in, in_len, out, out_len, &ov);
+    if (err != 0 && err != ERROR_IO_PENDING) {
+        CloseHandle(ov.hEvent);
+        return err;
+    }
+    return finish(&ov, got);
 }
 
 static void expect(const char *step, DWORD err, DWORD want)
@@ -35,7 +59,8 @@ static void expect(const char *step, DWORD err, DWORD want)
 int main(int argc, char **argv)
 {
     int port = argc > 1 ? atoi(argv[1]) : 5555;
-    dev = CreateFileW(L"\\\\.\\WskSock", GENERIC_READ | GENERIC_WRITE, 0, NULL, OPEN_EXISTING, 0, NULL);
+    dev = CreateFileW(L"\\\\.\\WskSock", GENERIC_READ | GENERIC_WRITE, 0, NULL, OPEN_EXISTING,
+                      FILE_FLAG_OVERLAPPED, NULL);
     if (dev == INVALID_HANDLE_VALUE) {
         printf("open %lu UNEXPECTED\n", (unsigned long)GetLastError());
         return 2;
@@ -85,6 +110,16 @@ int main(int argc, char **argv)
     /* A truncated request must fail with a status, not crash anything. */
     expect("short_request", ioctl(WSKSOCK_IOCTL_SOCKET, &sr, 3, &hr, sizeof hr, NULL), ERROR_INSUFFICIENT_BUFFER);
 
+    /* A receive that pends (the peer sends nothing more), cancelled with CancelIoEx: the driver's
+       cancel routine asks the engine, which asks WSK (Wine ignores IoCancelIrp on WSK IRPs), so
+       the receive stays pending until the CLOSE below aborts it. */
+    OVERLAPPED rov;
+    char buf2[64];
+    DWORD err = start(WSKSOCK_IOCTL_RECEIVE, &dr, sizeof dr, buf2, sizeof buf2, &rov);
+    expect("pending_receive", err, ERROR_IO_PENDING);
+    printf("cancel_io_ex %d\n", (int)CancelIoEx(dev, &rov));
+    Sleep(200);
+
     WSKSOCK_CLOSE_REQUEST clr;
     memset(&clr, 0, sizeof clr);
     clr.header = (WSKSOCK_HEADER)HDR(WSKSOCK_CLOSE_REQUEST);
@@ -95,6 +130,8 @@ int main(int argc, char **argv)
     expect("close", ioctl(WSKSOCK_IOCTL_CLOSE, &clr, sizeof clr, &clrr, sizeof clrr, NULL), 0);
     printf("teardown_status 0x%08lx last_reference %lu\n", (unsigned long)clrr.teardown_status,
            (unsigned long)clrr.last_reference);
+
+    if (err == ERROR_IO_PENDING) expect("receive_after_close", finish(&rov, NULL), ERROR_OPERATION_ABORTED);
 
     expect("stale_handle", ioctl(WSKSOCK_IOCTL_SEND, &dr, sizeof dr, msg, 1, NULL), ERROR_INVALID_HANDLE);
 
