@@ -57,7 +57,7 @@ impl Run {
 
 /// Runs `wsksock ARGS...`, killing it and failing the test if it runs longer than `timeout`.
 #[track_caller]
-pub fn run(args: &[&str], timeout: Duration) -> Run {
+pub fn run<S: AsRef<std::ffi::OsStr> + std::fmt::Debug>(args: &[S], timeout: Duration) -> Run {
     let mut child = Command::new(binary())
         .args(args)
         .stdin(Stdio::null())
