@@ -328,11 +328,18 @@ fn receive_reports_the_peers_fin_as_zero_bytes_and_its_reset_as_connection_reset
         let (s, peer) = connected(&p, Family::V4);
         let (done, recv) = completion::<HostProvider>();
         p.receive(&s, EmuBuffer::zeroed(16), 0, done);
+        let (done, recv2) = completion::<HostProvider>();
+        p.receive(&s, EmuBuffer::zeroed(16), 0, done);
         socket2::SockRef::from(&peer)
             .set_linger(Some(Duration::ZERO))
             .unwrap();
         drop(peer);
         assert_eq!(recv.status(), NtStatus::STATUS_CONNECTION_RESET);
+        assert_eq!(
+            recv2.status(),
+            NtStatus::STATUS_CONNECTION_RESET,
+            "a reset, not a FIN"
+        );
         assert_eq!(
             b.send(&s, b"x").status,
             NtStatus::STATUS_CONNECTION_RESET,
@@ -348,10 +355,11 @@ fn receive_reports_the_peers_fin_as_zero_bytes_and_its_reset_as_connection_reset
 fn connect_errors_map_to_wsk_statuses() {
     each_mode(|p| {
         let b = Blocking::new(&p);
-        let closed_port = {
-            let l = TcpListener::bind(loopback(Family::V4)).unwrap();
-            l.local_addr().unwrap()
-        };
+        // A port bound but not listening: held for the whole test (no one else gets it), and a
+        // connect to it is refused.
+        let holder = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        holder.bind(&loopback(Family::V4).into()).unwrap();
+        let closed_port = holder.local_addr().unwrap().as_socket().unwrap();
         let s = b.socket(Family::V4, SocketKind::Stream);
         assert_eq!(
             b.connect(&s, closed_port),

@@ -77,7 +77,8 @@ fn worker(p: &HostProvider, g: &Guarded, counts: &Arc<Counts>, seed: u64, until:
             }
             continue;
         }
-        let outstanding = counts.issued.load(Ordering::Relaxed) - counts.completed.load(Ordering::Relaxed);
+        let completed = counts.completed.load(Ordering::SeqCst);
+        let outstanding = counts.issued.load(Ordering::SeqCst).saturating_sub(completed);
         if outstanding > 512 {
             // Bound the memory held by pending operations.
             std::thread::yield_now();

@@ -240,7 +240,13 @@ impl SockState {
             return;
         }
         let profile = cx.profile();
-        while self.readable {
+        if let Some(f) = self.fault {
+            // The connection is gone (a reset seen by an earlier operation): Linux would now
+            // report end of stream, WSK keeps reporting the reset.
+            self.fail_all(cx, f);
+            return;
+        }
+        while self.readable && self.fault.is_none() {
             let Some(p) = self.recvs.front_mut() else { break };
             match recv_step(&self.io, p, &mut self.readable, profile) {
                 Step::Finished(st) => {
@@ -252,7 +258,7 @@ impl SockState {
                 Step::Blocked => break,
             }
         }
-        while self.writable {
+        while self.writable && self.fault.is_none() {
             let Some(p) = self.sends.front_mut() else { break };
             match send_step(&self.io, p, &mut self.writable, profile) {
                 Step::Finished(st) => {
@@ -263,6 +269,9 @@ impl SockState {
                 }
                 Step::Blocked => break,
             }
+        }
+        if let Some(f) = self.fault {
+            self.fail_all(cx, f);
         }
     }
 
@@ -368,8 +377,10 @@ impl SockState {
         for p in self.sends.drain(..) {
             p.finish(st, cx.out);
         }
-        if let Disc::WaitSends(p) | Disc::Draining(p) = std::mem::replace(&mut self.disc, Disc::None) {
-            p.finish(st, cx.out);
+        if matches!(self.disc, Disc::WaitSends(_) | Disc::Draining(_)) {
+            if let Disc::WaitSends(p) | Disc::Draining(p) = std::mem::replace(&mut self.disc, Disc::Done) {
+                p.finish(st, cx.out);
+            }
         }
     }
 
