@@ -228,10 +228,15 @@ pub struct CallGuard<'a> {
 impl Drop for CallGuard<'_> {
     fn drop(&mut self) {
         let mut st = self.checker.state.lock();
+        let mut forget = false;
         if let Some(s) = st.sockets.get_mut(&self.socket) {
             if let Some(i) = s.in_progress.iter().rposition(|c| *c == self.call) {
                 s.in_progress.swap_remove(i);
             }
+            forget = s.phase == Phase::Closed && s.in_progress.is_empty();
+        }
+        if forget {
+            st.sockets.remove(&self.socket);
         }
     }
 }
@@ -293,8 +298,17 @@ impl Checker {
             st.record(&self.name, ViolationKind::CallAfterTeardown, msg);
             ok = false;
         }
+        let created = socket != 0 && socket < st.next_socket;
         let (violation, label) = match st.sockets.get_mut(&socket) {
-            None => (Some((ViolationKind::UnknownSocket, "unknown")), String::new()),
+            // Closed sockets are forgotten once nothing is in progress on them.
+            None if created => (
+                Some((ViolationKind::CallAfterClose, "after its close completed")),
+                "closed".into(),
+            ),
+            None => (
+                Some((ViolationKind::UnknownSocket, "never created")),
+                "unknown".into(),
+            ),
             Some(s) => {
                 s.in_progress.push(call);
                 let v = match s.phase {
@@ -336,7 +350,15 @@ impl Checker {
             ok = false;
         }
         let mut found = Vec::new();
+        let created = socket != 0 && socket < st.next_socket;
         match st.sockets.get_mut(&socket) {
+            None if created => {
+                ok = false;
+                found.push((
+                    ViolationKind::DoubleClose,
+                    format!("second close of socket #{socket} (closed)"),
+                ));
+            }
             None => found.push((
                 ViolationKind::UnknownSocket,
                 format!("close of unknown socket #{socket}"),
@@ -383,8 +405,17 @@ impl Checker {
 
     /// The close of `socket` completed.
     pub fn close_completed(&self, socket: u64) {
-        if let Some(s) = self.state.lock().sockets.get_mut(&socket) {
-            s.phase = Phase::Closed;
+        let mut st = self.state.lock();
+        let forget = match st.sockets.get_mut(&socket) {
+            Some(s) => {
+                s.phase = Phase::Closed;
+                s.in_progress.is_empty()
+            }
+            None => false,
+        };
+        if forget {
+            // Memory stays bounded; a later call is still recognised (ids are never reused).
+            st.sockets.remove(&socket);
         }
     }
 

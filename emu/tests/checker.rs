@@ -35,7 +35,7 @@ fn a_call_after_close_is_refused_and_recorded() {
         );
         assert!(
             v[0].message
-                .contains("send on socket #1 (stream/V4) after its close completed"),
+                .contains("send on socket #1 (closed) after its close completed"),
             "{}",
             v[0].message
         );
