@@ -23,7 +23,12 @@ impl SockState {
 
     pub(super) fn start_accept(&mut self, cx: &mut Cx<'_>, p: Pending) -> Started {
         if !self.listening {
-            p.finish(NtStatus::STATUS_INVALID_DEVICE_STATE, cx.out);
+            // Wine's AcceptEx on an unbound socket fails with WSAEINVAL.
+            let st = match cx.profile() {
+                Profile::Windows => NtStatus::STATUS_INVALID_DEVICE_STATE,
+                Profile::Wine8 => NtStatus::STATUS_INVALID_PARAMETER,
+            };
+            p.finish(st, cx.out);
             return Started { pending: false };
         }
         self.accepts.push_back(p);
