@@ -55,9 +55,15 @@ struct Inner {
     abandon: AtomicBool,
     stalled: AtomicBool,
     greeting: usize,
+    tagged: bool,
+    /// `finish` asks the acceptor to empty the accept queue (bumps `drain_asked`); the acceptor
+    /// copies it to `drained` when accept() would block.
+    drain_asked: AtomicUsize,
+    drained: AtomicUsize,
 }
 
-/// A peer for many connections.
+/// A peer for many connections (tagged streams, see the module docs, unless made with
+/// [`Sink::raw`] or [`Sink::stalled`]).
 pub struct Sink {
     addr: SocketAddr,
     inner: Arc<Inner>,
@@ -67,15 +73,20 @@ pub struct Sink {
 impl Sink {
     /// A reading sink on 127.0.0.1 that greets each connection with `greeting` pattern bytes.
     pub fn start(greeting: usize) -> Sink {
-        Sink::with(greeting, false)
+        Sink::with(greeting, false, true)
     }
 
-    /// A sink whose connections do not read until [`Sink::release`].
+    /// A sink for untagged streams (the pattern from the first byte), no greeting.
+    pub fn raw() -> Sink {
+        Sink::with(0, false, false)
+    }
+
+    /// A sink for untagged streams whose connections do not read until [`Sink::release`].
     pub fn stalled() -> Sink {
-        Sink::with(0, true)
+        Sink::with(0, true, false)
     }
 
-    fn with(greeting: usize, stalled: bool) -> Sink {
+    fn with(greeting: usize, stalled: bool, tagged: bool) -> Sink {
         let s = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
         s.set_reuse_address(true).expect("reuse");
         if stalled {
@@ -95,6 +106,9 @@ impl Sink {
             abandon: AtomicBool::new(false),
             stalled: AtomicBool::new(stalled),
             greeting,
+            tagged,
+            drain_asked: AtomicUsize::new(0),
+            drained: AtomicUsize::new(0),
         });
         let i2 = Arc::clone(&inner);
         let acceptor = std::thread::Builder::new()
@@ -153,6 +167,11 @@ impl Sink {
     pub fn finish(mut self, timeout: Duration) -> Vec<PeerReport> {
         self.release();
         let deadline = Instant::now() + timeout;
+        // Connections established but not yet accepted count too.
+        let asked = self.inner.drain_asked.fetch_add(1, Ordering::SeqCst) + 1;
+        while self.inner.drained.load(Ordering::SeqCst) < asked && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
         while self.live() > 0 && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(5));
         }
@@ -197,7 +216,11 @@ fn accept_loop(listener: &TcpListener, inner: &Arc<Inner>) {
                     inner.live.fetch_sub(1, Ordering::SeqCst);
                 }
             }
-            Err(e) if e.kind() == ErrorKind::WouldBlock => std::thread::sleep(Duration::from_millis(1)),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                let asked = inner.drain_asked.load(Ordering::SeqCst);
+                inner.drained.store(asked, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(1));
+            }
             Err(_) => std::thread::sleep(Duration::from_millis(5)),
         }
     }
@@ -228,7 +251,12 @@ fn serve(mut s: TcpStream, inner: &Inner) -> PeerReport {
         std::thread::sleep(Duration::from_millis(5));
     }
     let _ = s.set_read_timeout(Some(Duration::from_millis(100)));
-    let mut head = Vec::with_capacity(8);
+    // Untagged streams: no head to read.
+    let mut head = if inner.tagged {
+        Vec::with_capacity(8)
+    } else {
+        vec![0; 8]
+    };
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         if inner.abandon.load(Ordering::SeqCst) {

@@ -19,6 +19,7 @@ use parking_lot::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use wsksock_abi::NtStatus;
 use wsksock_core::{Config, Stats};
 use wsksock_emu::{
     Checker, CompletionMode, FaultAction, FaultEvent, FaultInjector, FaultPlan, HostProvider, Verifier,
@@ -36,16 +37,36 @@ pub struct Ledger {
     /// Requests submitted.
     pub submitted: AtomicU64,
     outstanding: Mutex<Vec<Pending>>,
+    /// The first [`HISTORY`] requests (small scenarios look at every status).
+    history: Mutex<Vec<Pending>>,
 }
+
+/// Requests a ledger remembers for [`Ledger::statuses`].
+pub const HISTORY: usize = 10_000;
 
 impl Ledger {
     fn record(&self, p: &Pending) {
         self.submitted.fetch_add(1, Ordering::Relaxed);
+        {
+            let mut h = self.history.lock();
+            if h.len() < HISTORY {
+                h.push(p.clone());
+            }
+        }
         let mut out = self.outstanding.lock();
         if out.len() >= 4096 {
             out.retain(|p| !p.is_done());
         }
         out.push(p.clone());
+    }
+
+    /// Statuses of the remembered requests that completed, in submission order.
+    pub fn statuses(&self) -> Vec<NtStatus> {
+        self.history
+            .lock()
+            .iter()
+            .filter_map(|p| p.poll().map(|c| c.status))
+            .collect()
     }
 
     /// Waits until every request submitted so far completed; the number still pending after
