@@ -179,7 +179,7 @@ fn listen<P: Provider, R: Request<P>>(client: &Arc<Client<P, R>>, req: R) -> Rou
         let m: ListenRequest = parse::decode(req.input())?;
         check(m.reserved == 0, NtStatus::STATUS_INVALID_PARAMETER)?;
         let (sock, hid) = client.lookup(m.handle)?;
-        require_kind(&sock, &[SocketKind::Listen, SocketKind::Stream])?;
+        require_kind(&sock, &[SocketKind::Listen])?;
         Ok((sock, hid, m.backlog))
     })?;
     sock.start_op(
@@ -198,7 +198,7 @@ fn accept<P: Provider, R: Request<P>>(client: &Arc<Client<P, R>>, req: R) -> Rou
         let m: HandleRequest = parse::decode(req.input())?;
         need_output::<P, R>(req, size_of::<msg::AcceptReply>())?;
         let (sock, hid) = client.lookup(m.handle)?;
-        require_kind(&sock, &[SocketKind::Listen, SocketKind::Stream])?;
+        require_kind(&sock, &[SocketKind::Listen])?;
         Ok((sock, hid))
     })?;
     sock.start_op(

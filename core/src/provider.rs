@@ -231,13 +231,15 @@ pub trait Provider: Send + Sync + 'static {
     fn create_socket(&self, params: SocketParams, done: Completion<Self>) -> Option<Self::OpRef>;
     /// Binds a socket.
     fn bind(&self, s: &Self::Socket, local: SocketAddr, done: Completion<Self>) -> Option<Self::OpRef>;
-    /// Starts listening (a bound listening or stream socket).
+    /// Starts listening on a bound listening socket (a WSK listen socket listens from its bind:
+    /// providers may complete this at once). The engine calls it only on listening sockets.
     fn listen(&self, s: &Self::Socket, backlog: u32, done: Completion<Self>) -> Option<Self::OpRef>;
     /// Accepts one connection; completes with [`OpValue::Accepted`].
     fn accept(&self, s: &Self::Socket, done: Completion<Self>) -> Option<Self::OpRef>;
     /// Connects a bound stream socket.
     fn connect(&self, s: &Self::Socket, remote: SocketAddr, done: Completion<Self>) -> Option<Self::OpRef>;
-    /// Sends the whole buffer; completes when the transport accepted all of it.
+    /// Sends the whole buffer; completes when the transport accepted all of it. `flags` (here and
+    /// in `receive`) are the ABI's `DATA_FLAG_*` values, e.g. `DATA_FLAG_WAITALL` for receives.
     fn send(
         &self,
         s: &Self::Socket,
