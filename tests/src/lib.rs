@@ -6,8 +6,10 @@
 //!   (pattern integrity, FIN vs RST, silence) under the test's control.
 //! - [`ops`]: small helpers over [`wsksock_tools::Client`] for data and close.
 //! - [`cli`]: runs the built `wsksock` binary with a timeout.
+//! - [`fastpattern`]: the test payload, generated and checked fast in unoptimised builds.
 
 pub mod cli;
+pub mod fastpattern;
 pub mod ops;
 pub mod rig;
 pub mod wire;

@@ -1,11 +1,12 @@
 //! Helpers over the typed client for the data and close paths of the suites.
 
+use crate::fastpattern as pattern;
 use std::net::SocketAddr;
 use std::time::Duration;
 use wsksock_abi::msg::Disconnect;
 use wsksock_abi::{Handle, NtStatus};
 use wsksock_tools::api::Closed;
-use wsksock_tools::{pattern, Client, CloseMode, Completed, Pending};
+use wsksock_tools::{Client, CloseMode, Completed, Pending};
 
 /// Waits for a pending request, failing the test if it does not complete within `timeout`.
 #[track_caller]

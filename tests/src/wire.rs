@@ -5,11 +5,11 @@
 //! the connection ended: [`End::Fin`] (read returned 0) or [`End::Reset`] (ECONNRESET). Every
 //! wait has a deadline, so a missing FIN is a failed assertion, not a hang.
 
+use crate::fastpattern as pattern;
 use socket2::{Domain, Socket, Type};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
-use wsksock_tools::pattern;
 use wsksock_tools::peer::{End, Report};
 
 /// Receive buffer of a peer that is meant to stop reading: its window closes quickly.

@@ -5,10 +5,10 @@
 use std::time::Duration;
 use wsksock_abi::addr::AF_INET;
 use wsksock_abi::msg::{Disconnect, SocketKind};
+use wsksock_tests::fastpattern as pattern;
 use wsksock_tests::ops::{self, assert_pending, assert_torn_down, post_sends, wait, wait_sends};
 use wsksock_tests::wire::{assert_report, v4_any, Listener};
 use wsksock_tests::{run, Client, CloseMode, End, Handle, NtStatus, Profile, Rig, MIB};
-use wsksock_tools::pattern;
 
 const LIMIT: Duration = Duration::from_secs(40);
 const SHORT: Duration = Duration::from_secs(5);
