@@ -79,6 +79,12 @@ impl wsksock_core::Buffer for DataBuffer {
     }
 }
 
+/// A WSK socket pointer moved to a work item.
+struct SendPtr(*mut WSK_SOCKET);
+
+// SAFETY: 1. a WSK socket may be used from any thread at IRQL <= DISPATCH_LEVEL.
+unsafe impl Send for SendPtr {}
+
 /// The WSK provider: the registration and a device object of the driver (for work items).
 pub struct WskProvider {
     reg: Arc<Registration>,
@@ -457,10 +463,24 @@ impl Provider for WskProvider {
         })
     }
 
+    /// `WskCloseSocket`, always from a work item: the engine may close from the completion
+    /// routine of the socket's last operation, and Wine's WskCloseSocket waits for the socket's
+    /// thread-pool callbacks — the very one that routine runs in — so it would wait for itself.
+    /// (Allowed inline on Windows; a work item costs one thread hop there.)
     fn close(&self, s: &WskSock, done: Completion<Self>) -> Option<OpRef> {
-        let (close, sock) = (s.dispatch().basic().WskCloseSocket, s.as_ptr());
-        // SAFETY: 1. live socket; the engine calls nothing on it after this (its contract).
-        Self::simple_call(None, done, |_, irp| unsafe { close(sock, irp) })
+        let (close, sock) = (s.dispatch().basic().WskCloseSocket, SendPtr(s.as_ptr()));
+        let job: Box<dyn FnOnce() + Send> = Box::new(move || {
+            let sock = sock;
+            // SAFETY: 1. live socket: WSK frees it only in this call, and the engine calls
+            // nothing on it after `close` (its contract).
+            drop(Self::simple_call(None, done, |_, irp| unsafe { close(sock.0, irp) }));
+        });
+        // SAFETY: 1. the device outlives the provider (WskProvider::new contract).
+        if let Err(job) = unsafe { workitem::queue(self.device, job) } {
+            kprint!("close: no work item; closing inline");
+            job();
+        }
+        None
     }
 
     fn set_option(&self, s: &WskSock, opt: SockOpt, value: u32, done: Completion<Self>) -> Option<OpRef> {
