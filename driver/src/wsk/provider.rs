@@ -473,7 +473,9 @@ impl Provider for WskProvider {
             let sock = sock;
             // SAFETY: 1. live socket: WSK frees it only in this call, and the engine calls
             // nothing on it after `close` (its contract).
-            drop(Self::simple_call(None, done, |_, irp| unsafe { close(sock.0, irp) }));
+            drop(Self::simple_call(None, done, |_, irp| unsafe {
+                close(sock.0, irp)
+            }));
         });
         // SAFETY: 1. the device outlives the provider (WskProvider::new contract).
         if let Err(job) = unsafe { workitem::queue(self.device, job) } {
