@@ -12,6 +12,7 @@
 //!
 //! `cargo xtask bench` runs this and prints the medians with their ratios; `cargo bench -p
 //! wsksock-core --bench engine` runs it alone. Kept short for a 2-core machine.
+#![allow(clippy::many_single_char_names)] // e(ngine), c(lient), h(andle), n, r(eply), u(sage) fixtures
 
 #[allow(dead_code)]
 mod common;

@@ -124,12 +124,15 @@ struct Seen {
     sent_ok: Vec<bool>,
 }
 
+/// A pending receive: its id, completion and buffer.
+type Held = (NonZeroU64, Completion<ZProv>, ZBuf);
+
 #[derive(Clone, Default)]
 struct ZProv {
     seen: Arc<Mutex<Seen>>,
     /// Receives pend (until cancelled or closed) instead of completing inline.
     hold: Arc<std::sync::atomic::AtomicBool>,
-    held: Arc<Mutex<Vec<(NonZeroU64, Completion<ZProv>, ZBuf)>>>,
+    held: Arc<Mutex<Vec<Held>>>,
     next: Arc<AtomicU64>,
 }
 

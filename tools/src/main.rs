@@ -34,6 +34,9 @@ enum Command {
     /// Connects, leaves a receive pending on one thread, closes from another, then uses the
     /// closed handle.
     CloseRace(cmd::race::Args),
+    /// Bulk transfer and connect/send/close cycles through the driver vs a plain TcpStream on
+    /// loopback, in the same run (table or --json).
+    Bench(cmd::bench::Args),
 }
 
 fn main() -> ExitCode {
@@ -53,6 +56,7 @@ fn main() -> ExitCode {
             Command::Demo => cmd::demo::run(&session),
             Command::Send(a) => cmd::send::run(&session, a),
             Command::CloseRace(a) => cmd::race::run(&session, a),
+            Command::Bench(a) => cmd::bench::run(&session, a),
         };
         let closed = session.close();
         r.and(closed)

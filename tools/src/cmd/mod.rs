@@ -1,5 +1,6 @@
 //! The subcommands.
 
+pub mod bench;
 pub mod demo;
 pub mod race;
 pub mod send;
