@@ -207,13 +207,21 @@ impl Rig {
     /// Unloads and checks that nothing is left (see the module docs); panics on any finding.
     #[track_caller]
     pub fn unload_and_audit(self, timeout: Duration) -> Audit {
+        let unload_time = self.unload(timeout);
+        self.audit(unload_time)
+    }
+
+    /// Unloads: waits for idle (panics after `timeout`) and checks that at that moment — where
+    /// the driver calls `WskDeregister` — nothing is open or pending in the provider and no timer
+    /// is outstanding. Returns the time from `unload` to idle.
+    #[track_caller]
+    pub fn unload(&self, timeout: Duration) -> Duration {
         let (tx, rx) = std::sync::mpsc::channel();
         let checker = Arc::clone(&self.checker);
         let host_checker = Arc::clone(&self.host_checker);
         let probe = Arc::clone(&self.probe);
         let started = Instant::now();
         self.device.engine().unload(Box::new(move || {
-            // Where the driver calls WskDeregister: nothing may be left in the provider.
             let left = (
                 checker.open_sockets(),
                 checker.pending_ops(),
@@ -238,6 +246,13 @@ impl Rig {
             (0, 0, 0, 0, 0),
             "at idle (deregistration): open sockets, pending ops (verifier), open sockets, pending ops (host), timers"
         );
+        unload_time
+    }
+
+    /// After [`Rig::unload`]: every request completed exactly once, no socket object, no
+    /// operation, no timer, no contract violation; the host provider deregisters clean.
+    #[track_caller]
+    pub fn audit(self, unload_time: Duration) -> Audit {
         let stuck = self.ledger.wait_all(Duration::from_secs(10));
         assert_eq!(stuck, 0, "requests never completed");
         let stats = self.stats();
