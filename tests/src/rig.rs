@@ -4,6 +4,7 @@
 //! can deregister it (WskDeregister: no socket may be left open) and assert that its contract
 //! checker recorded nothing.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use wsksock_core::Config;
 use wsksock_emu::testutil::with_timeout;
@@ -18,17 +19,24 @@ pub struct Rig {
     profile: Profile,
     provider: HostProvider,
     device: HostDevice,
+    unloaded: AtomicBool,
 }
 
 impl Rig {
     /// A fresh engine over a fresh emulator with `profile`.
     pub fn new(profile: Profile) -> Rig {
+        Rig::with_config(profile, Config::default())
+    }
+
+    /// A fresh engine with `config` over a fresh emulator with `profile`.
+    pub fn with_config(profile: Profile, config: Config) -> Rig {
         let provider = HostProvider::with_profile(profile).expect("start the emulator");
-        let device = HostDevice::with_provider(provider.clone(), Config::default());
+        let device = HostDevice::with_provider(provider.clone(), config);
         Rig {
             profile,
             provider,
             device,
+            unloaded: AtomicBool::new(false),
         }
     }
 
@@ -59,16 +67,25 @@ impl Rig {
         (Client::new(chan), id)
     }
 
-    /// Ends a test: unloads the engine and asserts it reported idle with no socket alive, then
-    /// deregisters the provider (recording any socket left open) and asserts the WSK contract
-    /// checker is clean.
+    /// Unloads the engine now (a test of unload itself); `true` if it reported idle within
+    /// `timeout`. [`Rig::finish`] then only checks what is left.
+    pub fn unload(&self, timeout: Duration) -> bool {
+        assert!(!self.unloaded.swap(true, Ordering::SeqCst), "unload runs once");
+        self.device.unload(timeout)
+    }
+
+    /// Ends a test: unloads the engine (unless the test did) and asserts it reported idle with no
+    /// socket alive, then deregisters the provider (recording any socket left open) and asserts
+    /// the WSK contract checker is clean.
     #[track_caller]
     pub fn finish(self) {
+        if !self.unloaded.load(Ordering::SeqCst) {
+            assert!(
+                self.unload(UNLOAD_TIMEOUT),
+                "the engine did not report idle within {UNLOAD_TIMEOUT:?} of unload"
+            );
+        }
         let Rig { provider, device, .. } = self;
-        assert!(
-            device.unload(UNLOAD_TIMEOUT),
-            "the engine did not report idle within {UNLOAD_TIMEOUT:?} of unload"
-        );
         let stats = device.engine().stats();
         assert_eq!(stats.sockets_alive, 0, "sockets alive after unload: {stats:?}");
         assert_eq!(
@@ -85,8 +102,19 @@ impl Rig {
 /// thing takes longer than `limit` (a hang fails fast instead of sticking the suite).
 #[track_caller]
 pub fn run(profile: Profile, limit: Duration, scenario: impl FnOnce(&Rig) + Send + 'static) {
+    run_with(profile, Config::default(), limit, scenario);
+}
+
+/// [`run`] with an engine [`Config`].
+#[track_caller]
+pub fn run_with(
+    profile: Profile,
+    config: Config,
+    limit: Duration,
+    scenario: impl FnOnce(&Rig) + Send + 'static,
+) {
     with_timeout(limit, move || {
-        let rig = Rig::new(profile);
+        let rig = Rig::with_config(profile, config);
         scenario(&rig);
         rig.finish();
     });

@@ -267,3 +267,74 @@ fn cli_bad_flag_error_is_one_line() {
         }
     });
 }
+
+// ---------------------------------------------------------------------------------------------
+// demo: the README's main command runs its five scenarios and shows what the wire did.
+
+fn demo(wine: bool) -> Vec<String> {
+    let mut args = profile_args(wine);
+    args.push("demo");
+    let run = cli::run(&args, CLI_TIMEOUT);
+    assert!(run.status.success(), "{run:?}");
+    assert!(run.stderr.is_empty(), "{run:?}");
+    // The peer line of each scenario ("   peer got N of M bytes (intact), then ...").
+    let peers: Vec<String> = run
+        .stdout
+        .lines()
+        .filter(|l| l.trim_start().starts_with("peer got"))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(peers.len(), 5, "{}", run.stdout);
+    assert!(peers.iter().all(|l| l.contains("(intact)")), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("receive -> STATUS_CANCELLED, close -> STATUS_SUCCESS, request on the closed handle -> STATUS_INVALID_HANDLE"),
+        "{}",
+        run.stdout
+    );
+    peers
+}
+
+#[test]
+fn cli_demo_shows_fin_rst_and_cross_thread_cancel() {
+    with_timeout(LIMIT, || {
+        let p = demo(false);
+        assert!(
+            p[0].ends_with("8388608 of 8388608 bytes (intact), then FIN"),
+            "{p:?}"
+        );
+        assert!(p[1].ends_with("then RST (connection reset)"), "{p:?}");
+        assert!(p[2].ends_with("then RST (connection reset)"), "{p:?}");
+        assert!(
+            p[3].ends_with("4194304 of 4194304 bytes (intact), then FIN"),
+            "{p:?}"
+        );
+        assert!(p[4].ends_with("then FIN"), "{p:?}");
+    });
+}
+
+/// Wine: the abortive and linger scenarios end with FIN (no WskDisconnect), data cut short.
+#[test]
+fn cli_demo_shows_fin_everywhere_under_wine() {
+    with_timeout(LIMIT, || {
+        let p = demo(true);
+        assert!(
+            p[0].ends_with("8388608 of 8388608 bytes (intact), then FIN"),
+            "{p:?}"
+        );
+        assert!(p[1].ends_with("of 8388608 bytes (intact), then FIN"), "{p:?}");
+        assert!(
+            !p[1].contains("got 8388608 of"),
+            "abortive drops queued data: {p:?}"
+        );
+        assert!(p[2].ends_with("of 16777216 bytes (intact), then FIN"), "{p:?}");
+        assert!(
+            !p[2].contains("got 16777216 of"),
+            "linger expiry drops queued data: {p:?}"
+        );
+        assert!(
+            p[3].ends_with("4194304 of 4194304 bytes (intact), then FIN"),
+            "{p:?}"
+        );
+        assert!(p[4].ends_with("then FIN"), "{p:?}");
+    });
+}

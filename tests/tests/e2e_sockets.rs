@@ -86,7 +86,17 @@ fn listen_accept(rig: &Rig, ip: IpAddr) {
             stream.local_addr().ok()
         );
     }
+    // Closing the listener cancels the accept still pending on it, and leaves the accepted
+    // connection alone.
+    let second = client.accept(l);
+    assert_pending(&second, "second accept", Duration::from_millis(20));
+    ops::close(&client, l, CloseMode::Default, true);
+    assert_eq!(
+        wait(&second, "accept at close", SHORT).status,
+        NtStatus::STATUS_CANCELLED
+    );
     let mut conn = Conn::from_stream(stream);
+    conn.assert_silent(Duration::from_millis(50));
     // std → engine.
     conn.write_all(&pattern::bytes(0, N));
     let got = ops::receive_exact(&client, h, N, SHORT);
@@ -104,14 +114,6 @@ fn listen_accept(rig: &Rig, ip: IpAddr) {
         Disconnect::Graceful,
     );
     assert_report(&conn.drain(SHORT), 0, &End::Fin);
-    // Closing the listener cancels the accept still pending on it.
-    let second = client.accept(l);
-    assert_pending(&second, "second accept", Duration::from_millis(20));
-    ops::close(&client, l, CloseMode::Default, true);
-    assert_eq!(
-        wait(&second, "accept at close", SHORT).status,
-        NtStatus::STATUS_CANCELLED
-    );
     // Nobody listens any more.
     assert!(
         TcpStream::connect_timeout(&addr, SHORT).is_err(),
