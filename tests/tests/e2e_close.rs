@@ -290,7 +290,7 @@ fn close_reply_counts_cancels(rig: &Rig, wait_flag: bool) {
 #[test]
 fn close_reply_counts_cancelled_operations() {
     run(Profile::Windows, LIMIT, |rig| {
-        close_reply_counts_cancels(rig, false)
+        close_reply_counts_cancels(rig, false);
     });
 }
 
@@ -299,6 +299,6 @@ fn close_reply_counts_cancelled_operations() {
             wait flag with cancelled = 0; close_handle's count is lost"]
 fn close_reply_with_wait_flag_counts_cancelled_operations() {
     run(Profile::Windows, LIMIT, |rig| {
-        close_reply_counts_cancels(rig, true)
+        close_reply_counts_cancels(rig, true);
     });
 }
