@@ -68,6 +68,33 @@ fn unload_turns_stalled_graceful_teardown_abortive_and_reports_idle_under_wine()
     run_with(Profile::Wine8, quick_unload(), LIMIT, unload_stalled);
 }
 
+/// SO_LINGER {1, 20 s} against a stalled peer: unload should bound that teardown by
+/// `unload_linger_ms` as it does a plain graceful one (the engine's own comment: "unload never
+/// waits forever for a peer that stopped reading"; SO_LINGER allows up to 65535 s).
+#[test]
+#[ignore = "bug: core/src/socket/teardown.rs close_handle applies unload_linger_ms only to \
+            TeardownMode::Graceful and bound_teardown skips sockets whose linger timer is out, \
+            so unload waits a socket's whole SO_LINGER time (20 s here, up to 65535 s)"]
+fn unload_bounds_a_lingering_teardown_by_unload_linger() {
+    run_with(Profile::Windows, quick_unload(), LIMIT, |rig| {
+        let client = rig.client();
+        let peer = Listener::v4_small();
+        let h = ops::connect(&client, peer.addr());
+        client.set_linger(h, Some(20)).expect("SO_LINGER {1,20}");
+        let mut conn = peer.accept(SHORT);
+        let sends = post_sends(&client, h, 16 * MIB, 8);
+        let started = Instant::now();
+        let idle = rig.unload(SHORT);
+        let took = started.elapsed();
+        assert!(
+            idle,
+            "unload with a lingering socket not idle after {took:?} (unload_linger_ms 500)"
+        );
+        assert!(!wait_sends(&sends, SHORT).failures.is_empty());
+        assert_eq!(conn.drain(LONG).end, End::Reset);
+    });
+}
+
 // ---------------------------------------------------------------------------------------------
 // The peer resets: pending receive and sends fail with STATUS_CONNECTION_RESET, and a graceful
 // close afterwards completes at once instead of waiting on a dead connection.
