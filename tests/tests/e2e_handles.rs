@@ -28,7 +28,9 @@ fn duplicate_same_client(rig: &Rig) {
     assert_ne!(h, h2);
     assert_eq!(client.statistics(h).expect("statistics").handles, 2);
     // A receive issued through `h`: closing `h` aborts it (it was issued through that handle).
+    // One through `h2`: it is not `h`'s, so it survives.
     let recv_h = client.receive(h, 64);
+    let recv_h2 = client.receive(h2, 64);
     assert_pending(&recv_h, "receive through h", Duration::from_millis(20));
     let closed = ops::close(&client, h, CloseMode::Graceful, true);
     assert_eq!(closed.status, NtStatus::STATUS_SUCCESS);
@@ -50,12 +52,17 @@ fn duplicate_same_client(rig: &Rig) {
         assert_eq!(c.status, NtStatus::STATUS_CANCELLED);
     }
     assert_eq!(closed.cancelled, 1, "{closed:?}");
-    // Both ways through the surviving handle.
+    // Both ways through the surviving handle; its receive was left alone.
+    assert_pending(&recv_h2, "receive through h2", Duration::from_millis(10));
     let sent = wait(&client.send(h2, b"ping".to_vec()), "send through h2", SHORT);
     assert_eq!((sent.status, sent.info), (NtStatus::STATUS_SUCCESS, 4));
     assert_eq!(conn.read_exact(4, SHORT), b"ping");
     conn.write_all(b"pong");
-    assert_eq!(ops::receive_exact(&client, h2, 4, SHORT), b"pong");
+    let c = wait(&recv_h2, "receive through h2", SHORT);
+    assert_eq!(
+        (c.status, &c.output[..c.info]),
+        (NtStatus::STATUS_SUCCESS, &b"pong"[..])
+    );
     conn.assert_silent(QUIET);
     let last = ops::close(&client, h2, CloseMode::Default, true);
     assert_torn_down(&last, Disconnect::Graceful);
