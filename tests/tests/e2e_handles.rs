@@ -217,6 +217,12 @@ fn client_cleanup(rig: &Rig) {
     client.set_linger(h2, Some(0)).expect("SO_LINGER {1,0}");
     let mut c2 = p2.accept(SHORT);
     let sends2 = post_sends(&client, h2, TOTAL, 8);
+    // 6: SO_LINGER {1,1}, sends queued, peer not reading for 1.5 s → RST after 1 s.
+    let p6 = Listener::v4_small();
+    let h6 = ops::connect(&client, p6.addr());
+    client.set_linger(h6, Some(1)).expect("SO_LINGER {1,1}");
+    let mut c6 = p6.accept(SHORT);
+    let sends6 = post_sends(&client, h6, TOTAL, 8);
     // 3: a receive pending.
     let p3 = Listener::v4();
     let h3 = ops::connect(&client, p3.addr());
@@ -234,6 +240,7 @@ fn client_cleanup(rig: &Rig) {
     assert!(!accept4.is_done());
 
     drop(client); // IRP_MJ_CLEANUP
+    let cleaned_up = std::time::Instant::now();
 
     assert_eq!(
         wait(&recv3, "receive at cleanup", SHORT).status,
@@ -261,6 +268,15 @@ fn client_cleanup(rig: &Rig) {
     assert_report(&c1.drain(LONG), TOTAL as u64, &End::Fin);
     let sent1 = wait_sends(&sends1, SHORT);
     assert!(sent1.failures.is_empty(), "graceful at cleanup: {sent1:?}");
+    std::thread::sleep(Duration::from_millis(1500).saturating_sub(cleaned_up.elapsed()));
+    let r6 = c6.drain(LONG);
+    assert!(r6.first_mismatch.is_none() && r6.bytes < TOTAL as u64, "{r6:?}");
+    assert!(!wait_sends(&sends6, SHORT).failures.is_empty());
+    let expected6 = if rig.is_wine() { End::Fin } else { End::Reset };
+    assert_eq!(
+        r6.end, expected6,
+        "SO_LINGER {{1,1}} at cleanup, peer stalled: {r6:?}"
+    );
     // The other client never noticed.
     c5.assert_silent(QUIET);
     let c = wait(&other.send(h5, b"alive".to_vec()), "other client's send", SHORT);
