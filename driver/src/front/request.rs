@@ -206,8 +206,13 @@ impl<B: Backend> IrpRequest<B> {
     fn finish(&mut self, st: NTSTATUS, information: usize) {
         let Some(irp) = self.irp.take() else { return };
         // Never report more than the output buffer holds (the I/O manager copies `Information`
-        // bytes back for METHOD_BUFFERED).
-        let information = information.min(self.output_len);
+        // bytes back for METHOD_BUFFERED). The *_KERNEL codes (METHOD_NEITHER) report the bytes
+        // of the kernel buffer named in the request, which has nothing to do with the output
+        // length (usually 0): capping those made SEND_KERNEL report 0 bytes sent.
+        let information = match self.layout {
+            Layout::Neither { .. } => information,
+            Layout::Buffered | Layout::Direct => information.min(self.output_len),
+        };
         if let Some(shared) = self.shared.take() {
             let backend = &shared.backend;
             // SAFETY: 1. `disarm` runs at most once, only while armed (the state machine's contract).
