@@ -302,3 +302,51 @@ fn close_reply_with_wait_flag_counts_cancelled_operations() {
         close_reply_counts_cancels(rig, true);
     });
 }
+
+// ---------------------------------------------------------------------------------------------
+// A CLOSE waiting for its teardown is a wait like any other (spec section 3: every wait
+// operation can be cancelled with IoCancelIrp / CancelIoEx; rule 8: cleanup cancels the client's
+// pending requests). Against a peer that stopped reading, a graceful teardown without linger
+// never ends on its own, so a waiter that cannot be cancelled waits forever.
+
+fn waiting_close_abandoned(rig: &Rig, by_cleanup: bool) {
+    const TOTAL: usize = 8 * MIB;
+    let client = rig.client();
+    let peer = Listener::v4_small();
+    let h = ops::connect(&client, peer.addr());
+    let mut conn = peer.accept(SHORT);
+    let sends = post_sends(&client, h, TOTAL, 8);
+    let closing = client.close_pending(h, CloseMode::Graceful, 0, true);
+    assert_pending(
+        &closing,
+        "CLOSE waiting for the teardown",
+        Duration::from_millis(100),
+    );
+    if by_cleanup {
+        drop(client);
+    } else {
+        closing.cancel();
+    }
+    let c = closing.wait_timeout(Duration::from_secs(2));
+    // The teardown itself goes on: the data still arrives, then FIN.
+    let report = conn.drain(LONG);
+    assert!(wait_sends(&sends, SHORT).failures.is_empty());
+    assert_report(&report, TOTAL as u64, &End::Fin);
+    let c = c.expect("the waiting CLOSE was abandoned but is still pending");
+    assert_eq!(c.status, NtStatus::STATUS_CANCELLED);
+}
+
+#[test]
+#[ignore = "bug: core (socket/teardown.rs close_handle) parks a waiting CLOSE in teardown.waiters \
+            without set_cancel: CancelIoEx on it does nothing; it completes only when the \
+            teardown ends"]
+fn cancel_of_close_waiting_for_teardown_completes_it() {
+    run(Profile::Windows, LIMIT, |rig| waiting_close_abandoned(rig, false));
+}
+
+#[test]
+#[ignore = "bug: core (client cleanup) does not cancel a CLOSE parked in teardown.waiters; it \
+            completes only when the teardown ends"]
+fn cleanup_completes_close_waiting_for_teardown() {
+    run(Profile::Windows, LIMIT, |rig| waiting_close_abandoned(rig, true));
+}
