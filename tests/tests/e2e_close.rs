@@ -21,10 +21,11 @@ const LONG: Duration = Duration::from_secs(30);
 fn graceful_close_64_mib(rig: &Rig) {
     const TOTAL: usize = 64 * MIB;
     let client = rig.client();
-    let peer = Listener::v4();
+    let peer = Listener::v4_small();
     let h = ops::connect(&client, peer.addr());
     let mut conn = peer.accept(SHORT);
-    // The peer does not read yet: 64 MiB cannot fit in the host buffers, so sends are pending.
+    // The peer does not read yet (16 KiB window): 64 MiB cannot fit in the host buffers, so
+    // sends are pending.
     let sends = post_sends(&client, h, TOTAL, 8);
     assert!(
         !sends.last().expect("sends").1.is_done(),
@@ -198,7 +199,7 @@ fn linger_5s_with_reading_peer_delivers_all_then_fin_under_wine() {
 fn cross_thread_close(rig: &Rig) {
     const TOTAL: usize = 16 * MIB;
     let client = rig.client();
-    let peer = Listener::v4();
+    let peer = Listener::v4_small();
     let h = ops::connect(&client, peer.addr());
     let mut conn = peer.accept(SHORT);
     let sends = post_sends(&client, h, TOTAL, 8);
