@@ -1,13 +1,15 @@
 //! Backend selection: the engine in-process over the emulator, or the Windows device.
 
+#[cfg(not(windows))]
 use std::time::Duration;
-use wsksock_emu::Profile;
-use wsksock_tools::{Client, HostDevice};
+use wsksock_tools::Client;
+#[cfg(not(windows))]
+use wsksock_tools::HostDevice;
 
 /// Which backend.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Kind {
-    /// The engine in this process over the WSK emulator.
+    /// The engine in this process over the WSK emulator (not on Windows).
     Host,
     /// The driver, through `\\.\WskSock` (Windows only).
     Device,
@@ -34,6 +36,7 @@ pub enum ProfileArg {
 
 /// An open backend.
 pub struct Session {
+    #[cfg(not(windows))]
     device: Option<HostDevice>,
     pub client: Client,
 }
@@ -42,7 +45,9 @@ impl Session {
     /// Opens the backend.
     pub fn open(kind: Kind, profile: ProfileArg) -> Result<Session, String> {
         match kind {
+            #[cfg(not(windows))]
             Kind::Host => {
+                use wsksock_emu::Profile;
                 let p = match profile {
                     ProfileArg::Windows => Profile::Windows,
                     ProfileArg::Wine8 => Profile::Wine8,
@@ -56,21 +61,60 @@ impl Session {
                     device: Some(device),
                 })
             }
+            #[cfg(windows)]
+            Kind::Host => {
+                let _ = profile;
+                Err(
+                    "host mode runs the engine over the emulator, which needs Linux; use --backend device"
+                        .into(),
+                )
+            }
+            #[cfg(windows)]
+            Kind::Device => Ok(Session {
+                client: Client::new(wsksock_tools::device::DeviceChannel::open()?),
+            }),
+            #[cfg(not(windows))]
             Kind::Device => {
                 Err("the device backend needs Windows and the wsksock driver (see README)".into())
             }
         }
     }
 
-    /// Closes the backend: host mode unloads the engine and waits for it.
+    /// Another client of the same driver (another file object): its handles are its own.
+    // On Windows another client is just another open of the device.
+    #[cfg_attr(windows, allow(clippy::unused_self))]
+    pub fn open_client(&self) -> Result<Client, String> {
+        #[cfg(not(windows))]
+        {
+            let device = self.device.as_ref().ok_or("no device")?;
+            let chan = device
+                .open()
+                .map_err(|s| format!("cannot open the engine: {s}"))?;
+            Ok(Client::new(chan))
+        }
+        #[cfg(windows)]
+        {
+            Ok(Client::new(wsksock_tools::device::DeviceChannel::open()?))
+        }
+    }
+
+    /// Closes the backend: host mode unloads the engine and waits for it; device mode closes
+    /// the handle (the driver's cleanup closes what is still open).
+    // Only host mode can fail to close.
+    #[cfg_attr(windows, allow(clippy::unnecessary_wraps))]
     pub fn close(self) -> Result<(), String> {
-        let Session { device, client } = self;
-        drop(client);
-        if let Some(d) = device {
-            if !d.unload(Duration::from_secs(30)) {
-                return Err("the engine did not finish unloading within 30 s".into());
+        #[cfg(not(windows))]
+        {
+            let Session { device, client } = self;
+            drop(client);
+            if let Some(d) = device {
+                if !d.unload(Duration::from_secs(30)) {
+                    return Err("the engine did not finish unloading within 30 s".into());
+                }
             }
         }
+        #[cfg(windows)]
+        drop(self);
         Ok(())
     }
 }

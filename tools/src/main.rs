@@ -34,6 +34,10 @@ enum Command {
     /// Connects, leaves a receive pending on one thread, closes from another, then uses the
     /// closed handle.
     CloseRace(cmd::race::Args),
+    /// End-to-end scenarios with JSON output (recv, handles, many, hold, malformed), for the
+    /// suites that run this CLI against the real driver.
+    #[command(hide = true)]
+    Check(cmd::check::Args),
     /// Bulk transfer and connect/send/close cycles through the driver vs a plain TcpStream on
     /// loopback, in the same run (table or --json).
     Bench(cmd::bench::Args),
@@ -56,6 +60,7 @@ fn main() -> ExitCode {
             Command::Demo => cmd::demo::run(&session),
             Command::Send(a) => cmd::send::run(&session, a),
             Command::CloseRace(a) => cmd::race::run(&session, a),
+            Command::Check(a) => cmd::check::run(&session, a),
             Command::Bench(a) => cmd::bench::run(&session, a),
         };
         let closed = session.close();

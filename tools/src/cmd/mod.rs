@@ -1,6 +1,7 @@
 //! The subcommands.
 
 pub mod bench;
+pub mod check;
 pub mod demo;
 pub mod race;
 pub mod send;
