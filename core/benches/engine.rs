@@ -7,6 +7,7 @@
 //! |---|---|
 //! | `send_path/{engine,baseline}` | one SEND request, dispatch to completion |
 //! | `two_threads/{engine,baseline}/{1,2}` | one SEND on each of 1 or 2 threads (distinct clients and sockets) |
+//! | `two_threads/control/{1,2}` | the same harness around register-only work: the scaling the machine offers now |
 //! | `lookup/{engine,baseline}/{hot,spread}/{1000,100000}` | one STATISTICS request on a socket among N open ones: `hot` cycles over 64 handles spread over the table, `spread` picks at random among all N |
 //! | `close/{engine,baseline}/{100,1000,10000}` | CLOSE of a socket with N receives pending (setup not timed) |
 //!
@@ -74,6 +75,16 @@ fn on_threads(threads: usize, iters: u64, per_thread: &(dyn Fn(usize, u64) + Syn
     end - start
 }
 
+/// About as long as a SEND on this machine, touching only registers.
+fn local_work(mut x: u64) -> u64 {
+    for _ in 0..150 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+    }
+    x
+}
+
 fn two_threads(c: &mut Criterion) {
     let mut g = c.benchmark_group("two_threads");
     // Engine: one client and one socket per thread.
@@ -101,7 +112,17 @@ fn two_threads(c: &mut Criterion) {
             base.dispatch(BReq::send(black_box(binputs[i]), SEND_LEN));
         }
     };
+    // Control: the same harness around work that shares nothing, so the scaling it shows is what
+    // the machine gives two threads right now (other load on a 2-core machine shows here first).
+    let control = |_: usize, iters: u64| {
+        for _ in 0..iters {
+            black_box(local_work(black_box(0x9e37_79b9_7f4a_7c15)));
+        }
+    };
     for threads in [1, 2] {
+        g.bench_with_input(BenchmarkId::new("control", threads), &threads, |b, &t| {
+            b.iter_custom(|iters| on_threads(t, iters, &control));
+        });
         g.bench_with_input(BenchmarkId::new("engine", threads), &threads, |b, &t| {
             b.iter_custom(|iters| on_threads(t, iters, &engine_send));
         });
@@ -224,7 +245,60 @@ fn short() -> Criterion {
         .configure_from_args()
 }
 
+/// `WSKSOCK_BENCH_PROFILE=send|send-baseline|close|close-baseline [WSKSOCK_BENCH_ITERS=I]
+/// [WSKSOCK_BENCH_N=N]`: runs I sends (or I closes of a socket with N receives pending) and
+/// nothing else, for `valgrind --tool=callgrind` (instructions per request, repeatably).
+fn profile(which: &str) {
+    let iters: u64 = std::env::var("WSKSOCK_BENCH_ITERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    match which {
+        "send" => {
+            let e = engine();
+            let cl = e.open_client().expect("client");
+            let input = data_input(open(&e, &cl, socket_input()));
+            for _ in 0..iters {
+                e.dispatch(&cl, BReq::send(black_box(input), SEND_LEN));
+            }
+        }
+        "send-baseline" => {
+            let base = Baseline::new(Instant::new());
+            let input = data_input(open_baseline(base, socket_input()));
+            for _ in 0..iters {
+                base.dispatch(BReq::send(black_box(input), SEND_LEN));
+            }
+        }
+        "close" | "close-baseline" => {
+            // WSKSOCK_BENCH_ITERS sockets, each closed with WSKSOCK_BENCH_N receives pending.
+            let n: usize = std::env::var("WSKSOCK_BENCH_N")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(1_000);
+            let e = engine();
+            let cl = e.open_client().expect("client");
+            let base = Baseline::new(Instant::new());
+            for _ in 0..iters {
+                if which == "close" {
+                    let input = loaded_engine_socket(&e, &cl, n);
+                    e.dispatch(&cl, BReq::close(black_box(input)));
+                } else {
+                    let input = loaded_baseline_socket(base, n);
+                    base.dispatch(BReq::close(black_box(input)));
+                }
+            }
+        }
+        other => panic!(
+            "WSKSOCK_BENCH_PROFILE: unknown scenario {other:?} (send, send-baseline, close, close-baseline)"
+        ),
+    }
+    assert_no_failures(which);
+}
+
 fn main() {
+    if let Ok(which) = std::env::var("WSKSOCK_BENCH_PROFILE") {
+        return profile(&which);
+    }
     let mut c = short();
     send_path(&mut c);
     two_threads(&mut c);

@@ -4,13 +4,12 @@
 //! It stands for a WSK that is never the bottleneck, so what the benchmarks time is the engine.
 //! Its socket is a plain id (a `PWSK_SOCKET` in the driver: 8 bytes, no refcount) and its
 //! operation reference a non-zero id (an IRP pointer or `Arc` in the driver: 8 bytes with a niche). Sends touch nothing shared; receives, cancels and closes take
-//! the provider's one mutex (they are only used by the close benchmark, equally by the engine and
-//! the baseline). Allocations the provider makes for itself are excluded from the memory
+//! the provider's one mutex (they are only used by the close and memory benchmarks, equally by the
+//! engine and the baseline). Allocations the provider makes for itself are excluded from the memory
 //! measurement ([`super::alloc::excluded`]).
 
 use super::alloc::excluded;
 use parking_lot::Mutex;
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::num::NonZeroU64;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -38,8 +37,10 @@ type Held = (Completion<Instant>, BBuf);
 #[derive(Default)]
 struct Inner {
     next: AtomicU64,
-    /// Pending receives by socket, then by operation id.
-    pending: Mutex<HashMap<u64, HashMap<NonZeroU64, Held>>>,
+    /// Pending receives: indexed by socket id, then by the operation's slot on its socket (an
+    /// operation id is `socket << 32 | slot`). Plain vectors: the provider's share of the close
+    /// benchmark stays small next to the engine's.
+    pending: Mutex<Vec<Vec<Option<Held>>>>,
 }
 
 /// The instant provider (cheap to clone).
@@ -54,7 +55,13 @@ impl Instant {
 
     /// Receives pending now (all sockets).
     pub fn pending(&self) -> usize {
-        self.0.pending.lock().values().map(HashMap::len).sum()
+        self.0
+            .pending
+            .lock()
+            .iter()
+            .flatten()
+            .filter(|h| h.is_some())
+            .count()
     }
 }
 
@@ -111,18 +118,17 @@ impl Provider for Instant {
     }
 
     fn receive(&self, s: &u64, buf: BBuf, _f: u32, done: Completion<Self>) -> Option<NonZeroU64> {
-        // Socket ids are >= 1, so the id is never 0 (an IRP pointer in the driver: never null).
-        let op = NonZeroU64::new((s << 32) | (self.0.next.fetch_add(1, Ordering::Relaxed) & 0xFFFF_FFFF))
-            .expect("socket ids start at 1");
-        excluded(|| {
-            self.0
-                .pending
-                .lock()
-                .entry(*s)
-                .or_default()
-                .insert(op, (done, buf));
+        let sock = usize::try_from(*s).expect("socket id");
+        let slot = excluded(|| {
+            let mut p = self.0.pending.lock();
+            if p.len() <= sock {
+                p.resize_with(sock + 1, Vec::new);
+            }
+            p[sock].push(Some((done, buf)));
+            p[sock].len() - 1
         });
-        Some(op)
+        // Socket ids are >= 1, so the id is never 0 (an IRP pointer in the driver: never null).
+        NonZeroU64::new((s << 32) | slot as u64)
     }
 
     fn send_to(&self, s: &u64, buf: BBuf, _r: SocketAddr, done: Completion<Self>) -> Option<NonZeroU64> {
@@ -139,8 +145,14 @@ impl Provider for Instant {
     }
 
     fn close(&self, s: &u64, done: Completion<Self>) -> Option<NonZeroU64> {
-        let victims = self.0.pending.lock().remove(s);
-        for (_, (c, buf)) in victims.into_iter().flatten() {
+        let victims = {
+            let mut p = self.0.pending.lock();
+            usize::try_from(*s)
+                .ok()
+                .and_then(|i| p.get_mut(i))
+                .map(std::mem::take)
+        };
+        for (c, buf) in victims.into_iter().flatten().flatten() {
             c.complete(cancelled(buf));
         }
         done.complete(ok());
@@ -169,10 +181,15 @@ impl Provider for Instant {
     }
 
     fn cancel(&self, op: &NonZeroU64) {
-        let sock = op.get() >> 32;
+        let (sock, slot) = (op.get() >> 32, op.get() & 0xFFFF_FFFF);
         let held = {
             let mut p = self.0.pending.lock();
-            p.get_mut(&sock).and_then(|m| m.remove(op))
+            let (Ok(sock), Ok(slot)) = (usize::try_from(sock), usize::try_from(slot)) else {
+                return;
+            };
+            p.get_mut(sock)
+                .and_then(|v| v.get_mut(slot))
+                .and_then(Option::take)
         };
         // Like a WSK cancel routine: the IRP completes inside IoCancelIrp.
         if let Some((c, buf)) = held {
