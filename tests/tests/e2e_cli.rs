@@ -322,10 +322,7 @@ fn cli_demo_shows_fin_everywhere_under_wine() {
             "{p:?}"
         );
         assert!(p[1].ends_with("of 8388608 bytes (intact), then FIN"), "{p:?}");
-        assert!(
-            !p[1].contains("got 8388608 of"),
-            "abortive drops queued data: {p:?}"
-        );
+        // (How much of it arrives depends on whether the close beats the peer's 300 ms stall.)
         assert!(p[2].ends_with("of 16777216 bytes (intact), then FIN"), "{p:?}");
         assert!(
             !p[2].contains("got 16777216 of"),
