@@ -39,6 +39,25 @@ fn against_peer(wine: bool, behaviour: Behaviour, args: &[&str]) -> (Run, Report
     (run, peer.report())
 }
 
+/// `wsksock [--profile wine8] ARGS` against a peer that accepts but reads nothing (16 KiB
+/// window) until the tool has exited, then reads to the end — so whatever the tool closes with
+/// finds its data still queued, however slow the machine.
+fn against_silent_peer(wine: bool, args: &[&str]) -> (Run, Report) {
+    let listener = wsksock_tests::wire::Listener::v4_small();
+    let addr = listener.addr().to_string();
+    let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+    let peer = std::thread::spawn(move || {
+        let mut conn = listener.accept(CLI_TIMEOUT);
+        let _ = go_rx.recv_timeout(CLI_TIMEOUT);
+        conn.drain(CLI_TIMEOUT)
+    });
+    let mut all = profile_args(wine);
+    all.extend(args.iter().map(|a| if *a == "ADDR" { addr.as_str() } else { a }));
+    let run = cli::run(&all, CLI_TIMEOUT);
+    let _ = go_tx.send(());
+    (run, peer.join().expect("peer"))
+}
+
 #[track_caller]
 fn clean_json(run: &Run) -> Value {
     let v = run.json();
@@ -87,14 +106,8 @@ fn cli_send_json_graceful_reports_sent_and_peer_gets_all_then_fin_under_wine() {
 fn send_abortive(wine: bool) {
     const N: u64 = 8 * MIB as u64;
     let n = N.to_string();
-    // The peer does not read for 500 ms (small window): the data is still queued at the close.
-    let stall = Behaviour::Stall {
-        first: 0,
-        pause: Duration::from_millis(500),
-    };
-    let (run, report) = against_peer(
+    let (run, report) = against_silent_peer(
         wine,
-        stall,
         &["send", "ADDR", "--bytes", &n, "--close", "abortive", "--json"],
     );
     let v = clean_json(&run);
@@ -125,13 +138,8 @@ fn cli_send_json_abortive_peer_sees_fin_under_wine() {
 fn send_linger_stalled(wine: bool) {
     const N: u64 = 16 * MIB as u64;
     let n = N.to_string();
-    let stall = Behaviour::Stall {
-        first: MIB as u64,
-        pause: Duration::from_secs(3),
-    };
-    let (run, report) = against_peer(
+    let (run, report) = against_silent_peer(
         wine,
-        stall,
         &["send", "ADDR", "--bytes", &n, "--close", "linger:1", "--json"],
     );
     let v = clean_json(&run);
@@ -303,7 +311,8 @@ fn cli_demo_shows_fin_rst_and_cross_thread_cancel() {
             "{p:?}"
         );
         assert!(p[1].ends_with("then RST (connection reset)"), "{p:?}");
-        assert!(p[2].ends_with("then RST (connection reset)"), "{p:?}");
+        // p[2] (linger 1 s, peer stalls 3 s after 1 MiB) races the tool's own pace: its
+        // outcome is asserted by the `send --close linger:1` tests against a silent peer.
         assert!(
             p[3].ends_with("4194304 of 4194304 bytes (intact), then FIN"),
             "{p:?}"
@@ -312,7 +321,7 @@ fn cli_demo_shows_fin_rst_and_cross_thread_cancel() {
     });
 }
 
-/// Wine: the abortive and linger scenarios end with FIN (no WskDisconnect), data cut short.
+/// Wine: the abortive and linger scenarios end with FIN (no WskDisconnect).
 #[test]
 fn cli_demo_shows_fin_everywhere_under_wine() {
     with_timeout(LIMIT, || {
@@ -324,10 +333,6 @@ fn cli_demo_shows_fin_everywhere_under_wine() {
         assert!(p[1].ends_with("of 8388608 bytes (intact), then FIN"), "{p:?}");
         // (How much of it arrives depends on whether the close beats the peer's 300 ms stall.)
         assert!(p[2].ends_with("of 16777216 bytes (intact), then FIN"), "{p:?}");
-        assert!(
-            !p[2].contains("got 16777216 of"),
-            "linger expiry drops queued data: {p:?}"
-        );
         assert!(
             p[3].ends_with("4194304 of 4194304 bytes (intact), then FIN"),
             "{p:?}"
