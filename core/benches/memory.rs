@@ -3,11 +3,13 @@
 //! request's allocations are excluded, see `common::alloc`).
 //!
 //! - idle socket: N SOCKET requests on one client; live bytes after them / N. Includes the socket
-//!   object, its handle-table entry and registry entry (slab capacity amortized, which is why N
-//!   is varied), and the provider socket as the engine stores it (8 bytes, a pointer in WSK).
+//!   object, its handle-table entry and registry entry (slab capacity amortized: at N = 16,384
+//!   the slabs are exactly full, elsewhere partly spare), and the provider socket as the engine
+//!   stores it (8 bytes, a pointer in WSK).
 //! - pending operation: N RECEIVE requests left pending on one socket; live bytes / N. Includes
-//!   the operation record (with the request by value: this request is 64 bytes, the driver's
-//!   `IrpRequest` is of the same order), its completion sink and its cancel token.
+//!   the operation record (with the request by value; its size is printed, the driver's
+//!   `IrpRequest` is of the same order), its completion sink and its cancel token. N = 256 is the
+//!   default per-socket limit, and a full slab.
 //!
 //! Then everything is closed and the engine unloaded, and what is still allocated is reported
 //! (slab capacities the engine keeps for reuse; must not grow with N beyond that).
@@ -170,16 +172,23 @@ fn main() {
     }
     let mut rows = Vec::new();
     println!("memory: engine allocations (counting allocator; provider and request excluded)");
+    // Slabs grow by doubling: at a power of two they are exactly full (the steady-state cost of
+    // one more object), elsewhere up to half of the last doubling is spare capacity.
     let mut one_socket = Usage::default();
-    for n in [1_000, 10_000, 100_000] {
+    for n in [1_000, 16_384, 100_000] {
         one_socket = idle_sockets(n, &mut rows);
     }
     let mut one_op = Usage::default();
-    for n in [100, 1_000, 10_000] {
+    // 256: the default per-socket limit (`Config::max_pending_per_socket`).
+    for n in [256, 1_000, 10_000] {
         one_op = pending_ops(n, &mut rows);
     }
     println!("  one SOCKET (the last one): {}", sizes(&one_socket));
     println!("  one pending RECEIVE (the last one): {}", sizes(&one_op));
+    println!(
+        "  the request, held by value in each operation record: {} B (the driver's IrpRequest is of the same order)",
+        size_of::<BReq>()
+    );
     println!();
     println!("| what | N | bytes each | allocations each | target | met |");
     println!("|---|---:|---:|---:|---:|---|");
