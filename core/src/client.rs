@@ -43,6 +43,8 @@ pub(crate) struct UnboundOp<P: Provider> {
 pub(crate) struct ClientState<P: Provider, R: Request<P>> {
     pub handles: Slab<HandleEntry<P, R>>,
     pub unbound: Slab<UnboundOp<P>>,
+    /// CLOSE requests of this client waiting for a teardown: socket and waiter key.
+    pub parked: Slab<(SockRef<P, R>, Key)>,
     pub closed: bool,
 }
 
@@ -76,6 +78,7 @@ impl<P: Provider, R: Request<P>> Client<P, R> {
         let state = ClientState {
             handles: Slab::new(),
             unbound: Slab::new(),
+            parked: Slab::new(),
             closed: false,
         };
         Client {
@@ -150,7 +153,7 @@ impl<P: Provider, R: Request<P>> Client<P, R> {
                 linger_seconds: 0,
                 wait: false,
             };
-            sock.close_handle(id, &args, None);
+            sock.close_handle(id, &args, None, None);
         }
         refused
     }
@@ -256,13 +259,29 @@ impl<P: Provider, R: Request<P>> Client<P, R> {
         }
     }
 
+    /// Remembers a CLOSE waiting on `sock`'s teardown; `None` once the client is cleaned up.
+    pub(crate) fn park(&self, sock: SockRef<P, R>, waiter: Key) -> Option<Key> {
+        let mut st = self.state.lock();
+        if st.closed {
+            return None;
+        }
+        st.parked.insert((sock, waiter)).ok()
+    }
+
+    /// Forgets a parked CLOSE (it completed).
+    pub(crate) fn unpark(&self, key: Key) {
+        let removed = self.state.lock().parked.remove(key);
+        drop(removed);
+    }
+
     /// IRP_MJ_CLEANUP: closes every handle (each socket with its own linger setting) and cancels
     /// the unbound operations. Idempotent.
     pub(crate) fn cleanup(&self) {
-        let (handles, unbound) = {
+        let (handles, unbound, parked) = {
             let mut st = self.state.lock();
             st.closed = true;
             let handles = st.handles.drain();
+            let parked = st.parked.drain();
             let mut unbound = Vec::new();
             for (_, rec) in st.unbound.iter_mut() {
                 if !rec.cancel_requested {
@@ -272,10 +291,14 @@ impl<P: Provider, R: Request<P>> Client<P, R> {
                     }
                 }
             }
-            (handles, unbound)
+            (handles, unbound, parked)
         };
         for op in unbound {
             self.shared.provider.cancel(&op);
+        }
+        // CLOSEs waiting for a teardown complete (cancelled); the teardowns go on.
+        for (_, (sock, waiter)) in parked {
+            sock.cancel_waiter(waiter);
         }
         let args = CloseArgs {
             mode: CloseMode::Default,
@@ -283,7 +306,7 @@ impl<P: Provider, R: Request<P>> Client<P, R> {
             wait: false,
         };
         for (_, e) in handles {
-            e.sock.close_handle(e.id, &args, None);
+            e.sock.close_handle(e.id, &args, None, None);
         }
     }
 }

@@ -444,6 +444,10 @@ fn get_address<P: Provider, R: Request<P>>(client: &Arc<Client<P, R>>, req: R) -
         };
         need_output::<P, R>(req, size_of::<msg::AddressReply>())?;
         let (sock, hid) = client.lookup(m.handle)?;
+        if which == AddrKind::Peer {
+            // Only connection sockets have a peer (WSK has no WskGetRemoteAddress for the others).
+            require_kind(&sock, &[SocketKind::Stream])?;
+        }
         Ok((sock, hid, which))
     })?;
     sock.start_op(
@@ -523,7 +527,7 @@ fn close<P: Provider, R: Request<P>>(client: &Arc<Client<P, R>>, req: R) -> Rout
     // Rule 4: the handle leaves the table at once.
     match client.remove_handle(handle) {
         Ok((sock, hid)) => {
-            sock.close_handle(hid, &args, Some(req));
+            sock.close_handle(hid, &args, Some(req), Some(client));
             Ok(())
         }
         Err(e) => Err((req, e)),

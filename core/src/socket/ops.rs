@@ -291,6 +291,13 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
             self.shared.stats.contract_violation();
             return;
         };
+        // An operation asked to cancel (by a close, CANCEL, or IoCancelIrp) that then fails — for
+        // example completed by the abortive disconnect before the cancel took effect — reports
+        // STATUS_CANCELLED; one that succeeded anyway keeps its data.
+        let mut out = out;
+        if rec.cancel_requested && out.status.is_error() {
+            out.status = NtStatus::STATUS_CANCELLED;
+        }
         let ok = out.status.is_success();
         st.stats.ops_completed += 1;
         if out.status == NtStatus::STATUS_CANCELLED {

@@ -23,11 +23,14 @@
 
 use super::ops::OpKind;
 use super::{Cancels, Phase, SockRef, SockState};
+use crate::client::Client;
 use crate::provider::{Provider, SocketKind};
+use crate::request::CancelToken;
 use crate::request::Request;
 use crate::rundown::Drained;
+use crate::slab::{Key, Slab};
+use crate::sync::Arc;
 use alloc::boxed::Box;
-use alloc::vec::Vec;
 use wsksock_abi::msg::{CloseMode, CloseReply, Disconnect, Message};
 use wsksock_abi::NtStatus;
 use zerocopy::IntoBytes;
@@ -71,8 +74,20 @@ pub(crate) struct Teardown<P: Provider, R: Request<P>> {
     /// A timer was started and has neither fired nor been cancelled.
     pub timer_outstanding: bool,
     pub timer: Option<P::TimerRef>,
+    /// Cancel batches being delivered: the teardown does not move on until they are all sent,
+    /// so an abortive disconnect never overtakes the cancels of the close that started it.
+    pub hold: u32,
     /// CLOSE requests with the wait flag.
-    pub waiters: Vec<R>,
+    pub waiters: Slab<Waiter<P, R>>,
+}
+
+/// A CLOSE waiting for the teardown (cancellable; cleanup of its client completes it).
+pub(crate) struct Waiter<P: Provider, R: Request<P>> {
+    pub req: R,
+    /// Operations the CLOSE cancelled (for its reply).
+    pub cancelled: u32,
+    /// The client it came from and its key in that client's table of parked CLOSEs.
+    pub client: Option<(Arc<Client<P, R>>, Key)>,
 }
 
 impl<P: Provider, R: Request<P>> Teardown<P, R> {
@@ -86,7 +101,8 @@ impl<P: Provider, R: Request<P>> Teardown<P, R> {
             close_status: NtStatus::STATUS_PENDING,
             timer_outstanding: false,
             timer: None,
-            waiters: Vec::new(),
+            hold: 0,
+            waiters: Slab::new(),
         }
     }
 
@@ -128,7 +144,13 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
     /// Closes handle `handle_id`: cancels what was issued through it (sends survive a graceful
     /// close), and at the last handle starts the teardown. Completes `req` (now, or at the end of
     /// the teardown with the wait flag).
-    pub fn close_handle(&self, handle_id: u32, args: &CloseArgs, req: Option<R>) {
+    pub fn close_handle(
+        &self,
+        handle_id: u32,
+        args: &CloseArgs,
+        req: Option<R>,
+        client: Option<&Arc<Client<P, R>>>,
+    ) {
         let shared = &self.shared;
         let mut cancels: Cancels<P> = Cancels::<P>::new();
         let mut cancelled = 0u32;
@@ -136,9 +158,14 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
         st.handles -= 1;
         let last = st.handles == 0;
         let mut mode = TeardownMode::resolve(args.mode, args.linger_seconds, st.linger);
-        if mode == TeardownMode::Graceful && shared.is_unloading() {
-            // Unload never waits forever for a peer that stopped reading.
-            mode = TeardownMode::Linger(shared.config.unload_linger_ms);
+        if shared.is_unloading() {
+            // Unload never waits longer than unload_linger_ms for a peer that stopped reading.
+            let bound = shared.config.unload_linger_ms;
+            mode = match mode {
+                TeardownMode::Graceful => TeardownMode::Linger(bound),
+                TeardownMode::Linger(ms) => TeardownMode::Linger(ms.min(bound)),
+                TeardownMode::Abortive => TeardownMode::Abortive,
+            };
         }
         let abortive = mode == TeardownMode::Abortive;
         for (_, rec) in st.ops.iter_mut() {
@@ -153,21 +180,37 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
         }
         let mut timer_ms = None;
         let mut reply_now = req;
+        let mut parked = None;
         if last {
             st.teardown.mode = mode;
+            st.teardown.hold += 1;
             st.set_phase(Phase::Draining);
             if let TeardownMode::Linger(ms) = mode {
                 st.teardown.timer_outstanding = true;
                 timer_ms = Some(ms);
             }
             if args.wait {
-                if let Some(w) = reply_now.take() {
-                    st.teardown.waiters.push(w);
+                if let (Some(mut w), Some(key)) = (reply_now.take(), st.teardown.waiters.next_key()) {
+                    let target = self.clone();
+                    w.set_cancel(CancelToken::new(Box::new(move || target.cancel_waiter(key))));
+                    let inserted = st.teardown.waiters.insert(Waiter {
+                        req: w,
+                        cancelled,
+                        client: None,
+                    });
+                    debug_assert_eq!(inserted.ok(), Some(key));
+                    parked = Some(key);
                 }
             }
         }
         drop(st);
         self.send_cancels(cancels.into_iter());
+        if let (Some(key), Some(c)) = (parked, client) {
+            self.park_waiter(key, c);
+        }
+        if last {
+            self.state.lock().teardown.hold -= 1;
+        }
         if let Some(req) = reply_now {
             let mut r = CloseReply::new_zeroed_with_header();
             r.last_reference = u32::from(last);
@@ -189,19 +232,63 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
         }
     }
 
-    /// Unload: a teardown still waiting gracefully gets a deadline, after which it is abortive.
+    /// Records the client of a waiting CLOSE, so that its cleanup can complete it; if the client
+    /// is already cleaned up, the CLOSE completes (cancelled) at once.
+    fn park_waiter(&self, key: Key, client: &Arc<Client<P, R>>) {
+        let Some(ck) = client.park(self.clone(), key) else {
+            self.cancel_waiter(key);
+            return;
+        };
+        let mut st = self.state.lock();
+        if let Some(w) = st.teardown.waiters.get_mut(key) {
+            w.client = Some((client.clone(), ck));
+            return;
+        }
+        // Completed meanwhile.
+        drop(st);
+        client.unpark(ck);
+    }
+
+    /// Completes a waiting CLOSE with STATUS_CANCELLED (IoCancelIrp on it, or its client's
+    /// cleanup). The teardown goes on.
+    pub fn cancel_waiter(&self, key: Key) {
+        let w = self.state.lock().teardown.waiters.remove(key);
+        if let Some(w) = w {
+            if let Some((c, ck)) = &w.client {
+                c.unpark(*ck);
+            }
+            self.shared
+                .finish_request(w.req, NtStatus::STATUS_CANCELLED, &[], 0, None);
+        }
+    }
+
+    /// Unload: a teardown still waiting gracefully, or lingering longer than `ms`, gets the
+    /// deadline `ms`, after which it is abortive.
     pub fn bound_teardown(&self, ms: u64) {
-        let arm = {
+        let (arm, rearm) = {
             let mut st = self.state.lock();
             let waiting = matches!(st.phase, Phase::Draining | Phase::Disconnecting);
-            let arm = waiting && !st.teardown.timer_outstanding && !st.teardown.escalated;
+            let live = waiting && !st.teardown.escalated;
+            let arm = live && !st.teardown.timer_outstanding;
             if arm {
                 st.teardown.timer_outstanding = true;
             }
-            arm
+            let longer = matches!(st.teardown.mode, TeardownMode::Linger(t) if t > ms);
+            let rearm = if live && longer {
+                st.teardown.timer.take()
+            } else {
+                None
+            };
+            (arm, rearm)
         };
         if arm {
             self.arm_timer(ms);
+        }
+        if let Some(t) = rearm {
+            if self.shared.provider.cancel_timer(&t) {
+                // Still outstanding: the new timer replaces the cancelled one.
+                self.arm_timer(ms);
+            }
         }
     }
 
@@ -233,6 +320,7 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
         st.teardown.timer = None;
         let mut cancels: Cancels<P> = Cancels::<P>::new();
         let mut step = Step::None;
+        let mut held = false;
         match st.phase {
             // Before the teardown: cannot happen (timers start with it).
             Phase::Open => {}
@@ -242,6 +330,8 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
                 for (_, rec) in st.ops.iter_mut() {
                     cancels.extend(rec.request_cancel());
                 }
+                st.teardown.hold += 1;
+                held = true;
             }
             // The graceful disconnect did not finish (peer not reading): reset.
             Phase::Disconnecting => {
@@ -255,11 +345,15 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
             // Too late to matter; the finish may have waited for this timer.
             Phase::Closing | Phase::Closed | Phase::Finished => {}
         }
-        if matches!(step, Step::None) {
+        if matches!(step, Step::None) && !held {
             step = self.next_step(&mut st);
         }
         drop(st);
         self.send_cancels(cancels.into_iter());
+        if held {
+            self.state.lock().teardown.hold -= 1;
+            self.drive();
+        }
         self.run(step);
     }
 
@@ -280,6 +374,9 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
             Phase::Open => Step::None,
             // Graceful: wait for the sends; then disconnect if there is a connection to end.
             Phase::Draining => {
+                if st.teardown.hold > 0 {
+                    return Step::None;
+                }
                 let abortive = st.teardown.abortive();
                 if !abortive && st.sends_pending > 0 {
                     return Step::None;
@@ -370,15 +467,19 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
         let (waiters, status, disconnect) = {
             let mut st = self.state.lock();
             let td = &mut st.teardown;
-            (core::mem::take(&mut td.waiters), td.close_status, td.disconnect)
+            (td.waiters.drain(), td.close_status, td.disconnect)
         };
-        for w in waiters {
+        for (_, w) in waiters {
+            if let Some((c, ck)) = &w.client {
+                c.unpark(*ck);
+            }
             let mut r = CloseReply::new_zeroed_with_header();
             r.last_reference = 1;
+            r.cancelled = w.cancelled;
             r.teardown_status = status.0;
             r.disconnect = disconnect as u32;
             self.shared.finish_request(
-                w,
+                w.req,
                 NtStatus::STATUS_SUCCESS,
                 r.as_bytes(),
                 r.as_bytes().len(),
