@@ -296,8 +296,6 @@ fn close_reply_counts_cancelled_operations() {
 }
 
 #[test]
-#[ignore = "bug: core/src/socket/teardown.rs SockRef::finish builds the reply of a CLOSE with the \
-            wait flag with cancelled = 0; close_handle's count is lost"]
 fn close_reply_with_wait_flag_counts_cancelled_operations() {
     run(Profile::Windows, LIMIT, |rig| {
         close_reply_counts_cancels(rig, true);
@@ -338,16 +336,11 @@ fn waiting_close_abandoned(rig: &Rig, by_cleanup: bool) {
 }
 
 #[test]
-#[ignore = "bug: core (socket/teardown.rs close_handle) parks a waiting CLOSE in teardown.waiters \
-            without set_cancel: CancelIoEx on it does nothing; it completes only when the \
-            teardown ends"]
 fn cancel_of_close_waiting_for_teardown_completes_it() {
     run(Profile::Windows, LIMIT, |rig| waiting_close_abandoned(rig, false));
 }
 
 #[test]
-#[ignore = "bug: core (client cleanup) does not cancel a CLOSE parked in teardown.waiters; it \
-            completes only when the teardown ends"]
 fn cleanup_completes_close_waiting_for_teardown() {
     run(Profile::Windows, LIMIT, |rig| waiting_close_abandoned(rig, true));
 }

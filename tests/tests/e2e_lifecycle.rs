@@ -72,9 +72,6 @@ fn unload_turns_stalled_graceful_teardown_abortive_and_reports_idle_under_wine()
 /// `unload_linger_ms` as it does a plain graceful one (the engine's own comment: "unload never
 /// waits forever for a peer that stopped reading"; SO_LINGER allows up to 65535 s).
 #[test]
-#[ignore = "bug: core/src/socket/teardown.rs close_handle applies unload_linger_ms only to \
-            TeardownMode::Graceful and bound_teardown skips sockets whose linger timer is out, \
-            so unload waits a socket's whole SO_LINGER time (20 s here, up to 65535 s)"]
 fn unload_bounds_a_lingering_teardown_by_unload_linger() {
     run_with(Profile::Windows, quick_unload(), LIMIT, |rig| {
         let client = rig.client();
