@@ -1,0 +1,120 @@
+//! Request decoding and dispatch of arbitrary requests.
+//!
+//! 1. The input's bytes go to `parse::decode` for every message type: it never panics, and
+//!    what it accepts is exactly the bytes it was given, of the type's size and version.
+//! 2. The input, read as (requestor mode, control code, output buffer, input buffer), is
+//!    dispatched through the engine on a fresh client: it completes (now, or at the client's
+//!    cleanup) with a named status; METHOD_NEITHER codes from user mode are refused with
+//!    STATUS_ACCESS_DENIED, unknown codes with STATUS_INVALID_DEVICE_REQUEST; nothing is left.
+#![no_main]
+
+use arbitrary::{Arbitrary, Unstructured};
+use libfuzzer_sys::fuzz_target;
+use std::time::Duration;
+use wsksock_abi::msg::*;
+use wsksock_abi::{parse, NtStatus, Op};
+use wsksock_fuzz::{harness, resolves_locally, settle};
+use wsksock_tools::channel::{Channel, Output};
+
+fn check_decode<M: Message + PartialEq + core::fmt::Debug>(bytes: &[u8]) {
+    match parse::decode::<M>(bytes) {
+        Ok(m) => {
+            assert_eq!(
+                m.as_bytes(),
+                bytes,
+                "decode accepted bytes it does not round-trip"
+            );
+            assert_eq!(bytes.len(), core::mem::size_of::<M>());
+            assert_eq!(parse::header(bytes).map(|h| h.version), Ok(ABI_VERSION));
+        }
+        Err(s) => assert!(
+            matches!(
+                s,
+                NtStatus::STATUS_BUFFER_TOO_SMALL
+                    | NtStatus::STATUS_NOT_SUPPORTED
+                    | NtStatus::STATUS_INVALID_PARAMETER
+            ),
+            "decode refused with {s:?}"
+        ),
+    }
+}
+
+fn decode_all(bytes: &[u8]) {
+    check_decode::<SocketRequest>(bytes);
+    check_decode::<HandleRequest>(bytes);
+    check_decode::<AddressedRequest>(bytes);
+    check_decode::<ListenRequest>(bytes);
+    check_decode::<DataRequest>(bytes);
+    check_decode::<DatagramRequest>(bytes);
+    check_decode::<ShutdownRequest>(bytes);
+    check_decode::<OptionRequest>(bytes);
+    check_decode::<GetAddressRequest>(bytes);
+    check_decode::<DuplicateRequest>(bytes);
+    check_decode::<CloseRequest>(bytes);
+    check_decode::<ResolveRequest>(bytes);
+    check_decode::<ClientInfoRequest>(bytes);
+    check_decode::<HandleReply>(bytes);
+    check_decode::<CloseReply>(bytes);
+    check_decode::<StatisticsReply>(bytes);
+    check_decode::<ResolveReply>(bytes);
+    let _ = parse::c_str(bytes);
+    if let Ok(r) = parse::decode::<AddressedRequest>(bytes) {
+        let _ = r.addr.to_socket_addr();
+    }
+}
+
+#[derive(Arbitrary, Debug)]
+enum Code {
+    Ours(u8),
+    Raw(u32),
+}
+
+#[derive(Arbitrary, Debug)]
+struct Raw {
+    kernel: bool,
+    code: Code,
+    data_output: bool,
+    output_len: u16,
+    input: Vec<u8>,
+}
+
+fuzz_target!(|bytes: &[u8]| {
+    decode_all(bytes);
+    let Ok(raw) = Raw::arbitrary_take_rest(Unstructured::new(bytes)) else {
+        return;
+    };
+    decode_all(&raw.input);
+    let code = match raw.code {
+        Code::Ours(i) => Op::ALL[usize::from(i) % Op::ALL.len()].code(),
+        Code::Raw(c) => c,
+    };
+    if Op::from_code(code) == Some(Op::Resolve) && !resolves_locally(&raw.input) {
+        return;
+    }
+    let h = harness();
+    let chan = if raw.kernel {
+        h.device.open_kernel()
+    } else {
+        h.device.open()
+    }
+    .expect("open a client");
+    let len = usize::from(raw.output_len % 4096);
+    let output = if raw.data_output {
+        Output::Data(vec![0x5A; len])
+    } else {
+        Output::Reply(len)
+    };
+    let p = chan.submit(code, raw.input, output);
+    let early = p.wait_timeout(Duration::from_millis(20));
+    if let Some(c) = &early {
+        match Op::from_code(code) {
+            None => assert_eq!(c.status, NtStatus::STATUS_INVALID_DEVICE_REQUEST),
+            Some(op) if op.is_kernel_only() && !raw.kernel => {
+                assert_eq!(c.status, NtStatus::STATUS_ACCESS_DENIED);
+            }
+            Some(_) => {}
+        }
+    }
+    drop(chan);
+    settle(&[p]);
+});

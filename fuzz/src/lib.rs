@@ -1,0 +1,136 @@
+//! The fuzz harness: one engine per process over the emulator (real loopback sockets, wrapped in
+//! the contract checker), a reading loopback peer, and the checks run after every input:
+//!
+//! - every request the input issued completes (after its client is cleaned up) with a status the
+//!   ABI names — never left pending, never a panic;
+//! - once every client is gone the engine returns to no socket object alive;
+//! - the checker saw no WSK contract violation and the engine no unknown completion.
+//!
+//! A failed check panics, which libFuzzer reports as a crash with the input that caused it.
+
+use std::io::Read;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+use wsksock_emu::{Checker, HostProvider, Verifier, Violation, ViolationKind};
+use wsksock_tools::channel::Pending;
+use wsksock_tools::HostDevice;
+
+pub mod sequence;
+
+/// The engine under test.
+pub type Device = HostDevice<Verifier<HostProvider>>;
+
+/// What every input runs against.
+pub struct Harness {
+    /// The engine over the emulator.
+    pub device: Device,
+    /// The verifier's checker.
+    pub checker: Arc<Checker>,
+    /// The host provider's own checker.
+    pub host_checker: Arc<Checker>,
+    /// A loopback peer that accepts and reads everything.
+    pub sink: SocketAddr,
+}
+
+/// The process-wide harness.
+pub fn harness() -> &'static Harness {
+    static H: OnceLock<Harness> = OnceLock::new();
+    H.get_or_init(|| {
+        let host = HostProvider::new().expect("emulator");
+        let host_checker = host.checker();
+        let v = Verifier::new(host);
+        let checker = v.checker();
+        let config = wsksock_core::Config {
+            max_pending_per_socket: 16,
+            max_pending_per_client: 64,
+            max_handles_per_client: 64,
+            unload_linger_ms: 200,
+        };
+        Harness {
+            device: HostDevice::with_provider(v, config),
+            checker,
+            host_checker,
+            sink: start_sink(),
+        }
+    })
+}
+
+fn start_sink() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = l.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        for s in l.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut s = s;
+                let mut buf = [0u8; 16384];
+                while let Ok(n) = s.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// The checks after an input whose clients are all gone (see the module docs).
+pub fn settle(pendings: &[Pending]) {
+    let h = harness();
+    for p in pendings {
+        let Some(c) = p.wait_timeout(Duration::from_secs(10)) else {
+            panic!("a request never completed after its client's cleanup");
+        };
+        assert!(
+            c.status.name().is_some(),
+            "a request completed with a status the ABI does not name: {:?}",
+            c.status
+        );
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while h.device.engine().stats().sockets_alive > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let stats = h.device.engine().stats();
+    assert_eq!(
+        stats.sockets_alive, 0,
+        "socket objects left after every client went away: {stats:?}"
+    );
+    assert_eq!(stats.contract_violations, 0, "{stats:?}");
+    assert_eq!(h.checker.open_sockets(), 0, "provider sockets left open");
+    assert_eq!(h.checker.pending_ops(), 0, "provider operations left pending");
+    for c in [&h.checker, &h.host_checker] {
+        let found: Vec<String> = c
+            .take_violations()
+            .into_iter()
+            .filter(|v| !known(v))
+            .map(|v| v.to_string())
+            .collect();
+        assert!(found.is_empty(), "WSK contract violations:\n{}", found.join("\n"));
+    }
+}
+
+/// Findings already reported, each with an ignored regression test in `tests/tests/` (set
+/// `WSKSOCK_FUZZ_STRICT=1` to stop on them too). Everything else fails the input.
+fn known(v: &Violation) -> bool {
+    if std::env::var_os("WSKSOCK_FUZZ_STRICT").is_some() {
+        return false;
+    }
+    // GET_ADDRESS(peer) on a datagram or listening socket reaches the provider (fuzz finding 1,
+    // tests/tests/hostile.rs `get_address_of_the_peer_is_refused_on_sockets_without_one`).
+    v.kind == ViolationKind::WrongSocketKind && v.message.starts_with("get_address on socket")
+}
+
+/// Whether a RESOLVE input names something the host resolves without the network (a literal
+/// or localhost): other names could block in getaddrinfo for seconds.
+pub fn resolves_locally(input: &[u8]) -> bool {
+    use wsksock_abi::msg::ResolveRequest;
+    let Ok(r) = wsksock_abi::parse::decode::<ResolveRequest>(input) else {
+        return true;
+    };
+    match wsksock_abi::parse::c_str(&r.node) {
+        Ok(n) => n == "localhost" || n.parse::<std::net::IpAddr>().is_ok(),
+        Err(_) => true,
+    }
+}
