@@ -1,16 +1,17 @@
 //! `wsksock send ADDR --bytes N [--close graceful|abortive|linger:SECS] [--json]`.
 //!
-//! Posts all the sends at once (at most 8 requests, so Wine's 10-per-socket limit holds), then
-//! closes with the wait-for-teardown flag *without waiting for the sends*: the close mode decides
-//! the fate of data still queued. Exits once the teardown finished.
+//! Posts the sends (at most 8 in flight, so Wine's 10-per-socket limit holds and memory stays
+//! bounded), then closes with the wait-for-teardown flag *without waiting for the sends still
+//! queued*: the close mode decides the fate of that data. Exits once the teardown finished.
 
 use crate::backend::Session;
 use serde::Serialize;
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 use wsksock_abi::msg::{CloseMode, Disconnect};
 use wsksock_abi::NtStatus;
 use wsksock_tools::api::status_name;
-use wsksock_tools::{pattern, Client};
+use wsksock_tools::{pattern, Client, Completed, Pending};
 
 /// How to close.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,7 +85,7 @@ pub struct Args {
 /// What `send` reports.
 #[derive(Serialize, Debug)]
 pub struct Outcome {
-    /// Bytes handed to sends.
+    /// Bytes handed to sends (fewer than asked if a send failed and posting stopped).
     pub sent: u64,
     /// The close mode.
     pub close: String,
@@ -104,7 +105,18 @@ pub struct Outcome {
     pub teardown_ms: u128,
 }
 
+/// Sends in flight at once: within Wine's 10 pending operations per socket, and a memory bound
+/// (`IN_FLIGHT` x `MAX_CHUNK`) whatever the byte count.
+const IN_FLIGHT: usize = 8;
+/// Largest single send.
+const MAX_CHUNK: u64 = 8 * 1024 * 1024;
+
 /// Runs `send` on a client; exposed for tests.
+///
+/// Sends go out in chunks, at most [`IN_FLIGHT`] at a time (the next is posted when one
+/// completes); the close is issued right after the last chunk is *posted*, without waiting for
+/// the sends still queued — so the close mode decides their fate. A failed send stops the
+/// posting (the connection is gone); the close still runs.
 pub fn send(
     client: &Client,
     addr: std::net::SocketAddr,
@@ -115,13 +127,24 @@ pub fn send(
     let h = client
         .connect_to(addr)
         .map_err(|e| format!("connect to {addr}: {}", status_name(e.status)))?;
-    let chunk = bytes.div_ceil(8).max(64 * 1024);
-    let mut sends = Vec::new();
+    let chunk = bytes.div_ceil(IN_FLIGHT as u64).clamp(64 * 1024, MAX_CHUNK);
+    let mut in_flight: VecDeque<(u64, Pending)> = VecDeque::new();
+    let mut finished: Vec<(u64, Completed)> = Vec::new();
     let mut offset = 0;
-    while offset < bytes {
+    let mut failed = false;
+    while offset < bytes && !failed {
+        if in_flight.len() == IN_FLIGHT {
+            let (len, p) = in_flight.pop_front().expect("a send is in flight");
+            let c = p
+                .wait_timeout(timeout)
+                .ok_or_else(|| format!("a send did not complete within {timeout:?}"))?;
+            failed = c.status != NtStatus::STATUS_SUCCESS;
+            finished.push((len, c));
+            continue;
+        }
         let len = chunk.min(bytes - offset);
         let n = usize::try_from(len).map_err(|_| "chunk too large".to_string())?;
-        sends.push((len, client.send(h, pattern::bytes(offset, n))));
+        in_flight.push_back((len, client.send(h, pattern::bytes(offset, n))));
         offset += len;
     }
     let (mode, secs) = close.mode();
@@ -133,7 +156,7 @@ pub fn send(
     let teardown_ms = started.elapsed().as_millis();
     let closed = Client::closed(&done);
     let mut out = Outcome {
-        sent: bytes,
+        sent: offset,
         close: close.name(),
         close_status: status_name(closed.status),
         teardown_status: status_name(closed.teardown_status),
@@ -148,11 +171,14 @@ pub fn send(
         send_failures: Vec::new(),
         teardown_ms,
     };
-    for (len, p) in sends {
+    for (len, p) in in_flight {
         // The teardown finished, so every send completed; the timeout only guards a bug.
         let c = p
             .wait_timeout(Duration::from_secs(5))
             .ok_or("a send outlived the teardown")?;
+        finished.push((len, c));
+    }
+    for (len, c) in finished {
         if c.status == NtStatus::STATUS_SUCCESS {
             out.sends_ok += 1;
             out.bytes_ok += len;
