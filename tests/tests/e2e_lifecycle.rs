@@ -346,3 +346,86 @@ fn eleventh_pending_operation_fails_cleanly_under_wine() {
         assert_report(&conn.drain(SHORT), 100, &End::Fin);
     });
 }
+
+// ---------------------------------------------------------------------------------------------
+// A cancel is a request (rule 6): racing CancelIoEx against arriving data, every byte the peer
+// wrote is delivered exactly once — by the cancelled receive (success, with data) or by a later
+// one — in order.
+
+fn cancel_races_data(rig: &Rig) {
+    const ROUNDS: usize = 300;
+    let client = rig.client();
+    let peer = Listener::v4();
+    let h = ops::connect(&client, peer.addr());
+    let mut conn = peer.accept(SHORT);
+    let expected = pattern::bytes(0, ROUNDS);
+    let mut got = Vec::new();
+    let (mut cancelled, mut with_data) = (0, 0);
+    for (i, b) in expected.iter().enumerate() {
+        let r = client.receive(h, 64);
+        match i % 3 {
+            // The cancel first (Windows: the byte is left for a later receive).
+            0 => {
+                r.cancel();
+                conn.write_all(&[*b]);
+            }
+            // The data first.
+            1 => {
+                conn.write_all(&[*b]);
+                r.cancel();
+            }
+            // Both at once, from two threads.
+            _ => std::thread::scope(|s| {
+                s.spawn(|| r.cancel());
+                conn.write_all(&[*b]);
+            }),
+        }
+        let c = wait(&r, "receive", SHORT);
+        match c.status {
+            NtStatus::STATUS_SUCCESS => {
+                assert!(c.info > 0, "FIN in round {i}");
+                got.extend_from_slice(&c.output[..c.info]);
+                with_data += 1;
+            }
+            NtStatus::STATUS_CANCELLED => {
+                assert_eq!(c.info, 0, "a cancelled receive carries no data");
+                cancelled += 1;
+                // The byte is still there for the next receive (and each round starts empty).
+                got.extend(ops::receive_exact(&client, h, 1, SHORT));
+            }
+            s => panic!("round {i}: receive completed with {s:?}"),
+        }
+    }
+    conn.shutdown_write();
+    loop {
+        let c = wait(&client.receive(h, 4096), "receive", SHORT);
+        assert_eq!(c.status, NtStatus::STATUS_SUCCESS);
+        if c.info == 0 {
+            break;
+        }
+        got.extend_from_slice(&c.output[..c.info]);
+    }
+    assert_eq!(got, expected, "bytes lost, duplicated or reordered");
+    if rig.is_wine() {
+        assert_eq!(cancelled, 0, "Wine ignores IoCancelIrp");
+    } else {
+        // Every third round cancels before the byte is written: those are cancelled for sure.
+        assert!(
+            cancelled >= ROUNDS / 3,
+            "{cancelled} cancelled, {with_data} with data"
+        );
+    }
+    assert!(with_data > 0, "{cancelled} cancelled, {with_data} with data");
+    ops::close(&client, h, CloseMode::Default, true);
+    assert_report(&conn.drain(SHORT), 0, &End::Fin);
+}
+
+#[test]
+fn cancel_racing_arriving_data_loses_no_byte() {
+    run(Profile::Windows, LIMIT, cancel_races_data);
+}
+
+#[test]
+fn cancel_racing_arriving_data_loses_no_byte_under_wine() {
+    run(Profile::Wine8, LIMIT, cancel_races_data);
+}
