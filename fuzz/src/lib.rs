@@ -12,7 +12,7 @@ use std::io::Read;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
-use wsksock_emu::{Checker, HostProvider, Verifier, Violation, ViolationKind};
+use wsksock_emu::{Checker, HostProvider, Verifier};
 use wsksock_tools::channel::Pending;
 use wsksock_tools::HostDevice;
 
@@ -100,26 +100,8 @@ pub fn settle(pendings: &[Pending]) {
     assert_eq!(stats.contract_violations, 0, "{stats:?}");
     assert_eq!(h.checker.open_sockets(), 0, "provider sockets left open");
     assert_eq!(h.checker.pending_ops(), 0, "provider operations left pending");
-    for c in [&h.checker, &h.host_checker] {
-        let found: Vec<String> = c
-            .take_violations()
-            .into_iter()
-            .filter(|v| !known(v))
-            .map(|v| v.to_string())
-            .collect();
-        assert!(found.is_empty(), "WSK contract violations:\n{}", found.join("\n"));
-    }
-}
-
-/// Findings already reported, each with an ignored regression test in `tests/tests/` (set
-/// `WSKSOCK_FUZZ_STRICT=1` to stop on them too). Everything else fails the input.
-fn known(v: &Violation) -> bool {
-    if std::env::var_os("WSKSOCK_FUZZ_STRICT").is_some() {
-        return false;
-    }
-    // GET_ADDRESS(peer) on a datagram or listening socket reaches the provider (fuzz finding 1,
-    // tests/tests/hostile.rs `get_address_of_the_peer_is_refused_on_sockets_without_one`).
-    v.kind == ViolationKind::WrongSocketKind && v.message.starts_with("get_address on socket")
+    h.checker.assert_clean();
+    h.host_checker.assert_clean();
 }
 
 /// Whether a RESOLVE input names something the host resolves without the network (a literal

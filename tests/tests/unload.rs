@@ -1,8 +1,8 @@
 //! Unload under load: unload while operations pend and peers stall. Every socket closes, every
 //! request completes, the provider is deregistered only after everything is gone (checked at the
 //! moment the engine reports idle, see `reliability/rig.rs`), and nothing hangs beyond the
-//! linger timeouts: graceful teardowns get `Config::unload_linger_ms` (300 ms here) before they
-//! turn abortive; an explicit linger timeout already running keeps its own deadline.
+//! unload linger: graceful and lingering teardowns get at most `Config::unload_linger_ms` (300 ms
+//! here) before they turn abortive, also a linger timeout that was already running.
 
 mod reliability;
 
@@ -107,14 +107,14 @@ fn unload_under_load(mode: CompletionMode) {
     );
 
     let unload_time = rig.unload(PATIENCE);
-    // The linger close (1 s) bounds it; the graceful ones turned abortive after 300 ms.
-    assert!(
-        unload_time < Duration::from_millis(1000 + 1500),
-        "{mode:?}: unload took {unload_time:?}"
-    );
+    // Everything was bounded by the unload linger (the 1 s linger close too).
     assert!(
         unload_time >= Duration::from_millis(LINGER_MS),
         "{mode:?}: graceful teardowns to stalled peers waited for the unload linger ({unload_time:?})"
+    );
+    assert!(
+        unload_time < Duration::from_millis(LINGER_MS + 700),
+        "{mode:?}: unload took {unload_time:?}, beyond the unload linger"
     );
     for p in &pending {
         let d = p.wait_timeout(PATIENCE).expect("every request completed");
@@ -130,18 +130,20 @@ fn unload_under_load(mode: CompletionMode) {
             d.status
         );
     }
+    // The waiting CLOSE: unload cleans its client up, which completes it (STATUS_CANCELLED), or
+    // its teardown ended first (then it reports the teardown, made abortive by the unload).
     let w = Client::closed(&waited.wait_timeout(PATIENCE).expect("waited close completes"));
-    assert!(w.status.is_success() && w.last_reference, "{mode:?}: {w:?}");
-    assert_ne!(
-        w.teardown_status,
-        NtStatus::STATUS_PENDING,
-        "{mode:?}: reported after the teardown"
-    );
-    assert_eq!(
-        w.disconnect,
-        wsksock_abi::msg::Disconnect::Abortive,
-        "{mode:?}: unload made it abortive"
-    );
+    if w.status.is_success() {
+        assert!(w.last_reference, "{mode:?}: {w:?}");
+        assert_ne!(w.teardown_status, NtStatus::STATUS_PENDING, "{mode:?}: {w:?}");
+        assert_eq!(
+            w.disconnect,
+            wsksock_abi::msg::Disconnect::Abortive,
+            "{mode:?}: {w:?}"
+        );
+    } else {
+        assert_eq!(w.status, NtStatus::STATUS_CANCELLED, "{mode:?}: {w:?}");
+    }
     eprintln!("{mode:?}: unload took {unload_time:?}; a connect was pending: {connect_pended}");
     // After unload: no new client, and requests on old channels are refused at once.
     assert_eq!(rig.device.open().err(), Some(NtStatus::STATUS_DEVICE_NOT_READY));

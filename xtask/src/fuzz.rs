@@ -1,4 +1,4 @@
-//! `cargo xtask fuzz [--seconds N] [--target requests|sequence] [--strict]`: the cargo-fuzz
+//! `cargo xtask fuzz [--seconds N] [--target requests|sequence]`: the cargo-fuzz
 //! targets of `fuzz/` (its own workspace) on the rustup nightly toolchain, N seconds each
 //! (default 20), with the committed seeds (`fuzz/seeds/<target>`) and the local corpus
 //! (`fuzz/corpus/<target>`, ignored by git). Installs cargo-fuzz with `cargo install` if missing.
@@ -9,7 +9,6 @@
 //! `fuzz/src/lib.rs`. Built without a sanitizer (the engine is safe Rust; the checks are panics,
 //! hangs and contract violations) and with debug assertions on. A crash leaves its input in
 //! `fuzz/artifacts/<target>/`: `cargo +nightly fuzz fmt <target> <file>` shows it.
-//! `--strict` also stops on findings already reported (see `known` in `fuzz/src/lib.rs`).
 
 use crate::util::root;
 use std::process::{Command, Stdio};
@@ -20,7 +19,6 @@ const TARGETS: [&str; 2] = ["requests", "sequence"];
 pub fn run(args: &[String]) -> Result<(), String> {
     let mut seconds: u64 = 20;
     let mut targets: Vec<String> = TARGETS.iter().map(|t| (*t).to_string()).collect();
-    let mut strict = false;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -35,10 +33,9 @@ pub fn run(args: &[String]) -> Result<(), String> {
                 }
                 targets = vec![v.clone()];
             }
-            "--strict" => strict = true,
             other => {
                 return Err(format!(
-                    "unknown argument {other}\nusage: cargo xtask fuzz [--seconds N] [--target requests|sequence] [--strict]"
+                    "unknown argument {other}\nusage: cargo xtask fuzz [--seconds N] [--target requests|sequence]"
                 ))
             }
         }
@@ -62,9 +59,6 @@ pub fn run(args: &[String]) -> Result<(), String> {
                 "-rss_limit_mb=4096",
                 "-print_final_stats=1",
             ]);
-        if strict {
-            c.env("WSKSOCK_FUZZ_STRICT", "1");
-        }
         eprintln!("+ {c:?}");
         let out = c
             .stdout(Stdio::inherit())
