@@ -1,0 +1,380 @@
+//! The scenarios: the Windows CLI and the kernel consumers against the real driver under Wine,
+//! with peers on 127.0.0.1 that observe the wire. Every step has a timeout: a hang is a failure.
+
+use super::env::{secs, tail, Wine, WIN_DIR};
+use super::json::Json;
+use super::peers::{Conn, End, Peer};
+use std::time::{Duration, Instant};
+
+const MIB: u64 = 1024 * 1024;
+
+/// What the scenarios share.
+pub struct Ctx<'a> {
+    /// The prefix.
+    pub wine: &'a Wine,
+}
+
+type Outcome = Result<String, String>;
+
+fn check(cond: bool, what: impl FnOnce() -> String) -> Result<(), String> {
+    if cond {
+        Ok(())
+    } else {
+        Err(what())
+    }
+}
+
+fn show(conns: &[Conn]) -> String {
+    conns
+        .iter()
+        .map(|c| {
+            format!(
+                "{} bytes{} then {:?}",
+                c.bytes,
+                if c.intact { "" } else { " (CORRUPT)" },
+                c.end
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The one connection a peer saw, with `bytes` intact bytes and a FIN.
+fn one_fin(conns: &[Conn], bytes: u64) -> Result<(), String> {
+    check(
+        conns.len() == 1 && conns[0].bytes == bytes && conns[0].intact && conns[0].end == End::Fin,
+        || {
+            format!(
+                "peer: expected {bytes} intact bytes then FIN, saw {}",
+                show(conns)
+            )
+        },
+    )
+}
+
+impl Ctx<'_> {
+    /// Runs the CLI; its last output line must be a JSON object and its exit code 0.
+    fn cli(&self, name: &str, args: &[&str], timeout: Duration) -> Result<Json, String> {
+        let exe = format!(r"{WIN_DIR}\wsksock.exe");
+        let mut all = vec![exe.as_str()];
+        all.extend_from_slice(args);
+        let r = self.wine.run(name, &all, timeout)?;
+        if r.code.is_none() {
+            return Err(format!(
+                "wsksock {} hung (killed after {timeout:?})",
+                args.join(" ")
+            ));
+        }
+        let json = Json::last_object(&r.text);
+        match (r.ok(), json) {
+            (true, Some(j)) => Ok(j),
+            _ => Err(format!(
+                "wsksock {} exited with {:?}:\n{}",
+                args.join(" "),
+                r.code,
+                tail(&r.text, 8)
+            )),
+        }
+    }
+
+    fn ok_cases(j: &Json, what: &str) -> Result<(), String> {
+        check(j.get("ok").is_true(), || format!("{what}: {j}"))
+    }
+}
+
+/// 8 MiB through the driver with a graceful close issued while the sends are still queued.
+pub fn send_8mib(ctx: &Ctx) -> Outcome {
+    let bytes = 8 * MIB;
+    let peer = Peer::start(1, 0, secs(90))?;
+    let j = ctx.cli(
+        "send-8mib",
+        &["send", &peer.addr(), "--bytes", &bytes.to_string(), "--json"],
+        secs(90),
+    )?;
+    let conns = peer.finish();
+    check(j.get("close_status").str() == "STATUS_SUCCESS", || {
+        format!("close: {j}")
+    })?;
+    check(
+        j.get("bytes_ok").num() == bytes && j.get("send_failures") == &Json::Arr(Vec::new()),
+        || format!("sends: {j}"),
+    )?;
+    one_fin(&conns, bytes)?;
+    Ok(format!(
+        "8 MiB intact then FIN, teardown {} ms",
+        j.get("teardown_ms").num()
+    ))
+}
+
+/// RECEIVE until the peer's FIN.
+pub fn receive(ctx: &Ctx) -> Outcome {
+    let bytes = MIB;
+    let peer = Peer::start(1, usize::try_from(bytes).unwrap_or(0), secs(60))?;
+    let j = ctx.cli(
+        "receive",
+        &["check", "recv", &peer.addr(), "--bytes", &bytes.to_string()],
+        secs(60),
+    )?;
+    let conns = peer.finish();
+    check(
+        j.get("received").num() == bytes
+            && j.get("first_mismatch") == &Json::Null
+            && j.get("end").str() == "FIN",
+        || format!("receive: {j}"),
+    )?;
+    check(j.get("close_status").str() == "STATUS_SUCCESS", || {
+        format!("close: {j}")
+    })?;
+    one_fin(&conns, 0)?;
+    Ok(format!(
+        "1 MiB intact in {} receives, then FIN; the peer saw FIN",
+        j.get("receives").num()
+    ))
+}
+
+/// A receive pending in one thread, CLOSE from another.
+pub fn close_race(ctx: &Ctx) -> Outcome {
+    let peer = Peer::start(1, 0, secs(60))?;
+    let j = ctx.cli("close-race", &["close-race", &peer.addr(), "--json"], secs(60))?;
+    let conns = peer.finish();
+    check(
+        j.get("recv_status").str() == "STATUS_CANCELLED"
+            && j.get("close_status").str() == "STATUS_SUCCESS"
+            && j.get("after_close_status").str() == "STATUS_INVALID_HANDLE",
+        || format!("close-race: {j}"),
+    )?;
+    one_fin(&conns, 0)?;
+    Ok("receive STATUS_CANCELLED, close STATUS_SUCCESS, then STATUS_INVALID_HANDLE; peer saw FIN".into())
+}
+
+/// Closed, stale, forged handles; two clients isolated.
+pub fn handles(ctx: &Ctx) -> Outcome {
+    let peer = Peer::start(1, 0, secs(60))?;
+    let j = ctx.cli("handles", &["check", "handles", &peer.addr()], secs(60))?;
+    let conns = peer.finish();
+    Ctx::ok_cases(&j, "handles")?;
+    one_fin(&conns, 1000)?;
+    Ok(format!(
+        "{} cases, client ids {}",
+        j.get("cases").num(),
+        j.get("client_ids")
+    ))
+}
+
+/// 100 sockets at once.
+pub fn many(ctx: &Ctx) -> Outcome {
+    let n = 100;
+    let peer = Peer::start(n, 0, secs(90))?;
+    let j = ctx.cli(
+        "many",
+        &[
+            "check",
+            "many",
+            &peer.addr(),
+            "--count",
+            &n.to_string(),
+            "--bytes",
+            "1000",
+        ],
+        secs(90),
+    )?;
+    let conns = peer.finish();
+    let n64 = n as u64;
+    check(
+        j.get("connected").num() == n64 && j.get("sent").num() == n64 && j.get("closed").num() == n64,
+        || format!("many: {j}"),
+    )?;
+    check(j.get("open_at_once").num() >= n64, || {
+        format!("many: not all open at once: {j}")
+    })?;
+    let good = conns
+        .iter()
+        .filter(|c| c.bytes == 1000 && c.intact && c.end == End::Fin)
+        .count();
+    check(conns.len() == n && good == n, || {
+        format!(
+            "peer: {good} of {} connections had 1000 intact bytes then FIN",
+            conns.len()
+        )
+    })?;
+    Ok(format!("{n} sockets open at once, each 1000 bytes then FIN"))
+}
+
+/// Every close mode; Wine's WskDisconnect is a stub, so the driver must go on to WskCloseSocket.
+pub fn close_modes(ctx: &Ctx) -> Outcome {
+    let bytes = 4 * MIB;
+    let mut out = Vec::new();
+    for mode in ["graceful", "abortive", "linger:2"] {
+        let peer = Peer::start(1, 0, secs(60))?;
+        let j = ctx.cli(
+            &format!("close-{}", mode.replace(':', "-")),
+            &[
+                "send",
+                &peer.addr(),
+                "--bytes",
+                &bytes.to_string(),
+                "--close",
+                mode,
+                "--json",
+            ],
+            secs(60),
+        )?;
+        let conns = peer.finish();
+        check(j.get("close_status").str() == "STATUS_SUCCESS", || {
+            format!("{mode}: {j}")
+        })?;
+        check(
+            conns.len() == 1 && conns[0].intact && conns[0].end == End::Fin,
+            || format!("{mode}: peer saw {} (Wine closes with FIN)", show(&conns)),
+        )?;
+        if mode != "abortive" {
+            check(conns[0].bytes == bytes, || {
+                format!("{mode}: peer saw {}", show(&conns))
+            })?;
+        }
+        out.push(format!(
+            "{mode}: {} of {bytes} bytes then FIN, teardown {} ({} ms)",
+            conns[0].bytes,
+            j.get("teardown_status").str(),
+            j.get("teardown_ms").num()
+        ));
+    }
+    Ok(out.join("; "))
+}
+
+/// Malformed IOCTLs from user mode; the driver keeps serving.
+pub fn malformed(ctx: &Ctx) -> Outcome {
+    let peer = Peer::start(1, 0, secs(60))?;
+    let j = ctx.cli("malformed", &["check", "malformed", &peer.addr()], secs(90))?;
+    let conns = peer.finish();
+    Ctx::ok_cases(&j, "malformed")?;
+    one_fin(&conns, 777)?;
+    Ok(format!(
+        "{} listed cases and {} random requests refused; still serving",
+        j.get("cases").num(),
+        j.get("garbage").num()
+    ))
+}
+
+/// A kernel consumer (service `svc`, already created in the driver's group) runs its scenario
+/// in DriverEntry: connect, send (direct and kernel buffer), receive to FIN, close.
+pub fn consumer(ctx: &Ctx, svc: &str) -> Outcome {
+    let (send, greet) = (100_000u64, 5000usize);
+    let peer = Peer::start(1, greet, secs(60))?;
+    let w = ctx.wine;
+    w.set_service_dword(svc, "PeerPort", u64::from(peer.port()))?;
+    w.set_service_dword(svc, "SendBytes", send)?;
+    w.set_service_dword(svc, "ExpectBytes", greet as u64)?;
+    let started = w.start_service(svc, secs(60));
+    let conns = peer.finish();
+    started?;
+    let vals = w.service_dwords(svc)?;
+    let get = |k: &str| vals.iter().find(|(n, _)| n == k).map(|(_, v)| *v);
+    check(get("Result") == Some(0), || {
+        format!(
+            "{svc}: Result {:#x?} at step {:?} (see boot.log)",
+            get("Result"),
+            get("FailedStep")
+        )
+    })?;
+    check(
+        get("Received") == Some(greet as u64) && get("Intact") == Some(1),
+        || format!("{svc}: received {:?} intact {:?}", get("Received"), get("Intact")),
+    )?;
+    one_fin(&conns, send)?;
+    w.stop_service(svc, secs(30))?;
+    let opened = match get("Opened") {
+        Some(1) => "IoGetDeviceObjectPointer",
+        Some(2) => "ZwCreateFile + ObReferenceObjectByHandle (Wine)",
+        _ => "?",
+    };
+    Ok(format!(
+        "opened via {opened}; sent {send} (direct + kernel buffer), received {greet} intact to FIN; peer saw all then FIN"
+    ))
+}
+
+fn count(log: &str, needle: &str) -> usize {
+    log.matches(needle).count()
+}
+
+/// `sc stop` with sockets open (receives pending): the driver unloads, the peers see EOF, the
+/// receives end, and the driver loads again and serves.
+pub fn unload_with_sockets(ctx: &Ctx) -> Outcome {
+    let w = ctx.wine;
+    let n = 4;
+    let unloads_before = count(&w.driver_log(), "wsksock: unloaded");
+    let peer = Peer::start(n, 0, secs(90))?;
+    let exe = format!(r"{WIN_DIR}\wsksock.exe");
+    let addr = peer.addr();
+    let hold = w.spawn(
+        "hold",
+        &[
+            &exe,
+            "check",
+            "hold",
+            &addr,
+            "--count",
+            &n.to_string(),
+            "--wait",
+            "40",
+        ],
+    )?;
+    let ready = {
+        let end = Instant::now() + secs(30);
+        loop {
+            if hold.text().contains("\"ready\"") {
+                break true;
+            }
+            if Instant::now() >= end {
+                break false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    if !ready || !peer.wait_accepted(n, secs(5)) {
+        let r = hold.wait(secs(1));
+        return Err(format!("hold never got ready:\n{}", tail(&r.text, 8)));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let stop = w.stop_service("wsksock", secs(60));
+    let held = hold.wait(secs(50));
+    let conns = peer.finish();
+    let took = stop?;
+    check(
+        conns.len() == n && conns.iter().all(|c| c.end == End::Fin),
+        || format!("peers after the unload: {}", show(&conns)),
+    )?;
+    let j = Json::last_object(&held.text).unwrap_or(Json::Null);
+    check(
+        held.ok() && j.get("ended").num() == n as u64 && j.get("pending").num() == 0,
+        || {
+            format!(
+                "the pending receives: exit {:?}, {}",
+                held.code,
+                tail(&held.text, 5)
+            )
+        },
+    )?;
+    check(
+        count(&w.driver_log(), "wsksock: unloaded") > unloads_before,
+        || "no 'wsksock: unloaded' line: DriverUnload did not finish".into(),
+    )?;
+    // Loads again and serves.
+    w.start_service("wsksock", secs(60))?;
+    let again = Peer::start(1, 0, secs(60))?;
+    let j2 = ctx.cli(
+        "send-after-reload",
+        &["send", &again.addr(), "--bytes", "65536", "--json"],
+        secs(60),
+    )?;
+    let conns2 = again.finish();
+    check(j2.get("close_status").str() == "STATUS_SUCCESS", || {
+        format!("after reload: {j2}")
+    })?;
+    one_fin(&conns2, 65536)?;
+    Ok(format!(
+        "stopped in {} ms with {n} receives pending: peers saw FIN, receives ended {}; loaded again and served",
+        took.as_millis(),
+        j.get("statuses")
+    ))
+}
