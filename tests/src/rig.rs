@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use wsksock_core::Config;
 use wsksock_emu::testutil::with_timeout;
-use wsksock_emu::{HostProvider, Profile};
+use wsksock_emu::{CompletionMode, HostProvider, Profile};
 use wsksock_tools::{Client, HostDevice};
 
 /// How long unload may take to report idle at the end of a test.
@@ -17,6 +17,7 @@ pub const UNLOAD_TIMEOUT: Duration = Duration::from_secs(10);
 /// The engine over an emulator, as a test sees it.
 pub struct Rig {
     profile: Profile,
+    completions: CompletionMode,
     provider: HostProvider,
     device: HostDevice,
     unloaded: AtomicBool,
@@ -30,10 +31,19 @@ impl Rig {
 
     /// A fresh engine with `config` over a fresh emulator with `profile`.
     pub fn with_config(profile: Profile, config: Config) -> Rig {
-        let provider = HostProvider::with_profile(profile).expect("start the emulator");
+        Rig::with_completions(profile, CompletionMode::Inline, config)
+    }
+
+    /// A fresh engine with `config` over a fresh emulator with `profile` and `completions`
+    /// ([`CompletionMode::Deferred`]: nothing completes inside its call — the most asynchronous
+    /// schedule).
+    pub fn with_completions(profile: Profile, completions: CompletionMode, config: Config) -> Rig {
+        let emu = wsksock_emu::Config::with_profile(profile).completions(completions);
+        let provider = HostProvider::with_config(emu).expect("start the emulator");
         let device = HostDevice::with_provider(provider.clone(), config);
         Rig {
             profile,
+            completions,
             provider,
             device,
             unloaded: AtomicBool::new(false),
@@ -43,6 +53,11 @@ impl Rig {
     /// The emulated WSK.
     pub fn profile(&self) -> Profile {
         self.profile
+    }
+
+    /// How the emulator completes operations.
+    pub fn completions(&self) -> CompletionMode {
+        self.completions
     }
 
     /// Whether this is Wine 8's WSK.
@@ -115,6 +130,16 @@ pub fn run_with(
 ) {
     with_timeout(limit, move || {
         let rig = Rig::with_config(profile, config);
+        scenario(&rig);
+        rig.finish();
+    });
+}
+
+/// [`run`] over an emulator in [`CompletionMode::Deferred`].
+#[track_caller]
+pub fn run_deferred(profile: Profile, limit: Duration, scenario: impl FnOnce(&Rig) + Send + 'static) {
+    with_timeout(limit, move || {
+        let rig = Rig::with_completions(profile, CompletionMode::Deferred, Config::default());
         scenario(&rig);
         rig.finish();
     });

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use wsksock_abi::msg::Disconnect;
 use wsksock_tests::ops::{self, assert_pending, assert_torn_down, post_sends, wait, wait_sends};
 use wsksock_tests::wire::{assert_report, Listener};
-use wsksock_tests::{run, CloseMode, End, NtStatus, Profile, Rig, MIB};
+use wsksock_tests::{run, run_deferred, CloseMode, End, NtStatus, Profile, Rig, MIB};
 
 const LIMIT: Duration = Duration::from_secs(40);
 const SHORT: Duration = Duration::from_secs(5);
@@ -343,4 +343,33 @@ fn cancel_of_close_waiting_for_teardown_completes_it() {
 #[test]
 fn cleanup_completes_close_waiting_for_teardown() {
     run(Profile::Windows, LIMIT, |rig| waiting_close_abandoned(rig, true));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The same close modes over an emulator that completes nothing inside its call (every
+// completion arrives later, from its event loop): the most asynchronous schedule.
+
+#[test]
+fn graceful_close_delivers_64_mib_then_fin_deferred_completions() {
+    run_deferred(Profile::Windows, LIMIT, graceful_close_64_mib);
+}
+
+#[test]
+fn abortive_close_resets_peer_and_drops_queued_data_deferred_completions() {
+    run_deferred(Profile::Windows, LIMIT, abortive_close);
+}
+
+#[test]
+fn linger_1s_against_stalled_peer_ends_in_rst_within_5s_deferred_completions() {
+    run_deferred(Profile::Windows, LIMIT, linger_stalled_peer);
+}
+
+#[test]
+fn close_in_other_thread_cancels_pending_receive_deferred_completions() {
+    run_deferred(Profile::Windows, LIMIT, cross_thread_close);
+}
+
+#[test]
+fn close_in_other_thread_cancels_pending_receive_deferred_completions_under_wine() {
+    run_deferred(Profile::Wine8, LIMIT, cross_thread_close);
 }

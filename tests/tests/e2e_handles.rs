@@ -8,7 +8,7 @@ use wsksock_abi::msg::{Disconnect, SocketKind};
 use wsksock_tests::fastpattern as pattern;
 use wsksock_tests::ops::{self, assert_pending, assert_torn_down, post_sends, wait, wait_sends};
 use wsksock_tests::wire::{assert_report, v4_any, Listener};
-use wsksock_tests::{run, Client, CloseMode, End, Handle, NtStatus, Profile, Rig, MIB};
+use wsksock_tests::{run, run_deferred, Client, CloseMode, End, Handle, NtStatus, Profile, Rig, MIB};
 
 const LIMIT: Duration = Duration::from_secs(40);
 const SHORT: Duration = Duration::from_secs(5);
@@ -296,4 +296,22 @@ fn client_cleanup_closes_everything_per_linger_setting() {
 #[test]
 fn client_cleanup_closes_everything_per_linger_setting_under_wine() {
     run(Profile::Wine8, LIMIT, client_cleanup);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Deferred completions (nothing completes inside its call).
+
+#[test]
+fn duplicated_handle_keeps_socket_open_until_last_close_then_fin_deferred_completions() {
+    run_deferred(Profile::Windows, LIMIT, duplicate_same_client);
+}
+
+#[test]
+fn client_cleanup_closes_everything_per_linger_setting_deferred_completions() {
+    run_deferred(Profile::Windows, LIMIT, client_cleanup);
+}
+
+#[test]
+fn client_cleanup_closes_everything_per_linger_setting_deferred_completions_under_wine() {
+    run_deferred(Profile::Wine8, LIMIT, client_cleanup);
 }
