@@ -205,7 +205,11 @@ unsafe extern "system" fn dispatch_cleanup(device: *mut DEVICE_OBJECT, irp: *mut
     complete_irp(irp, STATUS_SUCCESS, 0)
 }
 
-unsafe extern "system" fn dispatch_close(_device: *mut DEVICE_OBJECT, irp: *mut IRP) -> NTSTATUS {
+/// IRP_MJ_CLOSE. Runs the client's cleanup too (idempotent after IRP_MJ_CLEANUP): Wine sends
+/// no IRP_MJ_CLEANUP at all, only IRP_MJ_CLOSE when the last handle is closed — even with
+/// requests still pending on the file object (their own references keep the client alive) — so
+/// without this a process that exits with sockets open left them open until the driver unloaded.
+unsafe extern "system" fn dispatch_close(device: *mut DEVICE_OBJECT, irp: *mut IRP) -> NTSTATUS {
     // SAFETY: 1. live IRP being dispatched.
     let fo = unsafe { file_object(irp) };
     if !fo.is_null() {
@@ -215,7 +219,12 @@ unsafe extern "system" fn dispatch_close(_device: *mut DEVICE_OBJECT, irp: *mut 
         let ctx = unsafe { slot.replace(core::ptr::null_mut()) };
         if !ctx.is_null() {
             // SAFETY: 1. `Box::into_raw` in dispatch_create, taken back once.
-            drop(unsafe { Box::from_raw(ctx.cast::<Client>()) });
+            let client = unsafe { Box::from_raw(ctx.cast::<Client>()) };
+            // SAFETY: 1. our device, during its lifetime.
+            if let Some(st) = unsafe { state(device) } {
+                st.engine.cleanup_client(&client);
+            }
+            drop(client);
         }
     }
     complete_irp(irp, STATUS_SUCCESS, 0)
