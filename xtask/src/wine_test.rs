@@ -40,6 +40,7 @@ const SCENARIOS: &[Scenario] = &[
     ("many", scenarios::many),
     ("close-modes", scenarios::close_modes),
     ("malformed", scenarios::malformed),
+    ("client-exit", scenarios::client_exit),
     ("consumer-c", |c| scenarios::consumer(c, CONSUMER_C.0)),
     ("consumer-rs", |c| scenarios::consumer(c, CONSUMER_RS.0)),
     // Last: it unloads the driver under open sockets, then loads it again.

@@ -63,19 +63,34 @@ impl Peer {
         let thread = std::thread::spawn(move || {
             let end = Instant::now() + deadline;
             let mut handlers = Vec::new();
-            while handlers.len() < conns && Instant::now() < end && !st.load(Ordering::Acquire) {
+            let mut errors = Vec::new();
+            while handlers.len() < conns {
+                // Connections already queued are accepted even after a stop.
+                let stopping = Instant::now() >= end || st.load(Ordering::Acquire);
                 match listener.accept() {
                     Ok((s, _)) => {
                         acc.fetch_add(1, Ordering::AcqRel);
                         handlers.push(std::thread::spawn(move || serve(s, greeting, end)));
                     }
                     Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                        if stopping {
+                            break;
+                        }
                         std::thread::sleep(Duration::from_millis(5));
                     }
-                    Err(_) => break,
+                    Err(e) => {
+                        errors.push(Conn {
+                            bytes: 0,
+                            intact: false,
+                            end: End::Error(format!("accept: {e}")),
+                        });
+                        if stopping || errors.len() > 10 {
+                            break;
+                        }
+                    }
                 }
             }
-            handlers
+            let mut seen: Vec<Conn> = handlers
                 .into_iter()
                 .map(|h| {
                     h.join().unwrap_or(Conn {
@@ -84,7 +99,9 @@ impl Peer {
                         end: End::Error("peer thread panicked".into()),
                     })
                 })
-                .collect()
+                .collect();
+            seen.extend(errors);
+            seen
         });
         Ok(Peer {
             addr,

@@ -293,6 +293,35 @@ pub fn consumer(ctx: &Ctx, svc: &str) -> Outcome {
     ))
 }
 
+/// A client process that exits with sockets open and receives pending: its handle's cleanup
+/// closes them (peers see FIN), as on Windows.
+pub fn client_exit(ctx: &Ctx) -> Outcome {
+    let n = 2;
+    let peer = Peer::start(n, 0, secs(30))?;
+    let j = ctx.cli(
+        "client-exit",
+        &[
+            "check",
+            "hold",
+            &peer.addr(),
+            "--count",
+            &n.to_string(),
+            "--wait",
+            "1",
+        ],
+        secs(60),
+    )?;
+    check(j.get("pending").num() == n as u64, || format!("hold: {j}"))?;
+    let conns = peer.finish();
+    check(
+        conns.len() == n && conns.iter().all(|c| c.end == End::Fin),
+        || format!("after the client exited: {}", show(&conns)),
+    )?;
+    Ok(format!(
+        "{n} sockets with receives pending closed by the exit: peers saw FIN"
+    ))
+}
+
 fn count(log: &str, needle: &str) -> usize {
     log.matches(needle).count()
 }
