@@ -1,6 +1,7 @@
 //! Helpers over the typed client for the data and close paths of the suites.
 
 use crate::fastpattern as pattern;
+use crate::Rig;
 use std::net::SocketAddr;
 use std::time::Duration;
 use wsksock_abi::msg::Disconnect;
@@ -79,13 +80,17 @@ pub fn close(client: &Client, h: Handle, mode: CloseMode, wait: bool) -> Closed 
 }
 
 /// Asserts a waited-for last close: success, last reference, provider close succeeded, and the
-/// disconnect the engine performed.
+/// disconnect the engine performed. Under Wine the `disconnect` field is not checked: every
+/// WskDisconnect there is a failing stub, so "performed" is none — see
+/// `close_reply_reports_no_disconnect_when_wsk_disconnect_failed_under_wine`.
 #[track_caller]
-pub fn assert_torn_down(c: &Closed, disconnect: Disconnect) {
+pub fn assert_torn_down(rig: &Rig, c: &Closed, disconnect: Disconnect) {
     assert_eq!(c.status, NtStatus::STATUS_SUCCESS, "{c:?}");
     assert!(c.last_reference, "expected the last reference: {c:?}");
     assert_eq!(c.teardown_status, NtStatus::STATUS_SUCCESS, "teardown: {c:?}");
-    assert_eq!(c.disconnect, disconnect, "disconnect performed: {c:?}");
+    if !rig.is_wine() {
+        assert_eq!(c.disconnect, disconnect, "disconnect performed: {c:?}");
+    }
 }
 
 /// Receives until `n` bytes arrived (each receive within `timeout`), failing on error or FIN.

@@ -86,7 +86,10 @@ fn send_graceful(wine: bool) {
     assert_eq!(field(&v, "close"), "graceful", "{v}");
     assert_eq!(field(&v, "close_status"), "STATUS_SUCCESS", "{v}");
     assert_eq!(field(&v, "teardown_status"), "STATUS_SUCCESS", "{v}");
-    assert_eq!(field(&v, "disconnect"), "graceful", "{v}");
+    if !wine {
+        // (Wine: its WskDisconnect is a failing stub; see close_reply_reports_no_disconnect_*.)
+        assert_eq!(field(&v, "disconnect"), "graceful", "{v}");
+    }
     assert_eq!(field(&v, "bytes_ok"), N, "{v}");
     assert_eq!(field(&v, "send_failures"), &Value::Array(vec![]), "{v}");
     assert!(report.intact(), "{report:?}");
@@ -114,7 +117,10 @@ fn send_abortive(wine: bool) {
     assert_eq!(field(&v, "sent"), N, "{v}");
     assert_eq!(field(&v, "close"), "abortive", "{v}");
     assert_eq!(field(&v, "close_status"), "STATUS_SUCCESS", "{v}");
-    assert_eq!(field(&v, "disconnect"), "abortive", "{v}");
+    if !wine {
+        // (Wine: its WskDisconnect is a failing stub; see close_reply_reports_no_disconnect_*.)
+        assert_eq!(field(&v, "disconnect"), "abortive", "{v}");
+    }
     let failures = field(&v, "send_failures").as_array().expect("array");
     assert!(!failures.is_empty(), "queued sends must not all succeed: {v}");
     assert!(field(&v, "bytes_ok").as_u64().expect("number") < N, "{v}");
@@ -145,7 +151,10 @@ fn send_linger_stalled(wine: bool) {
     let v = clean_json(&run);
     assert_eq!(field(&v, "close"), "linger:1", "{v}");
     assert_eq!(field(&v, "close_status"), "STATUS_SUCCESS", "{v}");
-    assert_eq!(field(&v, "disconnect"), "abortive", "{v}");
+    if !wine {
+        // (Wine: its WskDisconnect is a failing stub; see close_reply_reports_no_disconnect_*.)
+        assert_eq!(field(&v, "disconnect"), "abortive", "{v}");
+    }
     let ms = field(&v, "teardown_ms").as_u64().expect("number");
     assert!((900..5000).contains(&ms), "teardown after {ms} ms: {v}");
     assert!(report.intact() && report.bytes < N, "{report:?}");

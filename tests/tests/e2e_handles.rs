@@ -65,7 +65,7 @@ fn duplicate_same_client(rig: &Rig) {
     );
     conn.assert_silent(QUIET);
     let last = ops::close(&client, h2, CloseMode::Default, true);
-    assert_torn_down(&last, Disconnect::Graceful);
+    assert_torn_down(rig, &last, Disconnect::Graceful);
     assert_report(&conn.drain(SHORT), 0, &End::Fin);
 }
 
@@ -98,7 +98,7 @@ fn duplicate_other_client(rig: &Rig) {
     let got = conn.read_exact(MIB, SHORT);
     assert_eq!(pattern::first_mismatch(0, &got), None);
     let last = ops::close(&b, hb, CloseMode::Default, true);
-    assert_torn_down(&last, Disconnect::Graceful);
+    assert_torn_down(rig, &last, Disconnect::Graceful);
     assert_report(&conn.drain(SHORT), 0, &End::Fin);
 }
 
@@ -181,6 +181,7 @@ fn stale_and_foreign(rig: &Rig) {
     assert_eq!(ops::receive_exact(&a, live, 4, SHORT), b"back");
     ops::close(&a, fresh, CloseMode::Default, true);
     assert_torn_down(
+        rig,
         &ops::close(&a, live, CloseMode::Default, true),
         Disconnect::Graceful,
     );

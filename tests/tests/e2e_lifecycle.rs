@@ -181,6 +181,7 @@ fn half_close(rig: &Rig) {
     let fin = wait(&client.receive(h, 16), "receive of the FIN", SHORT);
     assert_eq!((fin.status, fin.info), (NtStatus::STATUS_SUCCESS, 0));
     assert_torn_down(
+        rig,
         &ops::close(&client, h, CloseMode::Default, true),
         Disconnect::None,
     );

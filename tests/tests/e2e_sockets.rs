@@ -110,6 +110,7 @@ fn listen_accept(rig: &Rig, ip: IpAddr) {
     let fin = wait(&client.receive(h, 64), "receive of the peer's FIN", SHORT);
     assert_eq!((fin.status, fin.info), (NtStatus::STATUS_SUCCESS, 0));
     assert_torn_down(
+        rig,
         &ops::close(&client, h, CloseMode::Default, true),
         Disconnect::Graceful,
     );
@@ -159,6 +160,7 @@ fn ipv6_connect(rig: &Rig) {
     let mut conn = peer.accept(SHORT);
     let sends = post_sends(&client, h, TOTAL, 8);
     assert_torn_down(
+        rig,
         &ops::close(&client, h, CloseMode::Abortive, true),
         Disconnect::Abortive,
     );
@@ -223,7 +225,7 @@ fn udp(rig: &Rig, ip: IpAddr) {
     let pending = client.receive_from(u, 64);
     assert_pending(&pending, "receive_from", Duration::from_millis(50));
     let closed = ops::close(&client, u, CloseMode::Default, true);
-    assert_torn_down(&closed, Disconnect::None);
+    assert_torn_down(rig, &closed, Disconnect::None);
     assert_eq!(
         wait(&pending, "receive_from at close", SHORT).status,
         NtStatus::STATUS_CANCELLED
