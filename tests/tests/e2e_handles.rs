@@ -89,8 +89,19 @@ fn duplicate_other_client(rig: &Rig) {
     let peer = Listener::v4();
     let h = ops::connect(&a, peer.addr());
     let mut conn = peer.accept(SHORT);
+    // Into a client that is gone: refused, and no reference is left behind (finish checks
+    // that every socket is gone after unload).
+    let (gone, gone_id) = rig.client_with_id();
+    drop(gone);
+    let e = a
+        .duplicate(h, gone_id)
+        .expect_err("duplicate into a cleaned-up client");
+    assert_eq!(e.status, NtStatus::STATUS_INVALID_PARAMETER);
+    assert_eq!(a.statistics(h).expect("statistics").handles, 1);
     let hb = a.duplicate(h, b_id).expect("duplicate into client B");
+    assert_eq!(a.statistics(h).expect("statistics").handles, 2);
     drop(a); // IRP_MJ_CLEANUP of client A closes `h`
+    assert_eq!(b.statistics(hb).expect("statistics").handles, 1);
     conn.assert_silent(QUIET);
     let data = pattern::bytes(0, MIB);
     let c = wait(&b.send(hb, data), "send through B's handle", SHORT);
