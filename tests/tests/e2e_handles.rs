@@ -93,10 +93,12 @@ fn duplicate_other_client(rig: &Rig) {
     // that every socket is gone after unload).
     let (gone, gone_id) = rig.client_with_id();
     drop(gone);
-    let e = a
-        .duplicate(h, gone_id)
-        .expect_err("duplicate into a cleaned-up client");
-    assert_eq!(e.status, NtStatus::STATUS_INVALID_PARAMETER);
+    let refused = a.duplicate(h, gone_id).map_err(|e| e.status);
+    assert_eq!(
+        refused,
+        Err(NtStatus::STATUS_INVALID_PARAMETER),
+        "into a cleaned-up client"
+    );
     assert_eq!(a.statistics(h).expect("statistics").handles, 1);
     let hb = a.duplicate(h, b_id).expect("duplicate into client B");
     assert_eq!(a.statistics(h).expect("statistics").handles, 2);
@@ -104,8 +106,8 @@ fn duplicate_other_client(rig: &Rig) {
     assert_eq!(b.statistics(hb).expect("statistics").handles, 1);
     conn.assert_silent(QUIET);
     let data = pattern::bytes(0, MIB);
-    let c = wait(&b.send(hb, data), "send through B's handle", SHORT);
-    assert_eq!(c.status, NtStatus::STATUS_SUCCESS);
+    let sent = wait(&b.send(hb, data), "send through B's handle", SHORT);
+    assert_eq!(sent.status, NtStatus::STATUS_SUCCESS);
     let got = conn.read_exact(MIB, SHORT);
     assert_eq!(pattern::first_mismatch(0, &got), None);
     let last = ops::close(&b, hb, CloseMode::Default, true);
