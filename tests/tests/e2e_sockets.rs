@@ -269,3 +269,56 @@ fn udp_socket_fails_cleanly_under_wine() {
         assert_report(&conn.drain(SHORT), 1000, &End::Fin);
     });
 }
+
+// ---------------------------------------------------------------------------------------------
+// Closing a listener while a connection arrives: the pending accept either succeeds (and the
+// connection works, then ends with FIN) or is cancelled — and then the client is reset. Never a
+// connection left open with nobody behind it, never a leaked socket (finish checks).
+
+fn listener_close_race(rig: &Rig) {
+    const ROUNDS: usize = 40;
+    let client = rig.client();
+    let (mut accepted, mut cancelled) = (0, 0);
+    for _ in 0..ROUNDS {
+        let (l, addr) = bound(rig, &client, V4, SocketKind::Listen);
+        let accepting = client.accept(l);
+        // The handshake is done (the connection waits in the host backlog or was accepted).
+        let stream = TcpStream::connect_timeout(&addr, SHORT).expect("connect");
+        ops::close(&client, l, CloseMode::Default, false);
+        let c = wait(&accepting, "accept racing the close", SHORT);
+        let mut conn = Conn::from_stream(stream);
+        match c.status {
+            NtStatus::STATUS_SUCCESS => {
+                accepted += 1;
+                let h = Client::accepted(&c).expect("reply").handle;
+                let sent = wait(&client.send(h, b"ok".to_vec()), "send", SHORT);
+                assert_eq!(sent.status, NtStatus::STATUS_SUCCESS);
+                assert_eq!(conn.read_exact(2, SHORT), b"ok");
+                ops::close(&client, h, CloseMode::Default, false);
+                assert_eq!(conn.drain(SHORT).end, End::Fin);
+            }
+            NtStatus::STATUS_CANCELLED => {
+                cancelled += 1;
+                let end = conn.drain(SHORT).end;
+                assert!(matches!(end, End::Reset | End::Fin), "orphan connection: {end:?}");
+            }
+            s => panic!("accept: {s:?}"),
+        }
+    }
+    assert_eq!(accepted + cancelled, ROUNDS);
+}
+
+#[test]
+fn listener_close_racing_incoming_connection_leaves_no_orphan() {
+    run(Profile::Windows, LIMIT, listener_close_race);
+}
+
+#[test]
+fn listener_close_racing_incoming_connection_leaves_no_orphan_deferred_completions() {
+    wsksock_tests::run_deferred(Profile::Windows, LIMIT, listener_close_race);
+}
+
+#[test]
+fn listener_close_racing_incoming_connection_leaves_no_orphan_under_wine() {
+    run(Profile::Wine8, LIMIT, listener_close_race);
+}
