@@ -193,6 +193,48 @@ fn linger_5s_with_reading_peer_delivers_all_then_fin_under_wine() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Many sockets at once: 48 connections, each with 512 KiB posted and closed at once (every
+// other one gracefully, the rest with SO_LINGER {1,5}); every peer gets all of its own bytes,
+// then FIN.
+
+fn many_sockets(rig: &Rig) {
+    const N: usize = 48;
+    const EACH: usize = 512 * 1024;
+    let client = rig.client();
+    let mut peers = Vec::new();
+    let mut all_sends = Vec::new();
+    for i in 0..N {
+        let peer = Listener::v4();
+        let h = ops::connect(&client, peer.addr());
+        if i % 2 == 1 {
+            client.set_linger(h, Some(5)).expect("SO_LINGER");
+        }
+        let conn = peer.accept(SHORT);
+        all_sends.push(post_sends(&client, h, EACH, 4));
+        let closed = ops::close(&client, h, CloseMode::Default, false);
+        assert!(closed.last_reference, "{closed:?}");
+        peers.push(conn.drain_in_background(LONG));
+    }
+    for (i, p) in peers.into_iter().enumerate() {
+        let r = p.join().expect("peer");
+        assert_report(&r, EACH as u64, &End::Fin);
+        let sent = wait_sends(&all_sends[i], SHORT);
+        assert!(sent.failures.is_empty(), "socket {i}: {sent:?}");
+    }
+    assert_eq!(rig.device().engine().stats().sockets_created, N as u64);
+}
+
+#[test]
+fn many_sockets_closed_at_once_each_peer_gets_all_then_fin() {
+    run(Profile::Windows, LIMIT, many_sockets);
+}
+
+#[test]
+fn many_sockets_closed_at_once_each_peer_gets_all_then_fin_under_wine() {
+    run(Profile::Wine8, LIMIT, many_sockets);
+}
+
+// ---------------------------------------------------------------------------------------------
 // An explicit close mode overrides SO_LINGER for that close (spec section 2, last row).
 
 fn explicit_mode_overrides(rig: &Rig) {
