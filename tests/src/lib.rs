@@ -1,4 +1,15 @@
-//! Shared support of the end-to-end suites (see `tests/tests/e2e_*.rs`).
+//! Shared support of the end-to-end suites (`tests/tests/e2e_*.rs`, issue 3 item 6): the engine
+//! in-process over the WSK emulator on real host sockets, every close semantic observed on the
+//! wire by a real loopback peer, each scenario under Windows' WSK and Wine 8's
+//! (`..._under_wine`), some also with deferred completions (`..._deferred_completions`).
+//!
+//! | suite | covers |
+//! |---|---|
+//! | `e2e_close` | graceful 64 MiB then FIN; abortive RST; linger vs stalled/reading peer; cross-thread close; explicit mode vs SO_LINGER; many sockets; CLOSE reply fields; abandoning a waiting CLOSE |
+//! | `e2e_handles` | duplicates (same and other client); stale and foreign handles; client cleanup per linger |
+//! | `e2e_sockets` | listen/accept with std clients; listener close races; IPv6 loopback; UDP (Wine: none) |
+//! | `e2e_lifecycle` | unload with stalled teardowns; peer reset; half close; cancel without close and racing data; cleanup of a channel in use; Wine's 10-operation limit |
+//! | `e2e_cli` | the `wsksock` binary: `send --json`, `close-race --json`, `demo`, bad input |
 //!
 //! - [`rig`]: the engine over a fresh emulator of one profile, with a watchdog; every test ends
 //!   with [`rig::Rig::finish`] — unload reported idle, no socket left, WSK checker clean.
