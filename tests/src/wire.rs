@@ -20,7 +20,7 @@ pub fn v4_any() -> SocketAddr {
     SocketAddr::from((Ipv4Addr::LOCALHOST, 0))
 }
 
-/// [::1], any port.
+/// `[::1]`, any port.
 pub fn v6_any() -> SocketAddr {
     SocketAddr::from((Ipv6Addr::LOCALHOST, 0))
 }
