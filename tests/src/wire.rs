@@ -225,7 +225,7 @@ pub fn assert_report(r: &Report, bytes: u64, end: &End) {
     assert_eq!(&r.end, end, "how the connection ended for the peer: {r:?}");
 }
 
-/// A port on 127.0.0.1 / [::1] that was free a moment ago (for Wine, where an engine socket
+/// A port on 127.0.0.1 / `[::1]` that was free a moment ago (for Wine, where an engine socket
 /// cannot tell its own bound address: GET_ADDRESS is not implemented there).
 pub fn free_port(ip: std::net::IpAddr) -> u16 {
     let l = TcpListener::bind(SocketAddr::new(ip, 0)).expect("probe bind");
