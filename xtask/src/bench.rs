@@ -13,9 +13,9 @@
 //! Results go to `target/wsksock-bench/` (criterion's data, `memory.json`, `e2e.json`,
 //! `summary.md`). The load average is printed before and after: on a 2-core machine another
 //! build running meanwhile halves what two threads can get, which the `two_threads/control`
-//! figure shows. `--rt` runs the two-thread group (only, about 10 s) under `chrt -f 10`
-//! (SCHED_FIFO, needs root) so that other load does not take a core from it. CI does not run
-//! this.
+//! figure shows. `--rt` runs the measurements (not the builds) under `chrt -f 10` (SCHED_FIFO,
+//! needs root) so that other load does not take a core from them: about a minute on one core,
+//! 10 s on both (two threads), 15 s for the end-to-end runs. CI does not run this.
 
 use crate::util::{cargo, target_dir};
 use std::collections::BTreeMap;
@@ -77,44 +77,14 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let crit = out.join("criterion");
     let _ = std::fs::remove_dir_all(&crit);
     if rt {
-        // Everything but the two-thread group as usual; that group (about 10 s) under
-        // SCHED_FIFO: on a shared 2-core machine other processes otherwise take one of the cores,
-        // and two threads would measure the load.
-        crate::util::run(
-            cargo()
-                .args([
-                    "bench",
-                    "-p",
-                    "wsksock-core",
-                    "--bench",
-                    "engine",
-                    "--",
-                    "^(send_path|lookup|close)",
-                ])
-                .env("CRITERION_HOME", &crit),
-        )?;
-        let mut c = std::process::Command::new("chrt");
-        c.args(["-f", "10"])
-            .arg(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args([
-                "bench",
-                "-p",
-                "wsksock-core",
-                "--bench",
-                "engine",
-                "--",
-                "^two_threads",
-            ])
-            .current_dir(crate::util::root())
-            .env("CRITERION_HOME", &crit);
-        crate::util::run(&mut c)?;
-    } else {
-        crate::util::run(
-            cargo()
-                .args(["bench", "-p", "wsksock-core", "--bench", "engine"])
-                .env("CRITERION_HOME", &crit),
-        )?;
+        // Built first, so that only the measurement runs under SCHED_FIFO.
+        crate::util::run(cargo().args(["bench", "-p", "wsksock-core", "--bench", "engine", "--no-run"]))?;
     }
+    crate::util::run(
+        rt_prefix(rt, cargo())
+            .args(["bench", "-p", "wsksock-core", "--bench", "engine"])
+            .env("CRITERION_HOME", &crit),
+    )?;
     crate::util::run(
         cargo()
             .args(["bench", "-p", "wsksock-core", "--bench", "memory"])
@@ -123,7 +93,10 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let e2e = if no_e2e {
         None
     } else {
-        let mut c = cargo();
+        if rt {
+            crate::util::run(cargo().args(["build", "--release", "-q", "-p", "wsksock"]))?;
+        }
+        let mut c = rt_prefix(rt, cargo());
         c.args(["run", "--release", "-q", "-p", "wsksock", "--", "bench", "--json"]);
         if quick {
             c.args(["--bytes", "256M", "--cycles", "2000"]);
@@ -178,6 +151,26 @@ pub fn run(args: &[String]) -> Result<(), String> {
     std::fs::write(out.join("summary.md"), &md).map_err(|e| e.to_string())?;
     eprintln!("written to {}", out.display());
     Ok(())
+}
+
+/// `cmd`, or `chrt -f 10` running it (SCHED_FIFO: other processes cannot take a core from the
+/// measurement; the kernel still leaves them 5 % of each second).
+fn rt_prefix(rt: bool, cmd: std::process::Command) -> std::process::Command {
+    if !rt {
+        return cmd;
+    }
+    let mut c = std::process::Command::new("chrt");
+    c.args(["-f", "10"]).arg(cmd.get_program()).args(cmd.get_args());
+    if let Some(d) = cmd.get_current_dir() {
+        c.current_dir(d);
+    }
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => c.env(k, v),
+            None => c.env_remove(k),
+        };
+    }
+    c
 }
 
 fn load() -> String {

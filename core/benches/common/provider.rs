@@ -3,10 +3,11 @@
 //!
 //! It stands for a WSK that is never the bottleneck, so what the benchmarks time is the engine.
 //! Its socket is a plain id (a `PWSK_SOCKET` in the driver: 8 bytes, no refcount) and its
-//! operation reference a non-zero id (an IRP pointer or `Arc` in the driver: 8 bytes with a niche). Sends touch nothing shared; receives, cancels and closes take
-//! the provider's one mutex (they are only used by the close and memory benchmarks, equally by the
-//! engine and the baseline). Allocations the provider makes for itself are excluded from the memory
-//! measurement ([`super::alloc::excluded`]).
+//! operation reference a non-zero id (an IRP pointer or `Arc` in the driver: 8 bytes with a
+//! niche). Sends touch nothing shared; receives, cancels and closes take the provider's one mutex
+//! (they are only used by the close and memory benchmarks, equally by the engine and the
+//! baseline). Allocations the provider makes for itself are excluded from the memory measurement
+//! ([`super::alloc::excluded`]).
 
 use super::alloc::excluded;
 use parking_lot::Mutex;
