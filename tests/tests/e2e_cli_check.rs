@@ -88,3 +88,24 @@ fn many_sockets_at_once() {
     assert!(j["open_at_once"].as_u64().unwrap_or(0) >= 20, "{j}");
     assert_eq!(acceptor.join().expect("acceptor").len(), 20);
 }
+
+#[test]
+fn cancel_ends_a_pending_receive_and_close_ends_the_rest() {
+    let (j, peer) = check(false, &["cancel", "ADDR"]);
+    assert_eq!(j["after_cancel_io"], "STATUS_CANCELLED", "{j}");
+    assert_eq!(j["after_cancel_request"], "STATUS_CANCELLED", "{j}");
+    assert_eq!(j["close_status"], "STATUS_SUCCESS", "{j}");
+    assert_eq!(peer.end, End::Fin);
+}
+
+#[test]
+fn cancel_under_wine_leaves_receives_to_the_close() {
+    let (j, peer) = check(true, &["cancel", "ADDR"]);
+    assert_eq!(j["after_cancel_io"], "pending", "{j}");
+    assert_eq!(
+        j["after_close"],
+        serde_json::json!(["STATUS_CANCELLED", "STATUS_CANCELLED"]),
+        "{j}"
+    );
+    assert_eq!(peer.end, End::Fin);
+}

@@ -36,6 +36,7 @@ const SCENARIOS: &[Scenario] = &[
     ("send-8mib", scenarios::send_8mib),
     ("receive", scenarios::receive),
     ("close-race", scenarios::close_race),
+    ("cancel", scenarios::cancel),
     ("handles", scenarios::handles),
     ("many", scenarios::many),
     ("close-modes", scenarios::close_modes),

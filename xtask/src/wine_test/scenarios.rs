@@ -293,6 +293,34 @@ pub fn consumer(ctx: &Ctx, svc: &str) -> Outcome {
     ))
 }
 
+/// `CancelIoEx` and the CANCEL request on pending receives, then CLOSE: the cancel routine runs
+/// in the real driver; under Wine the WSK receive cannot be cancelled, so the receives may stay
+/// pending until the close — which must then end them all.
+pub fn cancel(ctx: &Ctx) -> Outcome {
+    let peer = Peer::start(1, 0, secs(60))?;
+    let j = ctx.cli("cancel", &["check", "cancel", &peer.addr()], secs(60))?;
+    let conns = peer.finish();
+    let ended = |v: &Json| matches!(v.str(), "pending" | "STATUS_CANCELLED");
+    check(
+        ended(j.get("after_cancel_io")) && ended(j.get("after_cancel_request")),
+        || format!("cancel: {j}"),
+    )?;
+    check(j.get("cancel_request_count").num() >= 1, || {
+        format!("cancel: {j}")
+    })?;
+    check(
+        j.get("after_close") == &Json::Arr(vec![Json::Str("STATUS_CANCELLED".into()); 2])
+            && j.get("close_status").str() == "STATUS_SUCCESS",
+        || format!("after close: {j}"),
+    )?;
+    one_fin(&conns, 0)?;
+    Ok(format!(
+        "after CancelIoEx: {}, after CANCEL: {} (Wine cannot cancel a WSK receive); CLOSE ended both with STATUS_CANCELLED",
+        j.get("after_cancel_io").str(),
+        j.get("after_cancel_request").str()
+    ))
+}
+
 /// A client process that exits with sockets open and receives pending: its handle's cleanup
 /// closes them (peers see FIN), as on Windows.
 pub fn client_exit(ctx: &Ctx) -> Outcome {

@@ -5,6 +5,7 @@
 //! (`handles`, `malformed`) also report `ok` and the cases that differ. What the peer saw on the
 //! wire is the harness's to check.
 
+mod cancel;
 mod handles;
 mod hold;
 mod malformed;
@@ -34,6 +35,8 @@ enum What {
     /// Connects sockets, leaves a receive pending on each, and reports how they end
     /// (for unloading the driver under open sockets).
     Hold(hold::Args),
+    /// A pending receive cancelled with CancelIoEx, another with CANCEL, then CLOSE.
+    Cancel(cancel::Args),
     /// Malformed requests get their documented statuses; the driver keeps serving.
     Malformed(malformed::Args),
 }
@@ -45,6 +48,7 @@ pub fn run(session: &Session, a: &Args) -> Result<(), String> {
         What::Handles(a) => to_json(&handles::run(session, a)?),
         What::Many(a) => to_json(&many::run(session, a)?),
         What::Hold(a) => to_json(&hold::run(session, a)?),
+        What::Cancel(a) => to_json(&cancel::run(session, a)?),
         What::Malformed(a) => to_json(&malformed::run(session, a)?),
     }?;
     println!("{json}");
