@@ -198,7 +198,8 @@ enum WSKSOCK_DISCONNECT
 #endif // __STDC_VERSION__ >= 202311L
  {
   /*
-   None (never connected, already shut down, or the teardown has not run yet).
+   None: never connected, already shut down, the disconnect failed (e.g. Wine's
+   STATUS_NOT_IMPLEMENTED stub), or the teardown has not run yet.
    */
   WSKSOCK_DISCONNECT_NONE = 0,
   /*

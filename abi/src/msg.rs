@@ -500,7 +500,8 @@ wire_try_from!(AddressWhich: u32 => Local, Peer);
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 #[repr(u32)]
 pub enum Disconnect {
-    /// None (never connected, already shut down, or the teardown has not run yet).
+    /// None: never connected, already shut down, the disconnect failed (e.g. Wine's
+    /// STATUS_NOT_IMPLEMENTED stub), or the teardown has not run yet.
     None = 0,
     /// Graceful (FIN).
     Graceful = 1,

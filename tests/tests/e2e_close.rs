@@ -468,9 +468,6 @@ fn close_in_other_thread_cancels_pending_receive_deferred_completions_under_wine
 // shows the FIN of WskCloseSocket), or a graceful one on a connection the peer had reset.
 
 #[test]
-#[ignore = "bug: core/src/socket/teardown.rs records the disconnect issued (next_step) and \
-            ignores its status (Teardown::disconnect_completed), so the reply says abortive/graceful \
-            when WskDisconnect failed"]
 fn close_reply_reports_no_disconnect_when_wsk_disconnect_failed_under_wine() {
     run(Profile::Wine8, LIMIT, |rig| {
         let client = rig.client();
@@ -487,8 +484,6 @@ fn close_reply_reports_no_disconnect_when_wsk_disconnect_failed_under_wine() {
 }
 
 #[test]
-#[ignore = "bug: core/src/socket/teardown.rs records the disconnect issued and ignores its \
-            status, so the reply says graceful after WskDisconnect failed on a reset connection"]
 fn close_reply_reports_no_disconnect_after_peer_reset() {
     run(Profile::Windows, LIMIT, |rig| {
         let client = rig.client();

@@ -69,6 +69,7 @@ pub(crate) struct Teardown<P: Provider, R: Request<P>> {
     pub escalated: bool,
     pub disconnects_pending: u32,
     pub abortive_disconnect_done: bool,
+    /// The disconnect performed (succeeded), for the CLOSE reply.
     pub disconnect: Disconnect,
     pub close_status: NtStatus,
     /// A timer was started and has neither fired nor been cancelled.
@@ -110,10 +111,18 @@ impl<P: Provider, R: Request<P>> Teardown<P, R> {
         self.mode == TeardownMode::Abortive || self.escalated
     }
 
-    pub fn disconnect_completed(&mut self, abortive: bool, _status: NtStatus) {
+    /// A teardown disconnect completed. Only one that succeeded counts as performed (the CLOSE
+    /// reply reports it); an abortive one supersedes a graceful one.
+    pub fn disconnect_completed(&mut self, abortive: bool, status: NtStatus) {
         self.disconnects_pending -= 1;
         if abortive {
             self.abortive_disconnect_done = true;
+        }
+        if status.is_success() {
+            self.disconnect = match (abortive, self.disconnect) {
+                (true, _) | (false, Disconnect::Abortive) => Disconnect::Abortive,
+                (false, Disconnect::None | Disconnect::Graceful) => Disconnect::Graceful,
+            };
         }
     }
 }
@@ -338,7 +347,6 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
                 if !st.teardown.escalated {
                     st.teardown.escalated = true;
                     st.teardown.disconnects_pending += 1;
-                    st.teardown.disconnect = Disconnect::Abortive;
                     step = Step::Disconnect { abortive: true };
                 }
             }
@@ -385,11 +393,6 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
                 if needs_disconnect {
                     st.set_phase(Phase::Disconnecting);
                     st.teardown.disconnects_pending += 1;
-                    st.teardown.disconnect = if abortive {
-                        Disconnect::Abortive
-                    } else {
-                        Disconnect::Graceful
-                    };
                     Step::Disconnect { abortive }
                 } else {
                     st.set_phase(Phase::Closing);
