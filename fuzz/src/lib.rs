@@ -31,6 +31,8 @@ pub struct Harness {
     pub host_checker: Arc<Checker>,
     /// A loopback peer that accepts and reads everything.
     pub sink: SocketAddr,
+    /// A loopback port that refuses connections (bound, never listening, held for the process).
+    pub refused: SocketAddr,
 }
 
 /// The process-wide harness.
@@ -52,8 +54,21 @@ pub fn harness() -> &'static Harness {
             checker,
             host_checker,
             sink: start_sink(),
+            refused: reserve_refusing_port(),
         }
     })
+}
+
+fn reserve_refusing_port() -> SocketAddr {
+    use socket2::{Domain, Socket, Type};
+    let s = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
+    s.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .expect("bind");
+    let addr = s.local_addr().expect("addr").as_socket().expect("inet");
+    // Bound, never listening, held for the process: connections are refused and nobody else
+    // can take the port.
+    std::mem::forget(s);
+    addr
 }
 
 fn start_sink() -> SocketAddr {

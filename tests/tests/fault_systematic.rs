@@ -15,7 +15,7 @@
 
 mod reliability;
 
-use reliability::peers::{End, PeerReport, Sink};
+use reliability::peers::{End, PeerReport, Refusing, Sink};
 use reliability::rig::{test_config, Rig};
 use reliability::PATIENCE;
 use std::collections::BTreeMap;
@@ -248,10 +248,8 @@ fn cleanup(rig: &Rig, sink: &Sink) -> Outcome {
     let r = c.receive(h, 64);
     let sent = send_chunks(&c, h, 2, 3000);
     // A second socket whose connect to a closed port may still pend.
-    let refused = {
-        let l = std::net::TcpListener::bind(any_v4()).expect("bind");
-        l.local_addr().expect("addr")
-    };
+    let refusing = Refusing::new();
+    let refused = refusing.addr();
     let pending_connect = c.socket(AF_INET, SocketKind::Stream).ok().and_then(|h2| {
         c.bind(h2, any_v4()).ok()?;
         Some(c.connect(h2, refused))

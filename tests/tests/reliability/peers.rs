@@ -299,3 +299,26 @@ fn serve(mut s: TcpStream, inner: &Inner) -> PeerReport {
         }
     }
 }
+
+/// A loopback port that refuses connections for as long as this lives: bound, never listening,
+/// so nothing else (an engine listener, an ephemeral port, a self-connect) can take it.
+pub struct Refusing {
+    _socket: Socket,
+    addr: SocketAddr,
+}
+
+impl Refusing {
+    /// Reserves a port on 127.0.0.1.
+    pub fn new() -> Refusing {
+        let s = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
+        s.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())
+            .expect("bind");
+        let addr = s.local_addr().expect("addr").as_socket().expect("inet");
+        Refusing { _socket: s, addr }
+    }
+
+    /// The refusing address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}

@@ -22,7 +22,7 @@
 //! worker) and the faults (the injector's stream). Thread timing still varies, so a failure is
 //! reproduced by rerunning its seed, usually at once, sometimes after a few runs.
 
-use super::peers::{End, PeerReport, Sink};
+use super::peers::{End, PeerReport, Refusing, Sink};
 use super::probe::MAGIC;
 use super::rig::{Audit, Rig};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -893,13 +893,10 @@ pub fn run(cfg: &StressConfig) -> Result<StressReport, String> {
         unload_linger_ms: 2_000,
     };
     let rig = Rig::new(plan, cfg.mode, config);
-    let refused = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        l.local_addr().expect("addr")
-    };
+    let refusing = Refusing::new();
     let world = Arc::new(World {
         sink: Sink::start(64),
-        refused,
+        refused: refusing.addr(),
         ops: AtomicU64::new(0),
     });
     let per_worker = cfg.ops / cfg.workers as u64;
@@ -911,9 +908,18 @@ pub fn run(cfg: &StressConfig) -> Result<StressReport, String> {
                 let seed = cfg.seed;
                 s.spawn(move || {
                     let mut w = Worker::new(id, seed, rig);
-                    for _ in 0..per_worker {
+                    for i in 0..per_worker {
                         w.step(rig, &world);
                         world.ops.fetch_add(1, Ordering::Relaxed);
+                        // Checked all along, not only at the end: stop at the first violation.
+                        if i % 256 == 0 && !(rig.checker.is_clean() && rig.host_checker.is_clean()) {
+                            w.fail(format!(
+                                "contract violation by operation {i}: {:?} {:?}",
+                                rig.checker.violations(),
+                                rig.host_checker.violations()
+                            ));
+                            break;
+                        }
                     }
                     w.wind_down();
                     w
