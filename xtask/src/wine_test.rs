@@ -63,6 +63,14 @@ pub fn run(args: &[String]) -> Result<(), String> {
             return Err(format!("no scenario {bad:?}; scenarios: {}", all.join(", ")));
         }
     }
+    // One run at a time per target dir: a second one would remove this one's prefix.
+    std::fs::create_dir_all(build::dir()).map_err(|e| format!("{}: {e}", build::dir().display()))?;
+    let lock_path = build::dir().join(".lock");
+    let lock = std::fs::File::create(&lock_path).map_err(|e| format!("{}: {e}", lock_path.display()))?;
+    if lock.try_lock().is_err() {
+        eprintln!("wine-test: another run holds {}; waiting", lock_path.display());
+        lock.lock().map_err(|e| format!("{}: {e}", lock_path.display()))?;
+    }
     let t0 = Instant::now();
     build::ensure_installed(install)?;
     let t_install = t0.elapsed();
@@ -161,7 +169,10 @@ fn suite(wine: &Wine, art: &build::Artifacts, only: Option<&[String]>) -> Result
             failed.push("final unload");
         }
     }
-    if log.contains("Unhandled page fault") || log.contains("Unhandled exception") {
+    if let Some(i) = log.find("Unhandled ") {
+        let start = log[..i].rfind('\n').map_or(0, |n| n + 1);
+        let context: Vec<&str> = log[start..].lines().take(12).collect();
+        eprintln!("  FAIL  winedevice.exe crashed:\n    {}", context.join("\n    "));
         failed.push("winedevice.exe crashed (see boot.log)");
     }
     if failed.is_empty() {

@@ -199,8 +199,16 @@ impl Wine {
         })
     }
 
-    /// `wine ARGS` with its output in `logs/NAME.log`, killed after `timeout`.
+    /// `wine ARGS` with its output in `logs/NAME.log`, killed after `timeout`. A program that
+    /// Wine could not even start (start.exe's "Application could not be started") is retried
+    /// once: that is Wine's process creation failing, not the program.
     pub fn run(&self, name: &str, args: &[&str], timeout: Duration) -> Result<Ran, String> {
+        let r = self.run_env(name, "wine", args, "-all", timeout)?;
+        if r.ok() || !r.text.contains("Application could not be started") {
+            return Ok(r);
+        }
+        eprintln!("  ! {name}: wine could not start the program; once more");
+        std::thread::sleep(Duration::from_millis(500));
         self.run_env(name, "wine", args, "-all", timeout)
     }
 
