@@ -327,12 +327,14 @@ const SCENARIOS: &[(&str, Scenario)] = &[
     ("resolve, datagram send_to/receive_from", resolve_and_datagram),
 ];
 
-/// One run of `scenario` with the k-th call failed (k = 0: no fault). Returns the failed call.
-fn run_once(name: &str, scenario: Scenario, k: u64, mode: CompletionMode) -> Option<Call> {
+/// One run of `scenario` with the k-th call failed (k = 0: no fault), and with `burst` > 1 the
+/// `burst - 1` calls after it too (a provider gone bad: every later call fails, the teardown's
+/// disconnects and closes included). Returns the k-th call, if the scenario made it.
+fn run_once(name: &str, scenario: Scenario, k: u64, mode: CompletionMode, burst: u64) -> Option<Call> {
     let plan = if k == 0 {
         FaultPlan::new(0)
     } else {
-        FaultPlan::new(k).fail_nth(k, INJECTED)
+        (k..k + burst).fold(FaultPlan::new(k), |p, n| p.fail_nth(n, INJECTED))
     };
     let rig = Rig::new(plan, mode, test_config());
     let sink = Sink::raw();
@@ -343,7 +345,7 @@ fn run_once(name: &str, scenario: Scenario, k: u64, mode: CompletionMode) -> Opt
         .find(|e| e.index == k && e.action == FaultAction::Fail(INJECTED))
         .map(|e| e.call);
     let statuses = rig.ledger.statuses();
-    let ctx = format!("{name}, k = {k}, {mode:?}, failed call {failed:?}");
+    let ctx = format!("{name}, k = {k}, burst {burst}, {mode:?}, failed call {failed:?}");
     if let Some(call) = failed {
         // A call a request made reports the failure to that request's caller.
         let has_caller = !matches!(call, Call::Disconnect | Call::Close);
@@ -393,21 +395,21 @@ fn check_wire(ctx: &str, k: u64, wire: Wire, reports: &[PeerReport]) {
     }
 }
 
-fn sweep(mode: CompletionMode) -> (u64, BTreeMap<String, u64>) {
+fn sweep(mode: CompletionMode, burst: u64) -> (u64, BTreeMap<String, u64>) {
     let mut points = 0;
     let mut by_call: BTreeMap<String, u64> = BTreeMap::new();
     for (name, scenario) in SCENARIOS {
-        run_once(name, *scenario, 0, mode);
+        run_once(name, *scenario, 0, mode, 1);
         let mut k = 1;
         let mut here = 0;
-        while let Some(call) = run_once(name, *scenario, k, mode) {
+        while let Some(call) = run_once(name, *scenario, k, mode, burst) {
             *by_call.entry(call.name().to_string()).or_default() += 1;
             here += 1;
             k += 1;
             assert!(k < 200, "{name}: the scenario never runs clean");
         }
         assert!(here > 0, "{name}: no call was failed");
-        eprintln!("  {mode:?} | {name}: {here} injection points");
+        eprintln!("  {mode:?} burst {burst} | {name}: {here} injection points");
         points += here;
     }
     (points, by_call)
@@ -415,14 +417,23 @@ fn sweep(mode: CompletionMode) -> (u64, BTreeMap<String, u64>) {
 
 #[test]
 fn every_call_of_every_scenario_fails_cleanly_inline() {
-    let (points, by_call) = sweep(CompletionMode::Inline);
+    let (points, by_call) = sweep(CompletionMode::Inline, 1);
     eprintln!("inline: {points} injection points; failed calls by kind: {by_call:?}");
     assert!(points >= 100, "coverage: {points}");
 }
 
 #[test]
 fn every_call_of_every_scenario_fails_cleanly_deferred() {
-    let (points, by_call) = sweep(CompletionMode::Deferred);
+    let (points, by_call) = sweep(CompletionMode::Deferred, 1);
     eprintln!("deferred: {points} injection points; failed calls by kind: {by_call:?}");
+    assert!(points >= 100, "coverage: {points}");
+}
+
+/// From the k-th call on, every call fails (the teardown's disconnects and closes too: a failed
+/// close still closes, as the injector documents).
+#[test]
+fn every_call_from_the_kth_on_fails_cleanly() {
+    let (points, by_call) = sweep(CompletionMode::Inline, 64);
+    eprintln!("inline, all calls from k on: {points} injection points; k-th call by kind: {by_call:?}");
     assert!(points >= 100, "coverage: {points}");
 }
