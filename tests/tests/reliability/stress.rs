@@ -231,13 +231,15 @@ struct World {
     sink: Sink,
     refused: SocketAddr,
     ops: AtomicU64,
+    shared: Client,
+    shared_id: u64,
 }
 
 const MAX_HANDLES: usize = 24;
 const SIZES: [usize; 7] = [1, 7, 100, 1000, 4096, 16 * 1024, 64 * 1024];
 
 impl Worker {
-    fn new(id: usize, seed: u64, rig: &Rig) -> Worker {
+    fn new(id: usize, seed: u64, rig: &Rig, world: &World) -> Worker {
         let mut w = Worker {
             id,
             rng: SplitMix64::new(seed ^ (0x9E37_79B9_7F4A_7C15_u64.wrapping_mul(id as u64 + 1))),
@@ -252,6 +254,10 @@ impl Worker {
             failures: Vec::new(),
             statuses: BTreeMap::new(),
         };
+        // Client 0 is shared by every worker (its handle table is hit from all threads; it
+        // is never cleaned up before unload); the others are the worker's own.
+        w.clients.push(Some(world.shared.clone()));
+        w.client_ids.push(world.shared_id);
         for _ in 0..2 {
             w.add_client(rig);
         }
@@ -279,6 +285,13 @@ impl Worker {
 
     fn live_clients(&self) -> Vec<usize> {
         (0..self.clients.len())
+            .filter(|i| self.clients[*i].is_some())
+            .collect()
+    }
+
+    /// The worker's own clients (never the shared one), which it may clean up.
+    fn own_clients(&self) -> Vec<usize> {
+        (1..self.clients.len())
             .filter(|i| self.clients[*i].is_some())
             .collect()
     }
@@ -585,7 +598,7 @@ impl Worker {
     }
 
     fn op_cleanup(&mut self, rig: &Rig) {
-        let live = self.live_clients();
+        let live = self.own_clients();
         let Some(ci) = self.pick(&live) else { return };
         // Dropping the client's channel is IRP_MJ_CLEANUP: every handle closes as SO_LINGER says.
         let keys: Vec<u64> = self.keys_where(|h, _| h.client == ci);
@@ -616,7 +629,8 @@ impl Worker {
                     .pending
                     .iter()
                     .any(|(_, x)| matches!(x, Ctx::Accept { client, .. } if *client == ci));
-            if other.client != ci && !mine {
+            // The shared client holds other workers' handles: only the own ones are known.
+            if other.client != ci && !mine && ci != 0 {
                 let r = c.cancel(other.handle).map_err(|e| e.status);
                 if r != Err(NtStatus::STATUS_INVALID_HANDLE) {
                     self.fail(format!(
@@ -838,7 +852,7 @@ impl Worker {
                 }
             }
         }
-        for ci in self.live_clients() {
+        for ci in self.own_clients() {
             if self.rng.chance(300_000) {
                 let keys: Vec<u64> = self.keys_where(|h, _| h.client == ci);
                 for k in keys {
@@ -894,9 +908,13 @@ pub fn run(cfg: &StressConfig) -> Result<StressReport, String> {
     };
     let rig = Rig::new(plan, cfg.mode, config);
     let refusing = Refusing::new();
+    let shared = rig.client();
+    let shared_id = shared.client_info().map_or(0, |i| i.client_id);
     let world = Arc::new(World {
         sink: Sink::start(64),
         refused: refusing.addr(),
+        shared,
+        shared_id,
         ops: AtomicU64::new(0),
     });
     let per_worker = cfg.ops / cfg.workers as u64;
@@ -907,7 +925,7 @@ pub fn run(cfg: &StressConfig) -> Result<StressReport, String> {
                 let world = Arc::clone(&world);
                 let seed = cfg.seed;
                 s.spawn(move || {
-                    let mut w = Worker::new(id, seed, rig);
+                    let mut w = Worker::new(id, seed, rig, &world);
                     for i in 0..per_worker {
                         w.step(rig, &world);
                         world.ops.fetch_add(1, Ordering::Relaxed);
