@@ -40,6 +40,7 @@ const SCENARIOS: &[Scenario] = &[
     ("handles", scenarios::handles),
     ("many", scenarios::many),
     ("close-modes", scenarios::close_modes),
+    ("linger-expiry", scenarios::linger_expiry),
     ("malformed", scenarios::malformed),
     ("client-exit", scenarios::client_exit),
     ("consumer-c", |c| scenarios::consumer(c, CONSUMER_C.0)),

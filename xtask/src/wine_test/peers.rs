@@ -54,6 +54,17 @@ impl Peer {
     /// A peer for `conns` connections that sends `greeting` pattern bytes on each, giving up
     /// after `deadline`.
     pub fn start(conns: usize, greeting: usize, deadline: Duration) -> Result<Peer, String> {
+        Peer::start_with(conns, greeting, Duration::ZERO, deadline)
+    }
+
+    /// Like [`Peer::start`], but each connection reads nothing for `stall` first (its receive
+    /// window fills, so the other side's sends stay queued).
+    pub fn start_with(
+        conns: usize,
+        greeting: usize,
+        stall: Duration,
+        deadline: Duration,
+    ) -> Result<Peer, String> {
         let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("peer bind: {e}"))?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         listener.set_nonblocking(true).map_err(|e| e.to_string())?;
@@ -70,7 +81,7 @@ impl Peer {
                 match listener.accept() {
                     Ok((s, _)) => {
                         acc.fetch_add(1, Ordering::AcqRel);
-                        handlers.push(std::thread::spawn(move || serve(s, greeting, end)));
+                        handlers.push(std::thread::spawn(move || serve(s, greeting, stall, end)));
                     }
                     Err(e) if e.kind() == ErrorKind::WouldBlock => {
                         if stopping {
@@ -154,7 +165,7 @@ impl Drop for Peer {
     }
 }
 
-fn serve(mut s: TcpStream, greeting: usize, end: Instant) -> Conn {
+fn serve(mut s: TcpStream, greeting: usize, stall: Duration, end: Instant) -> Conn {
     let mut c = Conn {
         bytes: 0,
         intact: true,
@@ -168,6 +179,7 @@ fn serve(mut s: TcpStream, greeting: usize, end: Instant) -> Conn {
         }
         let _ = s.shutdown(Shutdown::Write);
     }
+    std::thread::sleep(stall.min(end.saturating_duration_since(Instant::now())));
     let mut buf = vec![0u8; 256 * 1024];
     loop {
         let now = Instant::now();

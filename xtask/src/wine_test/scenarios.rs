@@ -242,6 +242,47 @@ pub fn close_modes(ctx: &Ctx) -> Outcome {
     Ok(out.join("; "))
 }
 
+/// Linger expiry: CLOSE with linger 1 s while the peer reads nothing for 3 s. The timer (a
+/// KTIMER + DPC in the driver) must fire and turn the teardown abortive; under Wine that is a
+/// stubbed WskDisconnect and then WskCloseSocket, so the peer sees part of the data and a FIN,
+/// after about a second — not a hang, and not all 16 MiB.
+pub fn linger_expiry(ctx: &Ctx) -> Outcome {
+    let bytes = 16 * MIB;
+    let peer = Peer::start_with(1, 0, secs(3), secs(60))?;
+    let j = ctx.cli(
+        "linger-expiry",
+        &[
+            "send",
+            &peer.addr(),
+            "--bytes",
+            &bytes.to_string(),
+            "--close",
+            "linger:1",
+            "--json",
+        ],
+        secs(60),
+    )?;
+    let conns = peer.finish();
+    let ms = j.get("teardown_ms").num();
+    check(j.get("close_status").str() == "STATUS_SUCCESS", || {
+        format!("close: {j}")
+    })?;
+    check((900..2900).contains(&ms), || {
+        format!("teardown after {ms} ms, not about 1 s: {j}")
+    })?;
+    check(j.get("disconnect").str() == "abortive", || {
+        format!("the linger did not expire: {j}")
+    })?;
+    check(
+        conns.len() == 1 && conns[0].intact && conns[0].end == End::Fin && conns[0].bytes < bytes,
+        || format!("peer: {}", show(&conns)),
+    )?;
+    Ok(format!(
+        "teardown after {ms} ms (abortive); the peer got {} of {bytes} bytes intact, then FIN",
+        conns[0].bytes
+    ))
+}
+
 /// Malformed IOCTLs from user mode; the driver keeps serving.
 pub fn malformed(ctx: &Ctx) -> Outcome {
     let peer = Peer::start(1, 0, secs(60))?;
