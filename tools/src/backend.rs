@@ -80,6 +80,17 @@ impl Session {
         }
     }
 
+    /// What the requests reach, for humans.
+    // On Windows there is only the device.
+    #[cfg_attr(windows, allow(clippy::unused_self))]
+    pub fn describe(&self) -> &'static str {
+        #[cfg(not(windows))]
+        if self.device.is_some() {
+            return "the engine over the WSK emulator";
+        }
+        "the wsksock driver through \\\\.\\WskSock"
+    }
+
     /// Another client of the same driver (another file object): its handles are its own.
     // On Windows another client is just another open of the device.
     #[cfg_attr(windows, allow(clippy::unused_self))]

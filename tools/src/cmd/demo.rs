@@ -76,7 +76,7 @@ pub fn run(session: &Session) -> Result<(), String> {
             expect: "all data within the linger time, then FIN",
         },
     ];
-    println!("wsksock demo: the engine over the WSK emulator, peers on 127.0.0.1\n");
+    println!("wsksock demo: {}, peers on 127.0.0.1\n", session.describe());
     for (i, s) in scenarios.iter().enumerate() {
         let peer = Peer::start(local, s.peer, Duration::from_secs(30)).map_err(|e| e.to_string())?;
         let out = send(
