@@ -535,6 +535,35 @@ mod tests {
     use super::{median, parse_size};
 
     #[test]
+    #[cfg(not(windows))]
+    fn a_short_host_run_reports_both_sides() {
+        use super::{bench, Args};
+        use crate::backend::{Kind, ProfileArg, Session};
+        let session = Session::open(Kind::Host, ProfileArg::Windows).expect("host session");
+        let a = Args {
+            bytes: 3 << 20,
+            chunk: 256 << 10,
+            in_flight: 4,
+            cycles: 20,
+            payload: 100,
+            runs: 2,
+            no_bulk: false,
+            no_progress: true,
+            json: true,
+        };
+        let r = bench(&session.client, &a).expect("bench");
+        let b = r.bulk.as_ref().expect("bulk");
+        assert_eq!((b.driver_mib_s.runs.len(), b.plain_mib_s.runs.len()), (2, 2));
+        assert!(b.driver_mib_s.median > 0.0 && b.plain_mib_s.median > 0.0 && b.ratio > 0.0);
+        let c = r.cycles.as_ref().expect("cycles");
+        assert_eq!(c.cycles, 20);
+        assert!(c.driver_per_s.median > 0.0 && c.plain_per_s.median > 0.0);
+        let json = serde_json::to_value(&r).expect("json");
+        assert_eq!(json["bulk"]["bytes"], 3 << 20);
+        session.close().expect("the engine unloads");
+    }
+
+    #[test]
     fn sizes_take_binary_suffixes() {
         assert_eq!(parse_size("1G"), Ok(1 << 30));
         assert_eq!(parse_size("256K"), Ok(256 << 10));
