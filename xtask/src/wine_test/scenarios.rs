@@ -286,6 +286,67 @@ pub fn linger_expiry(ctx: &Ctx) -> Outcome {
     ))
 }
 
+/// Several client processes at once (their requests dispatched and completed on Wine's threads
+/// in parallel): 4 senders of 2 MiB, 2 close races and 20 sockets at once, each checked.
+pub fn parallel(ctx: &Ctx) -> Outcome {
+    let exe = format!(r"{WIN_DIR}\wsksock.exe");
+    let mut jobs = Vec::new();
+    for i in 0..4 {
+        let peer = Peer::start(1, 0, secs(90))?;
+        let args = vec![
+            "send".to_string(),
+            peer.addr(),
+            "--bytes".into(),
+            (2 * MIB).to_string(),
+            "--json".into(),
+        ];
+        jobs.push((format!("parallel-send-{i}"), peer, args, 2 * MIB));
+    }
+    for i in 0..2 {
+        let peer = Peer::start(1, 0, secs(90))?;
+        let args = vec!["close-race".to_string(), peer.addr(), "--json".into()];
+        jobs.push((format!("parallel-race-{i}"), peer, args, 0));
+    }
+    let peer = Peer::start(20, 0, secs(90))?;
+    let args = vec![
+        "check".to_string(),
+        "many".into(),
+        peer.addr(),
+        "--count".into(),
+        "20".into(),
+    ];
+    jobs.push(("parallel-many".into(), peer, args, 1000));
+    let running: Vec<_> = jobs
+        .into_iter()
+        .map(|(name, peer, args, bytes)| {
+            let mut all = vec![exe.as_str()];
+            all.extend(args.iter().map(String::as_str));
+            ctx.wine.spawn(&name, &all).map(|bg| (name, peer, bg, bytes))
+        })
+        .collect::<Result<_, _>>()?;
+    let mut problems = Vec::new();
+    for (name, peer, bg, bytes) in running {
+        let r = bg.wait(secs(90));
+        let conns = peer.finish();
+        let j = Json::last_object(&r.text).unwrap_or(Json::Null);
+        let ok = r.ok()
+            && !conns.is_empty()
+            && conns
+                .iter()
+                .all(|c| c.bytes == bytes && c.intact && c.end == End::Fin)
+            && match name.as_str() {
+                n if n.starts_with("parallel-send") => j.get("bytes_ok").num() == bytes,
+                n if n.starts_with("parallel-race") => j.get("recv_status").str() == "STATUS_CANCELLED",
+                _ => j.get("closed").num() == 20 && conns.len() == 20,
+            };
+        if !ok {
+            problems.push(format!("{name}: exit {:?}, {j}, peer {}", r.code, show(&conns)));
+        }
+    }
+    check(problems.is_empty(), || problems.join("\n    "))?;
+    Ok("7 clients at once: 4 × 2 MiB, 2 close races, 20 sockets — all intact, all FIN".into())
+}
+
 /// Malformed IOCTLs from user mode; the driver keeps serving.
 pub fn malformed(ctx: &Ctx) -> Outcome {
     let peer = Peer::start(1, 0, secs(60))?;
