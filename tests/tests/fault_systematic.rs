@@ -44,8 +44,9 @@ enum Wire {
 /// What a scenario reports.
 struct Outcome {
     wire: Wire,
-    /// The scenario unloads the engine itself (with connections still open).
-    unload: bool,
+    /// The teardown status a waiting CLOSE reported, in scenarios with one socket (a failed
+    /// provider close must show there).
+    teardown: Option<NtStatus>,
 }
 
 type Scenario = fn(&Rig, &Sink) -> Outcome;
@@ -77,7 +78,7 @@ fn connect_send_close(rig: &Rig, sink: &Sink, mode: CloseMode, wait: bool) -> Ou
     let c = rig.client();
     let any = Outcome {
         wire: Wire::Any,
-        unload: false,
+        teardown: None,
     };
     let Ok(h) = c.socket(AF_INET, SocketKind::Stream) else {
         return any;
@@ -100,7 +101,10 @@ fn connect_send_close(rig: &Rig, sink: &Sink, mode: CloseMode, wait: bool) -> Ou
         CloseMode::Abortive => Wire::Abortive,
         _ => Wire::Graceful(sent),
     };
-    Outcome { wire, unload: false }
+    Outcome {
+        wire,
+        teardown: wait.then_some(closed.teardown_status),
+    }
 }
 
 fn close_default(rig: &Rig, sink: &Sink) -> Outcome {
@@ -127,15 +131,16 @@ fn close_linger_zero(rig: &Rig, sink: &Sink) -> Outcome {
     let c = rig.client();
     let mut out = Outcome {
         wire: Wire::Any,
-        unload: false,
+        teardown: None,
     };
     let Ok(h) = c.connect_to(sink.addr()) else {
         return out;
     };
     c.set_linger(h, Some(0)).expect("SO_LINGER is kept by the engine");
     send_chunks(&c, h, 2, 5000);
-    c.close(h, CloseMode::Default, true).expect("close");
+    let closed = c.close(h, CloseMode::Default, true).expect("close");
     out.wire = Wire::Abortive;
+    out.teardown = Some(closed.teardown_status);
     out
 }
 
@@ -144,7 +149,7 @@ fn receive_and_options(rig: &Rig, sink: &Sink) -> Outcome {
     let c = rig.client();
     let any = Outcome {
         wire: Wire::Any,
-        unload: false,
+        teardown: None,
     };
     let Ok(h) = c.connect_to(sink.addr()) else {
         return any;
@@ -162,7 +167,7 @@ fn receive_and_options(rig: &Rig, sink: &Sink) -> Outcome {
     );
     Outcome {
         wire: Wire::Graceful(sent),
-        unload: false,
+        teardown: None,
     }
 }
 
@@ -171,7 +176,7 @@ fn accept(rig: &Rig, sink: &Sink) -> Outcome {
     let c = rig.client();
     let any = Outcome {
         wire: Wire::Any,
-        unload: false,
+        teardown: None,
     };
     let Ok(l) = c.socket(AF_INET, SocketKind::Listen) else {
         return any;
@@ -206,7 +211,7 @@ fn duplicate(rig: &Rig, sink: &Sink) -> Outcome {
     let b = rig.client();
     let any = Outcome {
         wire: Wire::Any,
-        unload: false,
+        teardown: None,
     };
     let Ok(h) = a.connect_to(sink.addr()) else {
         return any;
@@ -217,10 +222,10 @@ fn duplicate(rig: &Rig, sink: &Sink) -> Outcome {
     let closed = a.close(h, CloseMode::Abortive, false).expect("close original");
     assert!(!closed.last_reference, "the duplicate still holds the socket");
     let sent = first + send_chunks_at(&b, h2, first, 2, 2000);
-    b.close(h2, CloseMode::Graceful, true).expect("close duplicate");
+    let closed = b.close(h2, CloseMode::Graceful, true).expect("close duplicate");
     Outcome {
         wire: Wire::Graceful(sent),
-        unload: false,
+        teardown: Some(closed.teardown_status),
     }
 }
 
@@ -240,7 +245,7 @@ fn cleanup(rig: &Rig, sink: &Sink) -> Outcome {
     let c = rig.client();
     let any = Outcome {
         wire: Wire::Any,
-        unload: false,
+        teardown: None,
     };
     let Ok(h) = c.connect_to(sink.addr()) else {
         return any;
@@ -269,7 +274,7 @@ fn cleanup(rig: &Rig, sink: &Sink) -> Outcome {
     }
     Outcome {
         wire: Wire::Graceful(sent),
-        unload: false,
+        teardown: None,
     }
 }
 
@@ -278,7 +283,7 @@ fn unload(rig: &Rig, sink: &Sink) -> Outcome {
     let c = rig.client();
     let mut out = Outcome {
         wire: Wire::Any,
-        unload: true,
+        teardown: None,
     };
     let Ok(h) = c.connect_to(sink.addr()) else {
         return out;
@@ -307,7 +312,7 @@ fn resolve_and_datagram(rig: &Rig, _sink: &Sink) -> Outcome {
     }
     Outcome {
         wire: Wire::Any,
-        unload: false,
+        teardown: None,
     }
 }
 
@@ -362,7 +367,17 @@ fn run_once(name: &str, scenario: Scenario, k: u64, mode: CompletionMode, burst:
             "{ctx}: a request completed with an unnamed status {s:?}"
         );
     }
-    let _ = out.unload;
+    // The provider close failed: a CLOSE waiting for the teardown reports that status.
+    if let (Some(Call::Close), Some(st)) = (failed, out.teardown) {
+        assert_eq!(st, INJECTED, "{ctx}: teardown status of the waiting CLOSE");
+    }
+    if let (None, Some(st)) = (failed, out.teardown) {
+        assert_eq!(
+            st,
+            NtStatus::STATUS_SUCCESS,
+            "{ctx}: teardown status of the waiting CLOSE"
+        );
+    }
     rig.unload_and_audit(PATIENCE);
     let reports = sink.finish(Duration::from_secs(10));
     check_wire(&ctx, k, out.wire, &reports);
