@@ -154,7 +154,15 @@ pub fn run(actions: &[Action]) {
                         Target::Sink => h.sink,
                         Target::Refused => refused,
                         Target::Listener(j) => {
-                            let listeners: Vec<SocketAddr> = live.iter().filter_map(|l| l.listen).collect();
+                            // Not the socket's own address: a socket connected to itself is its
+                            // own peer that never reads, and its graceful close (SO_DONTLINGER)
+                            // then waits until unload, by design (see docs/RELIABILITY.md).
+                            let own = live[i].listen;
+                            let listeners: Vec<SocketAddr> = live
+                                .iter()
+                                .filter_map(|l| l.listen)
+                                .filter(|a| Some(*a) != own)
+                                .collect();
                             if listeners.is_empty() {
                                 h.sink
                             } else {

@@ -249,3 +249,46 @@ fn unload_while_clients_keep_issuing_requests() {
     }
     assert!(started.elapsed() < PATIENCE);
 }
+
+/// Found by the `sequence` fuzz target: a stream socket connected to its own address is its own
+/// peer, and it never reads. When its client goes away, the default (graceful, SO_DONTLINGER)
+/// close waits for a peer that will never read — by design it has no deadline of its own, so the
+/// socket object stays until unload, which bounds it like every graceful teardown.
+#[test]
+fn a_socket_connected_to_itself_stays_until_unload_bounds_it() {
+    let rig = Rig::plain();
+    let c = rig.client();
+    let h = c.socket(AF_INET, SocketKind::Stream).expect("socket");
+    c.bind(h, local()).expect("bind");
+    let me = c
+        .address(h, wsksock_abi::msg::AddressWhich::Local)
+        .expect("local address");
+    let connected = c
+        .connect(h, me)
+        .wait_timeout(PATIENCE)
+        .expect("connect completes");
+    assert_eq!(
+        connected.status,
+        NtStatus::STATUS_SUCCESS,
+        "TCP simultaneous open with itself"
+    );
+    let sends: Vec<_> = (0..8)
+        .map(|i| c.send(h, pattern::bytes(i << 20, 1 << 20)))
+        .collect();
+    drop(c);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(
+        rig.stats().sockets_alive,
+        1,
+        "the graceful teardown waits for its own reading"
+    );
+    let t = rig.unload(PATIENCE);
+    assert!(
+        t < Duration::from_millis(LINGER_MS + 700),
+        "bounded by the unload linger: {t:?}"
+    );
+    for s in &sends {
+        assert!(s.wait_timeout(PATIENCE).is_some(), "every send completed");
+    }
+    rig.audit(t);
+}
