@@ -85,8 +85,21 @@ pub fn run(args: &[String]) -> Result<(), String> {
             stat("new_units_added")
         );
         if !out.status.success() {
-            let tail: Vec<&str> = log.lines().rev().take(60).collect();
-            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            // The panic (with its message), then libFuzzer's report, without backtrace frames.
+            let lines: Vec<&str> = log.lines().collect();
+            let start = lines
+                .iter()
+                .position(|l| l.contains("panicked at") || l.contains("ERROR: libFuzzer"))
+                .unwrap_or(lines.len().saturating_sub(40));
+            let tail: Vec<&str> = lines[start..]
+                .iter()
+                .filter(|l| {
+                    let t = l.trim_start();
+                    !(t.starts_with("at ") || t.split(':').next().is_some_and(|n| n.parse::<u32>().is_ok()))
+                })
+                .take(40)
+                .copied()
+                .collect();
             return Err(format!(
                 "{}\nfuzz target {t} failed ({}): the input is in fuzz/artifacts/{t}/ \
                  (cargo +nightly fuzz fmt {t} <file> shows it)\n{line}",
