@@ -23,12 +23,12 @@ fn check(cfg: &StressConfig) {
 
 #[test]
 fn short_stress_inline_with_faults() {
-    check(&StressConfig::new(1_500, 1, CompletionMode::Inline));
+    check(&StressConfig::new(4_000, 1, CompletionMode::Inline));
 }
 
 #[test]
 fn short_stress_deferred_with_faults() {
-    check(&StressConfig::new(1_500, 2, CompletionMode::Deferred));
+    check(&StressConfig::new(4_000, 2, CompletionMode::Deferred));
 }
 
 /// `cargo xtask stress` runs this one with its arguments in the environment.
