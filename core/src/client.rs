@@ -339,11 +339,9 @@ impl<P: Provider, R: Request<P>> crate::provider::CompletionSink<P> for UnboundS
             shared.stats.contract_violation();
         }
         client.release_pending();
-        shared.stats.op_completed(
-            out.status == NtStatus::STATUS_CANCELLED,
-            crate::socket::ops::OpKind::Bind,
-            0,
-        );
+        shared
+            .stats
+            .op_completed(out.status == NtStatus::STATUS_CANCELLED);
         crate::dispatch::complete_unbound(&shared, &client, kind, req, out);
         // This operation's live reference goes last: a socket it created took its own first.
         shared.live_release();

@@ -24,7 +24,6 @@ use crate::socket::ops::OpKind;
 use crate::socket::teardown::CloseArgs;
 use crate::socket::SocketObj;
 use crate::sync::Arc;
-use alloc::boxed::Box;
 use core::net::SocketAddr;
 use wsksock_abi::addr::{AF_INET, AF_INET6, AF_UNSPEC};
 use wsksock_abi::msg::{
@@ -153,23 +152,13 @@ fn bind_or_connect<P: Provider, R: Request<P>>(client: &Arc<Client<P, R>>, req: 
         Ok((sock, hid, addr))
     })?;
     if op == Op::Bind {
-        sock.start_op(
-            client,
-            hid,
-            OpKind::Bind,
-            req,
-            None,
-            Box::new(move |p, s, _, d| p.bind(s, addr, d)),
-        );
+        sock.start_op(client, hid, OpKind::Bind, req, None, move |p, s, _, d| {
+            p.bind(s, addr, d)
+        });
     } else {
-        sock.start_op(
-            client,
-            hid,
-            OpKind::Connect,
-            req,
-            None,
-            Box::new(move |p, s, _, d| p.connect(s, addr, d)),
-        );
+        sock.start_op(client, hid, OpKind::Connect, req, None, move |p, s, _, d| {
+            p.connect(s, addr, d)
+        });
     }
     Ok(())
 }
@@ -182,14 +171,9 @@ fn listen<P: Provider, R: Request<P>>(client: &Arc<Client<P, R>>, req: R) -> Rou
         require_kind(&sock, &[SocketKind::Listen])?;
         Ok((sock, hid, m.backlog))
     })?;
-    sock.start_op(
-        client,
-        hid,
-        OpKind::Listen,
-        req,
-        None,
-        Box::new(move |p, s, _, d| p.listen(s, backlog, d)),
-    );
+    sock.start_op(client, hid, OpKind::Listen, req, None, move |p, s, _, d| {
+        p.listen(s, backlog, d)
+    });
     Ok(())
 }
 
@@ -201,14 +185,9 @@ fn accept<P: Provider, R: Request<P>>(client: &Arc<Client<P, R>>, req: R) -> Rou
         require_kind(&sock, &[SocketKind::Listen])?;
         Ok((sock, hid))
     })?;
-    sock.start_op(
-        client,
-        hid,
-        OpKind::Accept,
-        req,
-        None,
-        Box::new(|p, s, _, d| p.accept(s, d)),
-    );
+    sock.start_op(client, hid, OpKind::Accept, req, None, |p, s, _, d| {
+        p.accept(s, d)
+    });
     Ok(())
 }
 
@@ -254,19 +233,15 @@ fn data<P: Provider, R: Request<P>>(client: &Arc<Client<P, R>>, req: R, op: Op) 
             .finish_request(req, NtStatus::STATUS_INVALID_BUFFER_SIZE, &[], 0, Some(buf));
         return Ok(());
     }
-    let kind = if receive { OpKind::Receive } else { OpKind::Send };
-    let issue: Box<crate::socket::ops::Issue<P>> = if receive {
-        Box::new(move |p, s, b, d| match b {
-            Some(b) => p.receive(s, b, flags, d),
-            None => None,
-        })
+    if receive {
+        sock.start_op(client, hid, OpKind::Receive, req, Some(buf), move |p, s, b, d| {
+            b.and_then(|b| p.receive(s, b, flags, d))
+        });
     } else {
-        Box::new(move |p, s, b, d| match b {
-            Some(b) => p.send(s, b, flags, d),
-            None => None,
-        })
-    };
-    sock.start_op(client, hid, kind, req, Some(buf), issue);
+        sock.start_op(client, hid, OpKind::Send, req, Some(buf), move |p, s, b, d| {
+            b.and_then(|b| p.send(s, b, flags, d))
+        });
+    }
     Ok(())
 }
 
@@ -303,23 +278,19 @@ fn datagram<P: Provider, R: Request<P>>(client: &Arc<Client<P, R>>, req: R, op: 
             .finish_request(req, NtStatus::STATUS_INVALID_BUFFER_SIZE, &[], 0, Some(buf));
         return Ok(());
     }
-    let (kind, issue): (OpKind, Box<crate::socket::ops::Issue<P>>) = match addr {
-        Some(remote) => (
-            OpKind::SendTo,
-            Box::new(move |p, s, b, d| match b {
-                Some(b) => p.send_to(s, b, remote, d),
-                None => None,
-            }),
-        ),
-        None => (
+    match addr {
+        Some(remote) => sock.start_op(client, hid, OpKind::SendTo, req, Some(buf), move |p, s, b, d| {
+            b.and_then(|b| p.send_to(s, b, remote, d))
+        }),
+        None => sock.start_op(
+            client,
+            hid,
             OpKind::ReceiveFrom,
-            Box::new(move |p, s, b, d| match b {
-                Some(b) => p.receive_from(s, b, d),
-                None => None,
-            }),
+            req,
+            Some(buf),
+            move |p, s, b, d| b.and_then(|b| p.receive_from(s, b, d)),
         ),
-    };
-    sock.start_op(client, hid, kind, req, Some(buf), issue);
+    }
     Ok(())
 }
 
@@ -333,14 +304,9 @@ fn shutdown<P: Provider, R: Request<P>>(client: &Arc<Client<P, R>>, req: R) -> R
         Ok((sock, hid, abortive))
     })?;
     let kind = OpKind::Shutdown { abortive };
-    sock.start_op(
-        client,
-        hid,
-        kind,
-        req,
-        None,
-        Box::new(move |p, s, _, d| p.disconnect(s, abortive, d)),
-    );
+    sock.start_op(client, hid, kind, req, None, move |p, s, _, d| {
+        p.disconnect(s, abortive, d)
+    });
     Ok(())
 }
 
@@ -383,14 +349,9 @@ fn set_option<P: Provider, R: Request<P>>(
         }
         Some(o) => {
             let v = value.0;
-            sock.start_op(
-                client,
-                hid,
-                OpKind::SetOption,
-                req,
-                None,
-                Box::new(move |p, s, _, d| p.set_option(s, o, v, d)),
-            );
+            sock.start_op(client, hid, OpKind::SetOption, req, None, move |p, s, _, d| {
+                p.set_option(s, o, v, d)
+            });
         }
     }
     Ok(())
@@ -421,14 +382,9 @@ fn get_option<P: Provider, R: Request<P>>(
             reply(shared, req, &r);
         }
         Some(o) => {
-            sock.start_op(
-                client,
-                hid,
-                OpKind::GetOption,
-                req,
-                None,
-                Box::new(move |p, s, _, d| p.get_option(s, o, d)),
-            );
+            sock.start_op(client, hid, OpKind::GetOption, req, None, move |p, s, _, d| {
+                p.get_option(s, o, d)
+            });
         }
     }
     Ok(())
@@ -450,14 +406,9 @@ fn get_address<P: Provider, R: Request<P>>(client: &Arc<Client<P, R>>, req: R) -
         }
         Ok((sock, hid, which))
     })?;
-    sock.start_op(
-        client,
-        hid,
-        OpKind::GetAddress,
-        req,
-        None,
-        Box::new(move |p, s, _, d| p.get_address(s, which, d)),
-    );
+    sock.start_op(client, hid, OpKind::GetAddress, req, None, move |p, s, _, d| {
+        p.get_address(s, which, d)
+    });
     Ok(())
 }
 

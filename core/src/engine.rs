@@ -19,7 +19,7 @@ use crate::provider::{PMutex, Provider};
 use crate::request::Request;
 use crate::rundown::{Drained, Rundown};
 use crate::slab::{Key, Slab};
-use crate::socket::ops::OpKind;
+use crate::socket::SocketStats;
 use crate::socket::{SockRef, SocketObj};
 use crate::sync::{Arc, AtomicBool, AtomicU64, Ordering};
 use alloc::boxed::Box;
@@ -51,7 +51,11 @@ impl Default for Config {
     }
 }
 
-/// Global counters (atomics: no lock).
+/// Engine-wide counters. None is touched per data operation (two threads on distinct sockets
+/// share no cache line): operations and their requests are counted in each socket's state under
+/// its own lock, and added here when the socket finishes. What is counted here directly: sockets
+/// created and alive, the rare unbound operations (create, resolve), requests the engine answers
+/// itself (refusals, CLOSE, DUPLICATE, STATISTICS...), provider contract violations.
 #[derive(Default)]
 pub(crate) struct GlobalStats {
     sockets_alive: AtomicU64,
@@ -67,23 +71,16 @@ pub(crate) struct GlobalStats {
 }
 
 impl GlobalStats {
+    /// An unbound operation (create, resolve) started.
     pub fn op_started(&self) {
         self.ops_started.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub fn op_completed(&self, cancelled: bool, kind: OpKind, bytes: u64) {
+    /// An unbound operation completed.
+    pub fn op_completed(&self, cancelled: bool) {
         self.ops_completed.fetch_add(1, Ordering::Relaxed);
         if cancelled {
             self.ops_cancelled.fetch_add(1, Ordering::Relaxed);
-        }
-        match kind {
-            OpKind::Send | OpKind::SendTo => {
-                self.bytes_sent.fetch_add(bytes, Ordering::Relaxed);
-            }
-            OpKind::Receive | OpKind::ReceiveFrom => {
-                self.bytes_received.fetch_add(bytes, Ordering::Relaxed);
-            }
-            _ => {}
         }
     }
 
@@ -91,9 +88,24 @@ impl GlobalStats {
         self.contract_violations.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub fn snapshot(&self) -> Stats {
+    /// Folds a finished socket's figures in.
+    fn retire(&self, s: &SocketStats) {
+        let add = |a: &AtomicU64, v: u64| {
+            a.fetch_add(v, Ordering::Relaxed);
+        };
+        add(&self.bytes_sent, s.bytes_sent);
+        add(&self.bytes_received, s.bytes_received);
+        add(&self.ops_started, s.ops_started);
+        add(&self.ops_completed, s.ops_completed);
+        add(&self.ops_cancelled, s.ops_cancelled);
+        add(&self.requests, s.requests);
+        add(&self.requests_failed, s.requests_failed);
+    }
+
+    /// These counters plus the live sockets' own.
+    fn snapshot(&self, live: impl Iterator<Item = SocketStats>) -> Stats {
         let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        Stats {
+        let mut t = Stats {
             sockets_alive: l(&self.sockets_alive),
             sockets_created: l(&self.sockets_created),
             bytes_sent: l(&self.bytes_sent),
@@ -104,7 +116,17 @@ impl GlobalStats {
             requests: l(&self.requests),
             requests_failed: l(&self.requests_failed),
             contract_violations: l(&self.contract_violations),
+        };
+        for s in live {
+            t.bytes_sent += s.bytes_sent;
+            t.bytes_received += s.bytes_received;
+            t.ops_started += s.ops_started;
+            t.ops_completed += s.ops_completed;
+            t.ops_cancelled += s.ops_cancelled;
+            t.requests += s.requests;
+            t.requests_failed += s.requests_failed;
         }
+        t
     }
 }
 
@@ -150,7 +172,8 @@ impl<P: Provider, R: Request<P>> Shared<P, R> {
         self.unloading.load(Ordering::Acquire)
     }
 
-    /// Completes a request and counts it. Every request ends here exactly once.
+    /// Completes a request and counts it engine-wide. Every request ends here or in
+    /// [`Shared::complete_request`] exactly once.
     pub fn finish_request(
         &self,
         req: R,
@@ -163,12 +186,31 @@ impl<P: Provider, R: Request<P>> Shared<P, R> {
         if status.is_error() {
             self.stats.requests_failed.fetch_add(1, Ordering::Relaxed);
         }
+        self.complete_request(req, status, reply, info, buf);
+    }
+
+    /// Completes a request its socket already counted (the data path: no engine-wide counter).
+    #[allow(clippy::unused_self)] // a method like finish_request, so call sites read alike
+    pub fn complete_request(
+        &self,
+        req: R,
+        status: NtStatus,
+        reply: &[u8],
+        info: usize,
+        buf: Option<P::Buffer>,
+    ) {
         let (reply, info) = if status.is_error() {
             (&[][..], 0)
         } else {
             (reply, info)
         };
         req.complete(status, reply, info, buf);
+    }
+
+    /// Global figures: the retired totals plus every live socket's.
+    pub fn snapshot(&self) -> Stats {
+        let live: Vec<SockRef<P, R>> = self.sockets.lock().iter().map(|(_, s)| s.clone()).collect();
+        self.stats.snapshot(live.iter().map(|s| s.state.lock().stats))
     }
 
     /// Adds a new socket object to the registry (`make` receives its registry key).
@@ -184,7 +226,11 @@ impl<P: Provider, R: Request<P>> Shared<P, R> {
 
     /// A socket's teardown finished: forget it, drop its live reference.
     pub fn socket_finished(&self, sock: &SocketObj<P, R>) {
+        let stats = sock.state.lock().stats;
         let removed = self.sockets.lock().remove(sock.registry_key);
+        // Retired after leaving the registry: a concurrent snapshot may miss this socket's
+        // figures for a moment, but never counts them twice.
+        self.stats.retire(&stats);
         drop(removed);
         self.stats.sockets_alive.fetch_sub(1, Ordering::Relaxed);
         self.live_release();
@@ -320,12 +366,12 @@ impl<P: Provider, R: Request<P>> Engine<P, R> {
 
     /// Global figures.
     pub fn stats(&self) -> Stats {
-        self.shared.stats.snapshot()
+        self.shared.snapshot()
     }
 
     /// Global figures as the STATISTICS reply carries them.
     pub(crate) fn statistics_reply(shared: &Shared<P, R>) -> StatisticsReply {
-        let e = shared.stats.snapshot();
+        let e = shared.snapshot();
         let mut r = StatisticsReply::new_zeroed_with_header();
         r.scope = 0;
         r.sockets_alive = e.sockets_alive;

@@ -510,7 +510,12 @@ impl<P: Provider> FaultInjector<P> {
 
 impl<P: Provider> Drop for FaultInjector<P> {
     fn drop(&mut self) {
-        self.st.delayer.stop.store(true, Ordering::Release);
+        {
+            // Under the queue lock: the delayer checks `stop` and then waits while holding it, so
+            // setting it here cannot fall between its check and its wait (a lost wakeup).
+            let _q = self.st.delayer.queue.lock();
+            self.st.delayer.stop.store(true, Ordering::Release);
+        }
         self.st.delayer.cv.notify_all();
         let t = self.st.thread.lock().take();
         if let Some(t) = t {

@@ -63,6 +63,10 @@ pub struct SocketStats {
     pub ops_completed: u64,
     /// Operations completed with STATUS_CANCELLED.
     pub ops_cancelled: u64,
+    /// Client requests completed by this socket's operations.
+    pub requests: u64,
+    /// Of those, with an error status.
+    pub requests_failed: u64,
 }
 
 /// The mutable part of a socket, under its lock.

@@ -96,14 +96,6 @@ impl<P: Provider, R: Request<P>> CompletionSink<P> for OpSink<P, R> {
     }
 }
 
-/// The provider call of an operation.
-pub(crate) type Issue<P> = dyn FnOnce(
-    &P,
-    &<P as Provider>::Socket,
-    Option<<P as Provider>::Buffer>,
-    Completion<P>,
-) -> Option<<P as Provider>::OpRef>;
-
 impl<P: Provider, R: Request<P>> SockRef<P, R> {
     /// Starts a client's operation through handle `handle_id`, or completes `req` with the reason
     /// it cannot start (the handle was closed meanwhile, or a limit was reached).
@@ -114,7 +106,7 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
         kind: OpKind,
         mut req: R,
         buffer: Option<P::Buffer>,
-        issue: Box<Issue<P>>,
+        issue: impl FnOnce(&P, &P::Socket, Option<P::Buffer>, Completion<P>) -> Option<P::OpRef>,
     ) {
         let shared = &self.shared;
         if !client.reserve_pending() {
@@ -164,7 +156,6 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
         }
         st.stats.ops_started += 1;
         drop(st);
-        shared.stats.op_started();
         let done = Completion::new(Box::new(OpSink {
             sock: self.clone(),
             key,
@@ -187,12 +178,12 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
                 cancel_requested: false,
                 issuing: true,
             };
+            st.stats.ops_started += 1;
             match st.ops.insert(rec) {
                 Ok(k) => k,
                 Err(_) => return,
             }
         };
-        self.shared.stats.op_started();
         let done = Completion::new(Box::new(OpSink {
             sock: self.clone(),
             key,
@@ -300,6 +291,10 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
         }
         let ok = out.status.is_success();
         st.stats.ops_completed += 1;
+        if rec.request.is_some() {
+            st.stats.requests += 1;
+            st.stats.requests_failed += u64::from(out.status.is_error());
+        }
         if out.status == NtStatus::STATUS_CANCELLED {
             st.stats.ops_cancelled += 1;
         }
@@ -327,9 +322,6 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
         }
         let step = self.next_step(&mut st);
         drop(st);
-        self.shared
-            .stats
-            .op_completed(out.status == NtStatus::STATUS_CANCELLED, rec.kind, bytes);
         if let Some(c) = &rec.client {
             c.release_pending();
         }
@@ -349,12 +341,12 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
             value,
         } = out;
         if !status.is_success() {
-            shared.finish_request(req, status, &[], 0, buffer);
+            shared.complete_request(req, status, &[], 0, buffer);
             return;
         }
         match (kind, value) {
             (OpKind::Send | OpKind::Receive | OpKind::SendTo, _) => {
-                shared.finish_request(req, status, &[], bytes, buffer);
+                shared.complete_request(req, status, &[], bytes, buffer);
             }
             (OpKind::ReceiveFrom, value) => {
                 let mut r = ReceiveFromReply::new_zeroed_with_header();
@@ -362,7 +354,7 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
                 if let OpValue::Address(a) = value {
                     r.remote = SockAddr::from(a);
                 }
-                shared.finish_request(
+                shared.complete_request(
                     req,
                     status,
                     r.as_bytes(),
@@ -373,12 +365,12 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
             (OpKind::GetOption, value) => {
                 let mut r = OptionReply::new_zeroed_with_header();
                 r.value = if let OpValue::Value(v) = value { v } else { 0 };
-                shared.finish_request(req, status, r.as_bytes(), r.as_bytes().len(), buffer);
+                shared.complete_request(req, status, r.as_bytes(), r.as_bytes().len(), buffer);
             }
             (OpKind::GetAddress, OpValue::Address(a)) => {
                 let mut r = AddressReply::new_zeroed_with_header();
                 r.addr = SockAddr::from(a);
-                shared.finish_request(req, status, r.as_bytes(), r.as_bytes().len(), buffer);
+                shared.complete_request(req, status, r.as_bytes(), r.as_bytes().len(), buffer);
             }
             (
                 OpKind::Accept,
@@ -389,7 +381,7 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
                 },
             ) => {
                 let Some(client) = client else {
-                    shared.finish_request(req, NtStatus::STATUS_UNSUCCESSFUL, &[], 0, buffer);
+                    shared.complete_request(req, NtStatus::STATUS_UNSUCCESSFUL, &[], 0, buffer);
                     return;
                 };
                 // The accepted socket becomes an object of its own; this object's live reference
@@ -404,15 +396,15 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
                         r.handle = handle;
                         r.local = SockAddr::from(local);
                         r.remote = SockAddr::from(remote);
-                        shared.finish_request(req, status, r.as_bytes(), r.as_bytes().len(), buffer);
+                        shared.complete_request(req, status, r.as_bytes(), r.as_bytes().len(), buffer);
                     }
-                    Err(st) => shared.finish_request(req, st, &[], 0, buffer),
+                    Err(st) => shared.complete_request(req, st, &[], 0, buffer),
                 }
             }
             (OpKind::Accept | OpKind::GetAddress, _) => {
                 // Success without the value the operation must produce: a provider bug.
                 shared.stats.contract_violation();
-                shared.finish_request(req, NtStatus::STATUS_UNSUCCESSFUL, &[], 0, buffer);
+                shared.complete_request(req, NtStatus::STATUS_UNSUCCESSFUL, &[], 0, buffer);
             }
             (
                 OpKind::Bind
@@ -423,7 +415,7 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
                 | OpKind::Disconnect { .. }
                 | OpKind::Close,
                 _,
-            ) => shared.finish_request(req, status, &[], 0, buffer),
+            ) => shared.complete_request(req, status, &[], 0, buffer),
         }
     }
 }
