@@ -50,6 +50,9 @@ const SCENARIOS: &[Scenario] = &[
     ("unload-with-sockets", scenarios::unload_with_sockets),
 ];
 
+/// Run only when named with `--only`.
+const ON_REQUEST: &[Scenario] = &[("bench", scenarios::bench)];
+
 /// Runs it.
 pub fn run(args: &[String]) -> Result<(), String> {
     let flag = |f: &str| args.iter().any(|a| a == f);
@@ -60,8 +63,11 @@ pub fn run(args: &[String]) -> Result<(), String> {
         .and_then(|i| args.get(i + 1))
         .map(|s| s.split(',').map(str::to_string).collect());
     if let Some(names) = &only {
-        if let Some(bad) = names.iter().find(|n| !SCENARIOS.iter().any(|(s, _)| s == n)) {
-            let all: Vec<&str> = SCENARIOS.iter().map(|(s, _)| *s).collect();
+        if let Some(bad) = names
+            .iter()
+            .find(|n| !SCENARIOS.iter().chain(ON_REQUEST).any(|(s, _)| s == n))
+        {
+            let all: Vec<&str> = SCENARIOS.iter().chain(ON_REQUEST).map(|(s, _)| *s).collect();
             return Err(format!("no scenario {bad:?}; scenarios: {}", all.join(", ")));
         }
     }
@@ -171,8 +177,10 @@ fn suite(wine: &Wine, art: &build::Artifacts, only: Option<&[String]>) -> Result
 
     let ctx = Ctx { wine };
     let mut failed = Vec::new();
-    for (name, f) in SCENARIOS {
-        if only.is_some_and(|o| !o.iter().any(|n| n == name)) {
+    for (name, f) in SCENARIOS.iter().chain(ON_REQUEST) {
+        let requested = only.is_some_and(|o| o.iter().any(|n| n == name));
+        let default = SCENARIOS.iter().any(|(s, _)| s == name);
+        if !requested && (only.is_some() || !default) {
             continue;
         }
         let t = Instant::now();

@@ -347,6 +347,27 @@ pub fn parallel(ctx: &Ctx) -> Outcome {
     Ok("7 clients at once: 4 × 2 MiB, 2 close races, 20 sockets — all intact, all FIN".into())
 }
 
+/// `wsksock bench` through the driver under Wine, against Wine's own Winsock in the same run
+/// (docs/PERFORMANCE.md, item 5). Not in the default run (about a minute): `--only bench`.
+pub fn bench(ctx: &Ctx) -> Outcome {
+    let j = ctx.cli(
+        "bench",
+        &[
+            "bench",
+            "--bytes",
+            "256M",
+            "--cycles",
+            "1000",
+            "--runs",
+            "3",
+            "--no-progress",
+            "--json",
+        ],
+        secs(900),
+    )?;
+    Ok(j.to_string())
+}
+
 /// Malformed IOCTLs from user mode; the driver keeps serving.
 pub fn malformed(ctx: &Ctx) -> Outcome {
     let peer = Peer::start(1, 0, secs(60))?;
