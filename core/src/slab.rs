@@ -6,7 +6,8 @@
 //!
 //! # Invariants
 //! - A slot's generation is never 0, so the key `{_, 0}` is never live.
-//! - `free` holds exactly the indices of vacant slots; `len` counts occupied slots.
+//! - The free list (`free_head`, then each vacant slot's link) holds exactly the vacant slots;
+//!   `len` counts occupied slots.
 
 use alloc::vec::Vec;
 
@@ -19,16 +20,26 @@ pub struct Key {
     pub generation: u32,
 }
 
+/// No next vacant slot.
+const NONE: u32 = u32::MAX;
+
+enum Entry<T> {
+    Occupied(T),
+    /// Vacant; the index of the next vacant slot (an intrusive free list), or [`NONE`].
+    Vacant(u32),
+}
+
 struct Slot<T> {
     generation: u32,
-    value: Option<T>,
+    entry: Entry<T>,
 }
 
 /// The slab.
 pub struct Slab<T> {
     slots: Vec<Slot<T>>,
-    free: Vec<u32>,
-    len: usize,
+    /// First vacant slot, or [`NONE`].
+    free_head: u32,
+    len: u32,
 }
 
 impl<T> Default for Slab<T> {
@@ -42,14 +53,14 @@ impl<T> Slab<T> {
     pub const fn new() -> Self {
         Slab {
             slots: Vec::new(),
-            free: Vec::new(),
+            free_head: NONE,
             len: 0,
         }
     }
 
     /// Occupied slots.
     pub fn len(&self) -> usize {
-        self.len
+        self.len as usize
     }
 
     /// Whether no slot is occupied.
@@ -57,36 +68,46 @@ impl<T> Slab<T> {
         self.len == 0
     }
 
-    /// The key the next `insert` will return, or `None` if the slab cannot grow (`u32` indices).
+    /// The key the next `insert` will return, or `None` if the slab is full.
     pub fn next_key(&self) -> Option<Key> {
-        match self.free.last() {
-            Some(&index) => Some(Key {
-                index,
-                generation: self.slots[index as usize].generation,
-            }),
-            None => u32::try_from(self.slots.len())
-                .ok()
-                .map(|index| Key { index, generation: 1 }),
-        }
-    }
-
-    /// Stores `value`; `None` if the slab is full (2^32 slots) — the value is given back.
-    pub fn insert(&mut self, value: T) -> Result<Key, T> {
-        if let Some(index) = self.free.pop() {
-            let slot = &mut self.slots[index as usize];
-            slot.value = Some(value);
-            self.len += 1;
-            return Ok(Key {
-                index,
-                generation: slot.generation,
+        if self.free_head != NONE {
+            let generation = self.slots.get(self.free_head as usize)?.generation;
+            return Some(Key {
+                index: self.free_head,
+                generation,
             });
         }
-        let Ok(index) = u32::try_from(self.slots.len()) else {
+        u32::try_from(self.slots.len())
+            .ok()
+            .filter(|i| *i < NONE)
+            .map(|index| Key { index, generation: 1 })
+    }
+
+    /// Stores `value`; gives it back if the slab is full (2^32 - 1 slots).
+    pub fn insert(&mut self, value: T) -> Result<Key, T> {
+        if self.free_head != NONE {
+            let index = self.free_head;
+            if let Some(slot) = self.slots.get_mut(index as usize) {
+                if let Entry::Vacant(next) = slot.entry {
+                    // INVARIANT: the free list links exactly the vacant slots.
+                    self.free_head = next;
+                    slot.entry = Entry::Occupied(value);
+                    self.len += 1;
+                    return Ok(Key {
+                        index,
+                        generation: slot.generation,
+                    });
+                }
+            }
+            debug_assert!(false, "free list points at an occupied slot");
+            return Err(value);
+        }
+        let Some(index) = u32::try_from(self.slots.len()).ok().filter(|i| *i < NONE) else {
             return Err(value);
         };
         self.slots.push(Slot {
             generation: 1,
-            value: Some(value),
+            entry: Entry::Occupied(value),
         });
         self.len += 1;
         Ok(Key { index, generation: 1 })
@@ -94,66 +115,77 @@ impl<T> Slab<T> {
 
     /// The value at `key`, if the key is live.
     pub fn get(&self, key: Key) -> Option<&T> {
-        let slot = self.slots.get(key.index as usize)?;
-        if slot.generation == key.generation {
-            slot.value.as_ref()
-        } else {
-            None
+        match self.slots.get(key.index as usize) {
+            Some(Slot {
+                generation,
+                entry: Entry::Occupied(v),
+            }) if *generation == key.generation => Some(v),
+            _ => None,
         }
     }
 
     /// Mutable access to the value at `key`, if the key is live.
     pub fn get_mut(&mut self, key: Key) -> Option<&mut T> {
-        let slot = self.slots.get_mut(key.index as usize)?;
-        if slot.generation == key.generation {
-            slot.value.as_mut()
-        } else {
-            None
+        match self.slots.get_mut(key.index as usize) {
+            Some(Slot {
+                generation,
+                entry: Entry::Occupied(v),
+            }) if *generation == key.generation => Some(v),
+            _ => None,
         }
     }
 
     /// Removes the value at `key`; the key (and every copy of it) is dead afterwards.
     pub fn remove(&mut self, key: Key) -> Option<T> {
         let slot = self.slots.get_mut(key.index as usize)?;
-        if slot.generation != key.generation {
+        if slot.generation != key.generation || matches!(slot.entry, Entry::Vacant(_)) {
             return None;
         }
-        let value = slot.value.take()?;
+        let Entry::Occupied(value) = core::mem::replace(&mut slot.entry, Entry::Vacant(self.free_head))
+        else {
+            return None;
+        };
         // INVARIANT: generations skip 0 when they wrap.
         slot.generation = slot.generation.checked_add(1).unwrap_or(1);
-        self.free.push(key.index);
+        self.free_head = key.index;
         self.len -= 1;
         Some(value)
     }
 
     /// Live keys and values.
     pub fn iter(&self) -> impl Iterator<Item = (Key, &T)> {
-        self.slots.iter().enumerate().filter_map(|(i, s)| {
-            let index = u32::try_from(i).ok()?;
-            s.value.as_ref().map(|v| {
-                (
-                    Key {
-                        index,
-                        generation: s.generation,
-                    },
-                    v,
-                )
-            })
+        self.slots.iter().enumerate().filter_map(|(i, s)| match &s.entry {
+            Entry::Occupied(v) => Some((
+                Key {
+                    index: u32::try_from(i).ok()?,
+                    generation: s.generation,
+                },
+                v,
+            )),
+            Entry::Vacant(_) => None,
         })
     }
 
     /// Live keys and mutable values.
     pub fn iter_mut(&mut self) -> impl Iterator<Item = (Key, &mut T)> {
         self.slots.iter_mut().enumerate().filter_map(|(i, s)| {
-            let index = u32::try_from(i).ok()?;
             let generation = s.generation;
-            s.value.as_mut().map(|v| (Key { index, generation }, v))
+            match &mut s.entry {
+                Entry::Occupied(v) => Some((
+                    Key {
+                        index: u32::try_from(i).ok()?,
+                        generation,
+                    },
+                    v,
+                )),
+                Entry::Vacant(_) => None,
+            }
         })
     }
 
     /// Removes every value, returning them with their (now dead) keys.
     pub fn drain(&mut self) -> Vec<(Key, T)> {
-        let mut out = Vec::with_capacity(self.len);
+        let mut out = Vec::with_capacity(self.len());
         for i in 0..self.slots.len() {
             let Ok(index) = u32::try_from(i) else { break };
             let key = Key {

@@ -106,6 +106,23 @@ impl Pending {
         st.done.clone()
     }
 
+    /// Like [`Pending::wait_timeout`], but moves the output buffer out instead of cloning it
+    /// (the data path: a later `poll` sees the status and an empty output).
+    pub fn wait_take(&self, timeout: Duration) -> Option<Completed> {
+        let deadline = Instant::now() + timeout;
+        let mut st = self.slot.0 .0.lock();
+        while st.done.is_none() {
+            if self.slot.0 .1.wait_until(&mut st, deadline).timed_out() {
+                break;
+            }
+        }
+        st.done.as_mut().map(|c| Completed {
+            status: c.status,
+            info: c.info,
+            output: std::mem::take(&mut c.output),
+        })
+    }
+
     /// Waits for completion (tests and tools always use a timeout: see `wait_timeout`).
     pub fn wait(&self) -> Completed {
         let mut st = self.slot.0 .0.lock();

@@ -28,6 +28,7 @@ use crate::request::Request;
 use crate::rundown::Rundown;
 use crate::slab::Slab;
 use crate::sync::Arc;
+use alloc::boxed::Box;
 use alloc::vec::Vec;
 use ops::OpRecord;
 use teardown::Teardown;
@@ -83,11 +84,18 @@ pub(crate) struct SockState<P: Provider, R: Request<P>> {
     pub connected: bool,
     /// A SHUTDOWN already disconnected the sending side: the teardown does not disconnect again.
     pub shut_down: bool,
-    pub teardown: Teardown<P, R>,
+    /// Allocated at the last close: an open socket does not carry the teardown's state.
+    pub teardown_state: Option<Box<Teardown<P, R>>>,
     pub stats: SocketStats,
 }
 
 impl<P: Provider, R: Request<P>> SockState<P, R> {
+    /// The teardown's state, allocated on first use.
+    pub fn td(&mut self) -> &mut Teardown<P, R> {
+        self.teardown_state
+            .get_or_insert_with(|| Box::new(Teardown::new()))
+    }
+
     /// The one place the phase changes.
     pub fn set_phase(&mut self, new: Phase) {
         // Traced as `old => new` in debug builds of the tests (no_std: nothing to print to).
@@ -141,7 +149,7 @@ impl<P: Provider, R: Request<P>> SocketObj<P, R> {
             linger: None,
             connected: false,
             shut_down: false,
-            teardown: Teardown::new(),
+            teardown_state: None,
             stats: SocketStats::default(),
         };
         let lock = crate::provider::new_mutex(&shared.provider, state);

@@ -307,9 +307,9 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
             OpKind::Shutdown { abortive: false } => st.sends_pending -= 1,
             OpKind::Receive | OpKind::ReceiveFrom => st.stats.bytes_received += bytes,
             OpKind::Connect => st.connected |= ok,
-            OpKind::Disconnect { abortive } => st.teardown.disconnect_completed(abortive, out.status),
+            OpKind::Disconnect { abortive } => st.td().disconnect_completed(abortive, out.status),
             OpKind::Close => {
-                st.teardown.close_status = out.status;
+                st.td().close_status = out.status;
                 st.set_phase(Phase::Closed);
             }
             OpKind::Bind

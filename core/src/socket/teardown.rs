@@ -191,18 +191,18 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
         let mut reply_now = req;
         let mut parked = None;
         if last {
-            st.teardown.mode = mode;
-            st.teardown.hold += 1;
+            st.td().mode = mode;
+            st.td().hold += 1;
             st.set_phase(Phase::Draining);
             if let TeardownMode::Linger(ms) = mode {
-                st.teardown.timer_outstanding = true;
+                st.td().timer_outstanding = true;
                 timer_ms = Some(ms);
             }
             if args.wait {
-                if let (Some(mut w), Some(key)) = (reply_now.take(), st.teardown.waiters.next_key()) {
+                if let (Some(mut w), Some(key)) = (reply_now.take(), st.td().waiters.next_key()) {
                     let target = self.clone();
                     w.set_cancel(CancelToken::new(Box::new(move || target.cancel_waiter(key))));
-                    let inserted = st.teardown.waiters.insert(Waiter {
+                    let inserted = st.td().waiters.insert(Waiter {
                         req: w,
                         cancelled,
                         client: None,
@@ -218,7 +218,7 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
             self.park_waiter(key, c);
         }
         if last {
-            self.state.lock().teardown.hold -= 1;
+            self.state.lock().td().hold -= 1;
         }
         if let Some(req) = reply_now {
             let mut r = CloseReply::new_zeroed_with_header();
@@ -249,7 +249,7 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
             return;
         };
         let mut st = self.state.lock();
-        if let Some(w) = st.teardown.waiters.get_mut(key) {
+        if let Some(w) = st.td().waiters.get_mut(key) {
             w.client = Some((client.clone(), ck));
             return;
         }
@@ -261,7 +261,7 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
     /// Completes a waiting CLOSE with STATUS_CANCELLED (IoCancelIrp on it, or its client's
     /// cleanup). The teardown goes on.
     pub fn cancel_waiter(&self, key: Key) {
-        let w = self.state.lock().teardown.waiters.remove(key);
+        let w = self.state.lock().td().waiters.remove(key);
         if let Some(w) = w {
             if let Some((c, ck)) = &w.client {
                 c.unpark(*ck);
@@ -277,14 +277,14 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
         let (arm, rearm) = {
             let mut st = self.state.lock();
             let waiting = matches!(st.phase, Phase::Draining | Phase::Disconnecting);
-            let live = waiting && !st.teardown.escalated;
-            let arm = live && !st.teardown.timer_outstanding;
+            let live = waiting && !st.td().escalated;
+            let arm = live && !st.td().timer_outstanding;
             if arm {
-                st.teardown.timer_outstanding = true;
+                st.td().timer_outstanding = true;
             }
-            let longer = matches!(st.teardown.mode, TeardownMode::Linger(t) if t > ms);
+            let longer = matches!(st.td().mode, TeardownMode::Linger(t) if t > ms);
             let rearm = if live && longer {
-                st.teardown.timer.take()
+                st.td().timer.take()
             } else {
                 None
             };
@@ -308,12 +308,12 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
             .provider
             .start_timer(ms, Box::new(move || target.timer_fired()));
         let mut st = self.state.lock();
-        if !st.teardown.timer_outstanding {
+        if !st.td().timer_outstanding {
             // Fired already, during start_timer.
             return;
         }
         if matches!(st.phase, Phase::Draining | Phase::Disconnecting) {
-            st.teardown.timer = Some(t);
+            st.td().timer = Some(t);
             return;
         }
         // The teardown moved past the point where the timer matters before we could store it.
@@ -325,8 +325,8 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
     #[allow(clippy::match_same_arms)] // one arm per phase, each with its reason (style.md item 6)
     fn timer_fired(&self) {
         let mut st = self.state.lock();
-        st.teardown.timer_outstanding = false;
-        st.teardown.timer = None;
+        st.td().timer_outstanding = false;
+        st.td().timer = None;
         let mut cancels: Cancels<P> = Cancels::<P>::new();
         let mut step = Step::None;
         let mut held = false;
@@ -335,18 +335,18 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
             Phase::Open => {}
             // Sends did not finish in time: cancel them and go abortive now.
             Phase::Draining => {
-                st.teardown.escalated = true;
+                st.td().escalated = true;
                 for (_, rec) in st.ops.iter_mut() {
                     cancels.extend(rec.request_cancel());
                 }
-                st.teardown.hold += 1;
+                st.td().hold += 1;
                 held = true;
             }
             // The graceful disconnect did not finish (peer not reading): reset.
             Phase::Disconnecting => {
-                if !st.teardown.escalated {
-                    st.teardown.escalated = true;
-                    st.teardown.disconnects_pending += 1;
+                if !st.td().escalated {
+                    st.td().escalated = true;
+                    st.td().disconnects_pending += 1;
                     step = Step::Disconnect { abortive: true };
                 }
             }
@@ -359,7 +359,7 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
         drop(st);
         self.send_cancels(cancels.into_iter());
         if held {
-            self.state.lock().teardown.hold -= 1;
+            self.state.lock().td().hold -= 1;
             self.drive();
         }
         self.run(step);
@@ -382,32 +382,32 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
             Phase::Open => Step::None,
             // Graceful: wait for the sends; then disconnect if there is a connection to end.
             Phase::Draining => {
-                if st.teardown.hold > 0 {
+                if st.td().hold > 0 {
                     return Step::None;
                 }
-                let abortive = st.teardown.abortive();
+                let abortive = st.td().abortive();
                 if !abortive && st.sends_pending > 0 {
                     return Step::None;
                 }
                 let needs_disconnect = self.kind == SocketKind::Stream && st.connected && !st.shut_down;
                 if needs_disconnect {
                     st.set_phase(Phase::Disconnecting);
-                    st.teardown.disconnects_pending += 1;
+                    st.td().disconnects_pending += 1;
                     Step::Disconnect { abortive }
                 } else {
                     st.set_phase(Phase::Closing);
                     Step::Revoke {
-                        timer: st.teardown.timer.take(),
+                        timer: st.td().timer.take(),
                     }
                 }
             }
             // Wait for the disconnect; after an escalation, only for the abortive one.
             Phase::Disconnecting => {
-                let td = &st.teardown;
+                let td = st.td();
                 if td.disconnects_pending == 0 || (td.escalated && td.abortive_disconnect_done) {
                     st.set_phase(Phase::Closing);
                     Step::Revoke {
-                        timer: st.teardown.timer.take(),
+                        timer: st.td().timer.take(),
                     }
                 } else {
                     Step::None
@@ -417,7 +417,7 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
             Phase::Closing => Step::None,
             // Finish once nothing can call back any more.
             Phase::Closed => {
-                if st.ops.is_empty() && !st.teardown.timer_outstanding {
+                if st.ops.is_empty() && !st.td().timer_outstanding {
                     st.set_phase(Phase::Finished);
                     Step::Finish
                 } else {
@@ -453,7 +453,7 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
                     drop(t);
                     let step = {
                         let mut st = self.state.lock();
-                        st.teardown.timer_outstanding = false;
+                        st.td().timer_outstanding = false;
                         self.next_step(&mut st)
                     };
                     self.run(step);
@@ -469,7 +469,7 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
     fn finish(&self) {
         let (waiters, status, disconnect) = {
             let mut st = self.state.lock();
-            let td = &mut st.teardown;
+            let td = st.td();
             (td.waiters.drain(), td.close_status, td.disconnect)
         };
         for (_, w) in waiters {

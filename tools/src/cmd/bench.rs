@@ -204,7 +204,7 @@ fn bulk_driver(client: &Client, a: &Args, pb: &ProgressBar) -> Result<Duration, 
     let mut spare: Vec<Vec<u8>> = Vec::new();
     let mut in_flight = VecDeque::new();
     let wait = |p: wsksock_tools::Pending, len: usize| -> Result<Vec<u8>, String> {
-        let c = p.wait_timeout(SYNC_TIMEOUT).ok_or("a send hung")?;
+        let c = p.wait_take(SYNC_TIMEOUT).ok_or("a send hung")?;
         if c.status != NtStatus::STATUS_SUCCESS || c.info != len {
             return Err(format!(
                 "send: {} ({} of {len} bytes)",
