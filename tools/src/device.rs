@@ -235,25 +235,21 @@ impl Channel for DeviceChannel {
             device: self.device.clone(),
             op: op.clone(),
         }));
-        let waiter_slot = slot.clone();
-        let device = self.device.clone();
+        let (waiter_op, waiter_slot, device) = (op.clone(), slot.clone(), self.device.clone());
         let spawned = std::thread::Builder::new()
             .name("wsksock-ioctl".into())
             .stack_size(64 * 1024)
-            .spawn(move || wait_and_complete(&device, &op, &waiter_slot));
+            .spawn(move || wait_and_complete(&device, &waiter_op, &waiter_slot));
         if spawned.is_err() {
-            // Cannot wait on another thread: wait here (the request still completes once).
-            slot.complete(Completed {
-                status: NtStatus::STATUS_INSUFFICIENT_RESOURCES,
-                info: 0,
-                output: Vec::new(),
-            });
+            // No thread to wait on: wait here, so the buffers outlive the request.
+            wait_and_complete(&self.device, &op, &slot);
         }
         Pending::new(slot)
     }
 }
 
-/// Waits until the request's event is signalled and records the completion.
+/// Waits until the request's event is signalled and records the completion. `_device` keeps
+/// the handle open while the request is in flight.
 fn wait_and_complete(_device: &Arc<Handle>, op: &Arc<Op>, slot: &Slot) {
     // SAFETY: the op's own event handle, open while `op` lives.
     let w = unsafe { WaitForSingleObject(op.event.0, INFINITE) };
@@ -265,7 +261,9 @@ fn wait_and_complete(_device: &Arc<Handle>, op: &Arc<Op>, slot: &Slot) {
             output: op.take_output(),
         });
     } else {
-        // The wait itself failed: the kernel may still own the buffer, so it is not touched.
+        // The wait itself failed: the kernel may still write to the buffers, so they are never
+        // freed (leaked on purpose) and not touched.
+        std::mem::forget(op.clone());
         slot.complete(Completed {
             status: NtStatus::STATUS_UNSUCCESSFUL,
             info: 0,
