@@ -2,7 +2,7 @@
 //!
 //! Subcommands:
 //! - `ci` — what `.ci/run` runs: fmt check, clippy `-D warnings`, all tests, loom models, then the
-//!   cross build and the suites that need extra toolchains.
+//!   cross build and the suites that need extra toolchains (`--quick` skips those).
 //! - `cross` — the WDM driver for `x86_64-pc-windows-msvc` and its PE checks (see `cross.rs`).
 //! - `loom` — the loom models alone.
 //! - `stress` — randomized stress with fault injection (`--ops N --seed S`, see `stress.rs`).
@@ -57,7 +57,9 @@ fn ci(rest: &[String]) -> Result<(), String> {
     test()?;
     loom()?;
     if !quick {
+        // The driver for Windows (installs Debian's rustc-web), then the real driver under Wine.
         cross::run(&[])?;
+        wine_test::run(&[])?;
     }
     Ok(())
 }
