@@ -54,6 +54,9 @@ macro_rules! impl_message {
                 const SIZE: u32 = core::mem::size_of::<$name>() as u32;
             }
         )*
+
+        /// Every request and reply struct: its Rust name and size (for the C header and tests).
+        pub const MESSAGES: &[(&str, usize)] = &[$((stringify!($name), core::mem::size_of::<$name>()),)*];
     };
 }
 
