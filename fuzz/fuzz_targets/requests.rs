@@ -2,19 +2,24 @@
 //!
 //! 1. The input's bytes go to `parse::decode` for every message type: it never panics, and
 //!    what it accepts is exactly the bytes it was given, of the type's size and version.
-//! 2. The input, read as (requestor mode, control code, output buffer, input buffer), is
-//!    dispatched through the engine on a fresh client: it completes (now, or at the client's
-//!    cleanup) with a named status; METHOD_NEITHER codes from user mode are refused with
-//!    STATUS_ACCESS_DENIED, unknown codes with STATUS_INVALID_DEVICE_REQUEST; nothing is left.
+//! 2. The input, read as (requestor mode, control code, output buffer, a socket to create first
+//!    and name in the request, input buffer), is dispatched through the engine on a fresh
+//!    client: it completes (now, or at the client's cleanup) with a named status; METHOD_NEITHER
+//!    codes from user mode are refused with STATUS_ACCESS_DENIED, unknown codes with
+//!    STATUS_INVALID_DEVICE_REQUEST; nothing is left.
 #![no_main]
 
 use arbitrary::{Arbitrary, Unstructured};
 use libfuzzer_sys::fuzz_target;
+use std::net::SocketAddr;
 use std::time::Duration;
+use wsksock_abi::addr::AF_INET;
 use wsksock_abi::msg::*;
-use wsksock_abi::{parse, NtStatus, Op};
+use wsksock_abi::{parse, Handle, NtStatus, Op};
 use wsksock_fuzz::{harness, resolves_locally, settle};
 use wsksock_tools::channel::{Channel, Output};
+use wsksock_tools::Client;
+use zerocopy::IntoBytes;
 
 fn check_decode<M: Message + PartialEq + core::fmt::Debug>(bytes: &[u8]) {
     match parse::decode::<M>(bytes) {
@@ -75,7 +80,31 @@ struct Raw {
     code: Code,
     data_output: bool,
     output_len: u16,
+    /// A socket to create first and name in the request (bytes 8..16, where every request that
+    /// names a handle has it): 0 none, 1 stream, 2 bound datagram, 3 bound listening, 4 stream
+    /// connected to the peer.
+    socket: u8,
     input: Vec<u8>,
+}
+
+/// Creates the socket `kind` asks for; its handle, if it worked.
+fn make_socket(c: &Client, kind: u8) -> Option<Handle> {
+    let local: SocketAddr = "127.0.0.1:0".parse().ok()?;
+    match kind % 5 {
+        1 => c.socket(AF_INET, SocketKind::Stream).ok(),
+        2 | 3 => {
+            let k = if kind % 5 == 2 {
+                SocketKind::Datagram
+            } else {
+                SocketKind::Listen
+            };
+            let h = c.socket(AF_INET, k).ok()?;
+            c.bind(h, local).ok()?;
+            Some(h)
+        }
+        4 => c.connect_to(harness().sink).ok(),
+        _ => None,
+    }
 }
 
 fuzz_target!(|bytes: &[u8]| {
@@ -98,13 +127,20 @@ fuzz_target!(|bytes: &[u8]| {
         h.device.open()
     }
     .expect("open a client");
+    let client = Client::new(chan);
+    let mut input = raw.input;
+    if let Some(handle) = make_socket(&client, raw.socket) {
+        if input.len() >= 16 {
+            input[8..16].copy_from_slice(handle.as_bytes());
+        }
+    }
     let len = usize::from(raw.output_len % 4096);
     let output = if raw.data_output {
         Output::Data(vec![0x5A; len])
     } else {
         Output::Reply(len)
     };
-    let p = chan.submit(code, raw.input, output);
+    let p = client.channel().submit(code, input, output);
     let early = p.wait_timeout(Duration::from_millis(20));
     if let Some(c) = &early {
         match Op::from_code(code) {
@@ -115,6 +151,6 @@ fuzz_target!(|bytes: &[u8]| {
             Some(_) => {}
         }
     }
-    drop(chan);
+    drop(client);
     settle(&[p]);
 });
