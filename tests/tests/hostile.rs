@@ -779,7 +779,10 @@ fn get_address_of_the_peer_is_refused_on_sockets_without_one() {
             Err(NtStatus::STATUS_NOT_SUPPORTED),
             "{kind:?}"
         );
-        assert!(c.address(h, msg::AddressWhich::Local).is_ok(), "{kind:?}: local address");
+        assert!(
+            c.address(h, msg::AddressWhich::Local).is_ok(),
+            "{kind:?}: local address"
+        );
     }
     drop(c);
     rig.unload_and_audit(PATIENCE);
