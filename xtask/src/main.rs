@@ -1,8 +1,9 @@
 //! `cargo xtask …`: the one place where CI, cross builds and the Wine suite are scripted.
 //!
 //! Subcommands:
-//! - `ci` — what `.ci/run` runs: fmt check, clippy `-D warnings`, all tests, loom models, then the
-//!   cross build and the suites that need extra toolchains (`--quick` skips those).
+//! - `ci` — what `.ci/run` runs: fmt check, clippy `-D warnings`, all tests, loom models, a short
+//!   stress run, then (unless `--quick`) a fuzz smoke, the cross build and the Wine suite, which
+//!   install what they need.
 //! - `cross` — the WDM driver for `x86_64-pc-windows-msvc` and its PE checks (see `cross.rs`).
 //! - `loom` — the loom models alone.
 //! - `stress` — randomized stress with fault injection (`--ops N --seed S`, see `stress.rs`).
@@ -56,7 +57,10 @@ fn ci(rest: &[String]) -> Result<(), String> {
     lint()?;
     test()?;
     loom()?;
+    // Short forms of the reliability runs (the long ones: docs/RELIABILITY.md).
+    stress::run(&["--ops".into(), "50000".into()])?;
     if !quick {
+        fuzz::run(&["--seconds".into(), "10".into()])?;
         // The driver for Windows (installs Debian's rustc-web), then the real driver under Wine.
         cross::run(&[])?;
         wine_test::run(&[])?;
