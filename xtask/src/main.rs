@@ -77,6 +77,9 @@ fn lint() -> Result<(), String> {
 
 /// All tests of the workspace (unit, property, end to end, the header staleness check).
 fn test() -> Result<(), String> {
+    // The CLI suites spawn the binaries: build them first (tools/tests/binary.rs also makes
+    // plain `cargo test --workspace` build them).
+    run(cargo().args(["build", "--workspace", "--bins"]))?;
     run(cargo().args(["test", "--workspace"]))
 }
 
