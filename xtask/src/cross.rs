@@ -21,7 +21,7 @@ mod pe;
 #[path = "wine.rs"]
 pub mod wine;
 
-use crate::util::{root, run as run_cmd, target_dir};
+use crate::util::{debian_cargo, root, run as run_cmd, target_dir};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
@@ -139,8 +139,7 @@ fn cargo_cross(sub: &str, linker: &Path, extra: &[&str]) -> Result<(), String> {
     .map(|a| format!("\"-C\",\"link-arg={a}\""))
     .collect::<Vec<_>>()
     .join(",");
-    let path = format!("/usr/bin:{}", std::env::var("PATH").unwrap_or_default());
-    let mut c = Command::new("/usr/bin/cargo");
+    let mut c = debian_cargo(&cross_dir());
     c.current_dir(root())
         .arg(sub)
         .args(["--release", "-p", "wsksock-driver", "--target", TARGET])
@@ -153,23 +152,7 @@ fn cargo_cross(sub: &str, linker: &Path, extra: &[&str]) -> Result<(), String> {
         .arg("--config")
         .arg(format!("target.{TARGET}.rustflags=[{rustflags}]"))
         .args(["--config", "profile.release.panic=\"abort\""])
-        .args(extra)
-        .env("PATH", path)
-        .env("RUSTC_BOOTSTRAP", "1")
-        .env("CARGO_TARGET_DIR", cross_dir());
-    for var in [
-        "RUSTC",
-        "RUSTDOC",
-        "RUSTC_WRAPPER",
-        "RUSTUP_TOOLCHAIN",
-        "CARGO",
-        "RUSTFLAGS",
-        "CARGO_ENCODED_RUSTFLAGS",
-        "CARGO_BUILD_TARGET",
-        "CARGO_BUILD_RUSTFLAGS",
-    ] {
-        c.env_remove(var);
-    }
+        .args(extra);
     run_cmd(&mut c)
 }
 

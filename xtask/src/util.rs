@@ -1,6 +1,6 @@
 //! Small process helpers shared by the subcommands.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// A command being built.
@@ -35,4 +35,27 @@ pub fn run(c: &mut Command) -> Result<(), String> {
     } else {
         Err(format!("{c:?} failed: {st}"))
     }
+}
+
+/// `/usr/bin/cargo` with Debian's toolchain first on PATH and nothing of rustup's in the way.
+pub fn debian_cargo(target_dir: &Path) -> Command {
+    let path = format!("/usr/bin:{}", std::env::var("PATH").unwrap_or_default());
+    let mut c = Command::new("/usr/bin/cargo");
+    c.env("PATH", path)
+        .env("RUSTC_BOOTSTRAP", "1")
+        .env("CARGO_TARGET_DIR", target_dir);
+    for var in [
+        "RUSTC",
+        "RUSTDOC",
+        "RUSTC_WRAPPER",
+        "RUSTUP_TOOLCHAIN",
+        "CARGO",
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "CARGO_BUILD_TARGET",
+        "CARGO_BUILD_RUSTFLAGS",
+    ] {
+        c.env_remove(var);
+    }
+    c
 }

@@ -3,7 +3,7 @@
 //! `x86_64-pc-windows-gnu` (build-std), the stub `bcryptprimitives.dll` Rust std needs under
 //! Wine 8, and the kernel consumer samples (C with mingw, Rust with build-std like the driver).
 
-use crate::util::{root, run as run_cmd, target_dir};
+use crate::util::{debian_cargo, root, run as run_cmd, target_dir};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -67,29 +67,6 @@ pub fn ensure_installed(install: bool) -> Result<(), String> {
             .args(&missing)
             .env("DEBIAN_FRONTEND", "noninteractive"),
     )
-}
-
-/// `/usr/bin/cargo` with Debian's toolchain first on PATH and nothing of rustup's in the way.
-fn debian_cargo(target_dir: &Path) -> Command {
-    let path = format!("/usr/bin:{}", std::env::var("PATH").unwrap_or_default());
-    let mut c = Command::new("/usr/bin/cargo");
-    c.env("PATH", path)
-        .env("RUSTC_BOOTSTRAP", "1")
-        .env("CARGO_TARGET_DIR", target_dir);
-    for var in [
-        "RUSTC",
-        "RUSTDOC",
-        "RUSTC_WRAPPER",
-        "RUSTUP_TOOLCHAIN",
-        "CARGO",
-        "RUSTFLAGS",
-        "CARGO_ENCODED_RUSTFLAGS",
-        "CARGO_BUILD_TARGET",
-        "CARGO_BUILD_RUSTFLAGS",
-    ] {
-        c.env_remove(var);
-    }
-    c
 }
 
 /// The CLI for Windows: std with build-std, mingw gcc as the linker; clippy too (`-D warnings`)
