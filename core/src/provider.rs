@@ -164,6 +164,36 @@ impl<P: Provider + ?Sized> OpOutput<P> {
             value: OpValue::None,
         }
     }
+
+    /// The same output for a provider that wraps this one (a verifier, a fault injector): the
+    /// socket it may carry is converted by `wrap`, told whether it was accepted; the rest moves.
+    pub fn map_socket<Q: Provider<Buffer = P::Buffer> + ?Sized>(
+        self,
+        wrap: impl FnOnce(P::Socket, bool) -> Q::Socket,
+    ) -> OpOutput<Q> {
+        let value = match self.value {
+            OpValue::None => OpValue::None,
+            OpValue::Socket(s) => OpValue::Socket(wrap(s, false)),
+            OpValue::Accepted {
+                socket,
+                local,
+                remote,
+            } => OpValue::Accepted {
+                socket: wrap(socket, true),
+                local,
+                remote,
+            },
+            OpValue::Address(a) => OpValue::Address(a),
+            OpValue::Addresses(v) => OpValue::Addresses(v),
+            OpValue::Value(v) => OpValue::Value(v),
+        };
+        OpOutput {
+            status: self.status,
+            bytes: self.bytes,
+            buffer: self.buffer,
+            value,
+        }
+    }
 }
 
 /// Where a completion goes: implemented by the engine (and by tests of a provider alone).

@@ -31,8 +31,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use wsksock_abi::NtStatus;
 use wsksock_core::{
-    AddrKind, Completion, CompletionSink, Family, OpOutput, OpValue, Provider, SockOpt, SocketParams,
-    TimerCallback,
+    AddrKind, Completion, CompletionSink, Family, OpOutput, Provider, SockOpt, SocketParams, TimerCallback,
 };
 
 /// SplitMix64: small, fast, and the same sequence everywhere for a seed.
@@ -558,43 +557,18 @@ struct FaultSink<P: Provider> {
 impl<P: Provider> CompletionSink<P> for FaultSink<P> {
     fn complete(self: Box<Self>, out: OpOutput<P>) {
         let st = &self.st;
-        let value = match out.value {
-            OpValue::None => OpValue::None,
-            OpValue::Socket(inner) => OpValue::Socket(FaultSocket {
-                id: st.next_socket.fetch_add(1, Ordering::Relaxed),
-                inner,
-            }),
-            OpValue::Accepted {
-                socket,
-                local,
-                remote,
-            } => OpValue::Accepted {
-                socket: FaultSocket {
-                    id: st.next_socket.fetch_add(1, Ordering::Relaxed),
-                    inner: socket,
-                },
-                local,
-                remote,
-            },
-            OpValue::Address(a) => OpValue::Address(a),
-            OpValue::Addresses(v) => OpValue::Addresses(v),
-            OpValue::Value(v) => OpValue::Value(v),
-        };
-        let mut status = out.status;
+        let mut out = out.map_socket(|inner, _| FaultSocket {
+            id: st.next_socket.fetch_add(1, Ordering::Relaxed),
+            inner,
+        });
         // Operations caught by an injected reset report it as the peer's reset.
         let was_reset = self.socket.is_some_and(|s| st.reset.lock().contains(&s));
         if was_reset
             && matches!(self.call, Call::Send | Call::Receive | Call::Disconnect)
-            && (status == NtStatus::STATUS_CANCELLED || status == NtStatus::STATUS_CONNECTION_ABORTED)
+            && (out.status == NtStatus::STATUS_CANCELLED || out.status == NtStatus::STATUS_CONNECTION_ABORTED)
         {
-            status = NtStatus::STATUS_CONNECTION_RESET;
+            out.status = NtStatus::STATUS_CONNECTION_RESET;
         }
-        let out = OpOutput {
-            status,
-            bytes: out.bytes,
-            buffer: out.buffer,
-            value,
-        };
         let outer = self.outer;
         match self.delay {
             Some(d) => st.delayer.schedule(d, Box::new(move || outer.complete(out))),

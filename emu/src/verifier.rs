@@ -21,8 +21,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use wsksock_abi::NtStatus;
 use wsksock_core::{
-    AddrKind, Completion, CompletionSink, Family, OpOutput, OpValue, Provider, SockOpt, SocketKind,
-    SocketParams, TimerCallback,
+    AddrKind, Completion, CompletionSink, Family, OpOutput, Provider, SockOpt, SocketKind, SocketParams,
+    TimerCallback,
 };
 
 /// A socket seen through a [`Verifier`]: the inner provider's socket and the checker's id.
@@ -168,40 +168,18 @@ impl<P: Provider> CompletionSink<P> for VerifierSink<P> {
                 c.close_completed(s);
             }
         }
-        let value = match out.value {
-            OpValue::None => OpValue::None,
-            OpValue::Socket(inner) => {
-                let label = self.label.as_deref().unwrap_or("socket");
-                OpValue::Socket(VerifiedSocket {
-                    id: c.socket_created(label),
-                    inner,
-                })
+        let out = out.map_socket(|inner, accepted| {
+            let label = if accepted {
+                format!("accepted on socket #{}", self.socket.unwrap_or(0))
+            } else {
+                self.label.as_deref().unwrap_or("socket").to_string()
+            };
+            VerifiedSocket {
+                id: c.socket_created(&label),
+                inner,
             }
-            OpValue::Accepted {
-                socket,
-                local,
-                remote,
-            } => {
-                let label = format!("accepted on socket #{}", self.socket.unwrap_or(0));
-                OpValue::Accepted {
-                    socket: VerifiedSocket {
-                        id: c.socket_created(&label),
-                        inner: socket,
-                    },
-                    local,
-                    remote,
-                }
-            }
-            OpValue::Address(a) => OpValue::Address(a),
-            OpValue::Addresses(v) => OpValue::Addresses(v),
-            OpValue::Value(v) => OpValue::Value(v),
-        };
-        self.outer.complete(OpOutput {
-            status: out.status,
-            bytes: out.bytes,
-            buffer: out.buffer,
-            value,
         });
+        self.outer.complete(out);
     }
 }
 

@@ -15,8 +15,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use wsksock_core::{
-    AddrKind, Completion, CompletionSink, Family, OpOutput, OpValue, Provider, SockOpt, SocketParams,
-    TimerCallback,
+    AddrKind, Completion, CompletionSink, Family, OpOutput, Provider, SockOpt, SocketParams, TimerCallback,
 };
 use wsksock_emu::{EmuBuffer, FaultSocket, VerifiedSocket};
 
@@ -108,28 +107,7 @@ struct Relay<P: Probed> {
 
 impl<P: Probed> CompletionSink<P> for Relay<P> {
     fn complete(self: Box<Self>, out: OpOutput<P>) {
-        let value = match out.value {
-            OpValue::None => OpValue::None,
-            OpValue::Socket(s) => OpValue::Socket(s),
-            OpValue::Accepted {
-                socket,
-                local,
-                remote,
-            } => OpValue::Accepted {
-                socket,
-                local,
-                remote,
-            },
-            OpValue::Address(a) => OpValue::Address(a),
-            OpValue::Addresses(v) => OpValue::Addresses(v),
-            OpValue::Value(v) => OpValue::Value(v),
-        };
-        self.outer.complete(OpOutput {
-            status: out.status,
-            bytes: out.bytes,
-            buffer: out.buffer,
-            value,
-        });
+        self.outer.complete(out.map_socket(|s, _| s));
     }
 }
 
