@@ -15,6 +15,7 @@
 //! # Lock order
 //! `client.state` may be taken before a socket's lock, never after; in practice each is taken alone.
 
+use crate::cancel::CancelState;
 use crate::engine::Shared;
 use crate::provider::{OpOutput, OpValue, PMutex, Provider};
 use crate::request::{CancelToken, Request};
@@ -33,16 +34,10 @@ pub(crate) struct HandleEntry<P: Provider, R: Request<P>> {
     pub id: u32,
 }
 
-/// An operation not bound to a socket (create, resolve).
-pub(crate) struct UnboundOp<P: Provider> {
-    pub opref: Option<P::OpRef>,
-    pub cancel_requested: bool,
-    pub issuing: bool,
-}
-
 pub(crate) struct ClientState<P: Provider, R: Request<P>> {
     pub handles: Slab<HandleEntry<P, R>>,
-    pub unbound: Slab<UnboundOp<P>>,
+    /// Operations not bound to a socket (create, resolve).
+    pub unbound: Slab<CancelState<P>>,
     /// CLOSE requests of this client waiting for a teardown: socket and waiter key.
     pub parked: Slab<(SockRef<P, R>, Key)>,
     pub closed: bool,
@@ -198,11 +193,7 @@ impl<P: Provider, R: Request<P>> Client<P, R> {
             if let Some(key) = key {
                 let target = this.clone();
                 req.set_cancel(CancelToken::new(Box::new(move || target.cancel_unbound(key))));
-                let rec = UnboundOp {
-                    opref: None,
-                    cancel_requested: false,
-                    issuing: true,
-                };
+                let rec = CancelState::issuing();
                 let inserted = st.unbound.insert(rec);
                 debug_assert_eq!(inserted.ok(), Some(key));
             }
@@ -224,15 +215,7 @@ impl<P: Provider, R: Request<P>> Client<P, R> {
         let opref = issue(&shared.provider, crate::provider::Completion::new(Box::new(sink)));
         let cancel = {
             let mut st = this.state.lock();
-            match st.unbound.get_mut(key) {
-                Some(rec) => {
-                    rec.issuing = false;
-                    let c = if rec.cancel_requested { opref.clone() } else { None };
-                    rec.opref = opref;
-                    c
-                }
-                None => None,
-            }
+            st.unbound.get_mut(key).and_then(|rec| rec.issued(opref))
         };
         if let Some(op) = cancel {
             shared.provider.cancel(&op);
@@ -242,17 +225,7 @@ impl<P: Provider, R: Request<P>> Client<P, R> {
     fn cancel_unbound(&self, key: Key) {
         let op = {
             let mut st = self.state.lock();
-            st.unbound.get_mut(key).and_then(|rec| {
-                if rec.cancel_requested {
-                    return None;
-                }
-                rec.cancel_requested = true;
-                if rec.issuing {
-                    None
-                } else {
-                    rec.opref.clone()
-                }
-            })
+            st.unbound.get_mut(key).and_then(CancelState::request)
         };
         if let Some(op) = op {
             self.shared.provider.cancel(&op);
@@ -284,12 +257,7 @@ impl<P: Provider, R: Request<P>> Client<P, R> {
             let parked = st.parked.drain();
             let mut unbound = Vec::new();
             for (_, rec) in st.unbound.iter_mut() {
-                if !rec.cancel_requested {
-                    rec.cancel_requested = true;
-                    if !rec.issuing {
-                        unbound.extend(rec.opref.clone());
-                    }
-                }
+                unbound.extend(rec.request());
             }
             (handles, unbound, parked)
         };

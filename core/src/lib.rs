@@ -29,6 +29,7 @@
 #![forbid(unsafe_code)]
 extern crate alloc;
 
+mod cancel;
 pub mod client;
 mod dispatch;
 pub mod engine;

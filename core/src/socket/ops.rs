@@ -4,10 +4,11 @@
 //! rundown entered), the provider is called with no lock held, the returned cancel reference is
 //! stored (or used at once if a cancel arrived during the call), the rundown is left; later the
 //! completion removes the record, updates the counters, completes the request and drives the
-//! teardown. A cancel that finds the record still `issuing` only sets `cancel_requested`: the
+//! teardown. A cancel that arrives while the call still runs is only recorded (`CancelState`): the
 //! issuer sends it when the call returns.
 
 use super::{Cancels, Phase, SockRef, SocketObj};
+use crate::cancel::CancelState;
 use crate::client::Client;
 use crate::provider::{Completion, CompletionSink, OpOutput, OpValue, Provider};
 use crate::request::{CancelToken, Request};
@@ -63,24 +64,13 @@ pub(crate) struct OpRecord<P: Provider, R: Request<P>> {
     pub handle_id: u32,
     pub request: Option<R>,
     pub client: Option<Arc<Client<P, R>>>,
-    pub opref: Option<P::OpRef>,
-    pub cancel_requested: bool,
-    /// The provider call has not returned yet.
-    pub issuing: bool,
+    pub cancel: CancelState<P>,
 }
 
 impl<P: Provider, R: Request<P>> OpRecord<P, R> {
-    /// Marks the record cancelled; returns the reference to cancel now, if the call returned.
+    /// Asks for a cancel; returns the reference to cancel now, if the call returned.
     pub fn request_cancel(&mut self) -> Option<P::OpRef> {
-        if self.cancel_requested {
-            return None;
-        }
-        self.cancel_requested = true;
-        if self.issuing {
-            None
-        } else {
-            self.opref.clone()
-        }
+        self.cancel.request()
     }
 }
 
@@ -142,9 +132,7 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
             handle_id,
             request: Some(req),
             client: Some(client.clone()),
-            opref: None,
-            cancel_requested: false,
-            issuing: true,
+            cancel: CancelState::issuing(),
         };
         let inserted = st.ops.insert(rec);
         debug_assert_eq!(inserted.ok(), Some(key));
@@ -174,9 +162,7 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
                 handle_id: 0,
                 request: None,
                 client: None,
-                opref: None,
-                cancel_requested: false,
-                issuing: true,
+                cancel: CancelState::issuing(),
             };
             st.stats.ops_started += 1;
             match st.ops.insert(rec) {
@@ -202,7 +188,7 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
             self.after_issue(key, opref);
         } else if let Some(rec) = self.state.lock().ops.get_mut(key) {
             // The close: nothing may be called after it, so its reference is never used.
-            rec.issuing = false;
+            let _ = rec.cancel.issued(None);
         }
     }
 
@@ -212,12 +198,7 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
         let cancel = {
             let mut st = self.state.lock();
             match st.ops.get_mut(key) {
-                Some(rec) => {
-                    rec.issuing = false;
-                    let c = if rec.cancel_requested { opref.clone() } else { None };
-                    rec.opref = opref;
-                    c
-                }
+                Some(rec) => rec.cancel.issued(opref),
                 // Completed during the call.
                 None => None,
             }
@@ -263,7 +244,7 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
         {
             let mut st = self.state.lock();
             for (_, rec) in st.ops.iter_mut() {
-                if rec.handle_id == handle_id && !rec.cancel_requested {
+                if rec.handle_id == handle_id && !rec.cancel.is_requested() {
                     count += 1;
                     cancels.extend(rec.request_cancel());
                 }
@@ -286,7 +267,7 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
         // example completed by the abortive disconnect before the cancel took effect — reports
         // STATUS_CANCELLED; one that succeeded anyway keeps its data.
         let mut out = out;
-        if rec.cancel_requested && out.status.is_error() {
+        if rec.cancel.is_requested() && out.status.is_error() {
             out.status = NtStatus::STATUS_CANCELLED;
         }
         let ok = out.status.is_success();

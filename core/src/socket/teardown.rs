@@ -181,7 +181,7 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
             let through_this = rec.handle_id == handle_id;
             let everything = last && abortive && rec.handle_id != 0;
             if (through_this && (abortive || !rec.kind.is_send_like())) || everything {
-                if !rec.cancel_requested {
+                if !rec.cancel.is_requested() {
                     cancelled += u32::from(through_this);
                 }
                 cancels.extend(rec.request_cancel());

@@ -1,0 +1,55 @@
+//! The cancel bookkeeping of one operation in flight, bound to a socket or not.
+//!
+//! A cancel can arrive while the provider call is still running, before its cancel reference
+//! exists. It is then only recorded; whoever finishes the call ([`CancelState::issued`]) sends it.
+//!
+//! # Invariants
+//! - `opref` is set only once the provider call returned (`issuing` false).
+//! - A cancel is handed out at most once: by [`CancelState::request`] if the call had returned,
+//!   else by [`CancelState::issued`].
+
+use crate::provider::Provider;
+
+/// Cancel state of one operation.
+pub(crate) struct CancelState<P: Provider> {
+    opref: Option<P::OpRef>,
+    requested: bool,
+    issuing: bool,
+}
+
+impl<P: Provider> CancelState<P> {
+    /// An operation whose provider call is about to be made.
+    pub fn issuing() -> Self {
+        CancelState {
+            opref: None,
+            requested: false,
+            issuing: true,
+        }
+    }
+
+    /// Whether a cancel was asked for.
+    pub fn is_requested(&self) -> bool {
+        self.requested
+    }
+
+    /// Asks for a cancel; returns the reference to cancel now, if the call already returned.
+    pub fn request(&mut self) -> Option<P::OpRef> {
+        if self.requested {
+            return None;
+        }
+        self.requested = true;
+        if self.issuing {
+            None
+        } else {
+            self.opref.clone()
+        }
+    }
+
+    /// The provider call returned `opref`; returns it to cancel now if a cancel arrived meanwhile.
+    pub fn issued(&mut self, opref: Option<P::OpRef>) -> Option<P::OpRef> {
+        self.issuing = false;
+        let now = if self.requested { opref.clone() } else { None };
+        self.opref = opref;
+        now
+    }
+}
