@@ -94,8 +94,8 @@ impl Pending {
         self.slot.0 .0.lock().done.is_some()
     }
 
-    /// Waits up to `timeout`; `None` if still pending.
-    pub fn wait_timeout(&self, timeout: Duration) -> Option<Completed> {
+    /// Waits until completed or `timeout` passed; returns the slot's state, locked.
+    fn wait_locked(&self, timeout: Duration) -> parking_lot::MutexGuard<'_, State> {
         let deadline = Instant::now() + timeout;
         let mut st = self.slot.0 .0.lock();
         while st.done.is_none() {
@@ -103,20 +103,18 @@ impl Pending {
                 break;
             }
         }
-        st.done.clone()
+        st
+    }
+
+    /// Waits up to `timeout`; `None` if still pending.
+    pub fn wait_timeout(&self, timeout: Duration) -> Option<Completed> {
+        self.wait_locked(timeout).done.clone()
     }
 
     /// Like [`Pending::wait_timeout`], but moves the output buffer out instead of cloning it
     /// (the data path: a later `poll` sees the status and an empty output).
     pub fn wait_take(&self, timeout: Duration) -> Option<Completed> {
-        let deadline = Instant::now() + timeout;
-        let mut st = self.slot.0 .0.lock();
-        while st.done.is_none() {
-            if self.slot.0 .1.wait_until(&mut st, deadline).timed_out() {
-                break;
-            }
-        }
-        st.done.as_mut().map(|c| Completed {
+        self.wait_locked(timeout).done.as_mut().map(|c| Completed {
             status: c.status,
             info: c.info,
             output: std::mem::take(&mut c.output),
