@@ -164,20 +164,9 @@ impl Client {
         let any: SocketAddr = if remote.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }
             .parse()
             .expect("literal");
-        let done = self.bind(h, any).and_then(|()| {
-            let c = self.connect(h, remote).wait_timeout(SYNC_TIMEOUT).ok_or(Error {
-                op: Op::Connect,
-                status: NtStatus::STATUS_TIMEOUT,
-            })?;
-            if c.status.is_success() {
-                Ok(())
-            } else {
-                Err(Error {
-                    op: Op::Connect,
-                    status: c.status,
-                })
-            }
-        });
+        let done = self
+            .bind(h, any)
+            .and_then(|()| self.call(Op::Connect, Self::addressed(h, remote), 0));
         if let Err(e) = done {
             let _ = self.close(h, CloseMode::Abortive, false);
             return Err(e);
