@@ -10,15 +10,40 @@
 //! - `wsk` (Windows only): the engine's [`wsksock_core::Provider`] over Winsock Kernel: the
 //!   registration and one owned completion context per WSK IRP.
 //! - `front` (Windows only): the engine's [`wsksock_core::Request`] over an IRP, and the two
-//!   front ends — WDM (`DriverEntry` of the Linux cross build, loads under Wine) and KMDF (feature
-//!   `kmdf`, needs the WDK).
+//!   front ends — WDM (`cargo xtask cross`; loads under Wine) and KMDF (the product).
 //!
 //! On a non-Windows host only `sys` (types and layout checks) and `logic` are built, so
 //! `cargo test --workspace` checks them without any Windows toolchain.
+//!
+//! # Builds, and the edge between them
+//! | build | features | `wdk_sys` | allocator | entry point |
+//! |---|---|---|---|---|
+//! | KMDF, WDK (the product) | `kmdf` | wdk-sys (bindgen over the WDK) | wdk-alloc | `FxDriverEntry` of WdfDriverEntry.lib |
+//! | KMDF, Linux | `kmdf-standin` | `wsksock-wdk-sys-standin` | `kernel::pool` | `FxDriverEntry` of the stand-in |
+//! | WDM, Linux | none | — | `kernel::pool` | `front::wdm::DriverEntry` |
+//!
+//! The two KMDF builds compile the same `front/kmdf.rs` (`cfg(kmdf_front)`, set by `build.rs`);
+//! what differs is chosen here, at the crate root, and nowhere in the front end.
 #![cfg_attr(windows, no_std)]
 #![cfg_attr(not(windows), allow(dead_code))]
 
 extern crate alloc;
+
+// The Linux KMDF build: the stand-in is this crate's `wdk_sys` (an `extern crate … as` at the root
+// puts the name in the extern prelude, where the front end's `use wdk_sys::…` and the
+// function-table macro's `wdk_sys::…` paths look).
+#[cfg(feature = "kmdf-standin")]
+extern crate wdk_sys_standin as wdk_sys;
+
+/// The WDK build allocates with wdk-alloc (`ExAllocatePool2`).
+#[cfg(all(windows, feature = "kmdf"))]
+#[global_allocator]
+static GLOBAL: wdk_alloc::WdkAllocator = wdk_alloc::WdkAllocator;
+
+/// The Linux builds allocate with `ExAllocatePoolWithTag`, which Wine 8 has.
+#[cfg(all(windows, not(feature = "kmdf")))]
+#[global_allocator]
+static GLOBAL: kernel::pool::PoolAllocator = kernel::pool::PoolAllocator;
 
 pub mod logic;
 #[allow(missing_docs)]

@@ -1,20 +1,33 @@
-//! `cargo xtask cross [--no-install] [--wine]`: the WDM driver for `x86_64-pc-windows-msvc`.
+//! `cargo xtask cross [--kmdf] [--no-install] [--wine]`: the driver for `x86_64-pc-windows-msvc`,
+//! built on Linux.
 //!
+//! Two builds of `wsksock-driver` (docs/DRIVER.md):
+//! - **WDM** (default): the WDM front end; entry point `DriverEntry`.
+//! - **KMDF** (`--kmdf`): the product's KMDF front end (`driver/src/front/kmdf.rs`, the same
+//!   source the WDK build compiles) with feature `kmdf-standin`: the stand-in replaces wdk-sys and
+//!   WdfDriverEntry.lib (entry point `FxDriverEntry`, which binds through `WDFLDR.SYS`), the
+//!   driver's pool allocator replaces wdk-alloc.
+//!
+//! Each:
 //! 1. Installs what it needs if missing (root, Debian 12): `rustc-web cargo-web rust-web-src
 //!    rust-web-clippy` (Debian's Rust 1.96 with library sources for `-Zbuild-std`); the linker is
 //!    rustup's `rust-lld` (run as `lld-link`), else Debian's `lld-16`.
-//! 2. Builds `wsksock-driver` (its WDM front end) with build-std into `target/cross`, with
-//!    constant RUSTFLAGS so core/alloc are built once.
-//! 3. Runs Debian's clippy for that target with `-D warnings` — this type-checks everything the
-//!    KMDF front end shares with the WDM one (bindings, provider, request, security).
-//! 4. Checks the PE: native subsystem, an entry point, imports only from ntoskrnl.exe, netio.sys
-//!    and HAL.dll, and — when Wine is installed — every import exported by Wine's modules.
-//! 5. Packages `target/cross/package/{wsksock.sys, wsksock.inf}` (the `.inx` with its version
-//!    stamped, as stampinf would).
+//! 2. Builds `wsksock-driver` with build-std into `target/cross`. The link arguments come from
+//!    the crate's build script, so every cross build (both drivers, the samples, the WDF test
+//!    double) shares one set of RUSTFLAGS and one build of core/alloc.
+//! 3. Runs Debian's clippy for that target, with the workspace's lint configuration and
+//!    `-D warnings`.
+//! 4. Checks the PE: native subsystem, the entry point is the build's (`DriverEntry` /
+//!    `FxDriverEntry`, found among the exports), imports only from ntoskrnl.exe, netio.sys and
+//!    HAL.dll (the KMDF build also WDFLDR.SYS: `WdfVersionBind`, `WdfVersionUnbind`), and — when
+//!    Wine is installed — every import of a Wine module exported by it.
+//! 5. Packages `target/cross/package/` (WDM) or `target/cross/package-kmdf/` (KMDF):
+//!    `wsksock.sys` and `wsksock.inf` (the `.inx` with its version stamped, as stampinf would).
 //!
-//! `--wine`: afterwards loads and unloads the driver under Wine, then runs a user-mode smoke client
-//! (`wine_smoke.c`: open, SOCKET, BIND, CONNECT, SEND, RECEIVE, CLOSE, bad input) against an echo
-//! peer on 127.0.0.1 (see `wine.rs`).
+//! `--wine` (WDM): afterwards loads and unloads the driver under Wine, then runs a user-mode smoke
+//! client (`wine_smoke.c`: open, SOCKET, BIND, CONNECT, SEND, RECEIVE, CLOSE, bad input) against
+//! an echo peer on 127.0.0.1 (see `wine.rs`). The KMDF driver needs the WDF test double to load:
+//! `cargo xtask wine-test --build kmdf` runs it.
 
 #[path = "pe.rs"]
 mod pe;
@@ -27,38 +40,109 @@ use std::process::Command;
 use std::time::Instant;
 
 const TARGET: &str = "x86_64-pc-windows-msvc";
-const ALLOWED_IMPORTS: &[&str] = &["ntoskrnl.exe", "netio.sys", "hal.dll"];
 const DEBIAN_PACKAGES: &[&str] = &["rustc-web", "cargo-web", "rust-web-src", "rust-web-clippy"];
 const WINE_DIR: &str = "/usr/lib/x86_64-linux-gnu/wine/x86_64-windows";
+/// What the KMDF driver may import from the framework loader, and nothing else from it.
+pub const WDFLDR_IMPORTS: &[&str] = &["WdfVersionBind", "WdfVersionUnbind"];
+
+/// Which driver a cross build makes.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Build {
+    /// The WDM front end.
+    Wdm,
+    /// The KMDF front end over the stand-in.
+    Kmdf,
+}
+
+impl Build {
+    /// `wdm` / `kmdf`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Build::Wdm => "wdm",
+            Build::Kmdf => "kmdf",
+        }
+    }
+
+    fn cargo_features(self) -> &'static [&'static str] {
+        match self {
+            Build::Wdm => &[],
+            Build::Kmdf => &["--features", "kmdf-standin"],
+        }
+    }
+
+    fn entry(self) -> &'static str {
+        match self {
+            Build::Wdm => "DriverEntry",
+            Build::Kmdf => "FxDriverEntry",
+        }
+    }
+
+    fn allowed_imports(self) -> &'static [&'static str] {
+        match self {
+            Build::Wdm => &["ntoskrnl.exe", "netio.sys", "hal.dll"],
+            Build::Kmdf => &["ntoskrnl.exe", "netio.sys", "hal.dll", "wdfldr.sys"],
+        }
+    }
+
+    /// Where the build is packaged.
+    pub fn package_dir(self) -> PathBuf {
+        cross_dir().join(match self {
+            Build::Wdm => "package",
+            Build::Kmdf => "package-kmdf",
+        })
+    }
+}
 
 /// Builds and checks the driver.
 pub fn run(args: &[String]) -> Result<(), String> {
-    let install = !args.iter().any(|a| a == "--no-install");
-    let t0 = Instant::now();
-    ensure_toolchain(install)?;
-    let linker = ensure_linker(install)?;
-    let t1 = Instant::now();
-    cargo_cross("build", &linker, &[])?;
-    let t2 = Instant::now();
-    cargo_cross("clippy", &linker, &["--", "-D", "warnings"])?;
-    let t3 = Instant::now();
-    let sys = package()?;
-    check_pe(&sys)?;
-    eprintln!(
-        "xtask cross: ok — {} (tools {:.1}s, build {:.1}s, clippy {:.1}s)",
-        sys.display(),
-        (t1 - t0).as_secs_f64(),
-        (t2 - t1).as_secs_f64(),
-        (t3 - t2).as_secs_f64()
-    );
-    if args.iter().any(|a| a == "--wine") {
+    crate::util::refuse_unknown(args, &["--kmdf", "--no-install", "--wine"])?;
+    let flag = |f: &str| args.iter().any(|a| a == f);
+    let build = if flag("--kmdf") { Build::Kmdf } else { Build::Wdm };
+    let install = !flag("--no-install");
+    if flag("--wine") && build == Build::Kmdf {
+        return Err(
+            "--wine loads the WDM driver; the KMDF one runs in `cargo xtask wine-test --build kmdf`".into(),
+        );
+    }
+    let sys = build_driver(build, install)?;
+    if flag("--wine") {
         wine::load_unload(&sys, install)?;
         wine::smoke(&sys, install)?;
     }
     Ok(())
 }
 
-fn cross_dir() -> PathBuf {
+/// Installs the toolchain if needed, builds, lints, packages and checks one driver; returns the
+/// packaged `wsksock.sys`.
+pub fn build_driver(build: Build, install: bool) -> Result<PathBuf, String> {
+    let t0 = Instant::now();
+    ensure_toolchain(install)?;
+    let linker = ensure_linker(install)?;
+    let t1 = Instant::now();
+    cargo_cross("build", &linker, build.cargo_features(), &[])?;
+    let t2 = Instant::now();
+    cargo_cross(
+        "clippy",
+        &linker,
+        build.cargo_features(),
+        &["--", "-D", "warnings"],
+    )?;
+    let t3 = Instant::now();
+    let sys = package(build)?;
+    check_pe(&sys, build)?;
+    eprintln!(
+        "xtask cross ({}): ok — {} (tools {:.1}s, build {:.1}s, clippy {:.1}s)",
+        build.name(),
+        sys.display(),
+        (t1 - t0).as_secs_f64(),
+        (t2 - t1).as_secs_f64(),
+        (t3 - t2).as_secs_f64()
+    );
+    Ok(sys)
+}
+
+/// `target/cross`.
+pub fn cross_dir() -> PathBuf {
     target_dir().join("cross")
 }
 
@@ -76,7 +160,7 @@ fn apt_install(pkgs: &[&str]) -> Result<(), String> {
     )
 }
 
-fn ensure_toolchain(install: bool) -> Result<(), String> {
+pub fn ensure_toolchain(install: bool) -> Result<(), String> {
     let ok = have("/usr/bin/cargo")
         && have("/usr/bin/rustc")
         && have("/usr/lib/rustlib/src/rust/library/core")
@@ -95,7 +179,7 @@ fn ensure_toolchain(install: bool) -> Result<(), String> {
 
 /// rustup's `rust-lld` behind an `lld-link` symlink (lld picks its flavor from its name), else
 /// Debian's `lld-link-16`.
-fn ensure_linker(install: bool) -> Result<PathBuf, String> {
+pub fn ensure_linker(install: bool) -> Result<PathBuf, String> {
     let home = std::env::var_os("RUSTUP_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".rustup")));
@@ -127,42 +211,43 @@ fn ensure_linker(install: bool) -> Result<PathBuf, String> {
     Ok(debian)
 }
 
-/// `/usr/bin/cargo <sub>` for the driver with build-std, Debian's toolchain first on PATH.
-fn cargo_cross(sub: &str, linker: &Path, extra: &[&str]) -> Result<(), String> {
-    let rustflags = [
-        "/DRIVER",
-        "/SUBSYSTEM:NATIVE",
-        "/ENTRY:DriverEntry",
-        "/NODEFAULTLIB",
-    ]
-    .iter()
-    .map(|a| format!("\"-C\",\"link-arg={a}\""))
-    .collect::<Vec<_>>()
-    .join(",");
+/// `/usr/bin/cargo <sub>` for a `no_std` kernel-mode crate for the Windows target with build-std,
+/// Debian's toolchain first on PATH, in `target/cross` (one set of flags for every such build:
+/// core/alloc are built once). `manifest`: another crate than the driver.
+pub fn cargo_kernel(sub: &str, linker: &Path, manifest: Option<&Path>, args: &[&str]) -> Result<(), String> {
     let mut c = debian_cargo(&cross_dir());
     c.current_dir(root())
         .arg(sub)
-        .args(["--release", "-p", "wsksock-driver", "--target", TARGET])
-        .args([
-            "-Zbuild-std=core,alloc",
-            "-Zbuild-std-features=compiler-builtins-mem",
-        ])
-        .arg("--config")
-        .arg(format!("target.{TARGET}.linker=\"{}\"", linker.display()))
-        .arg("--config")
-        .arg(format!("target.{TARGET}.rustflags=[{rustflags}]"))
-        .args(["--config", "profile.release.panic=\"abort\""])
-        .args(extra);
+        .args(["--release", "--target", TARGET]);
+    if let Some(m) = manifest {
+        c.arg("--manifest-path").arg(m);
+    }
+    c.args([
+        "-Zbuild-std=core,alloc",
+        "-Zbuild-std-features=compiler-builtins-mem",
+    ])
+    .arg("--config")
+    .arg(format!("target.{TARGET}.linker=\"{}\"", linker.display()))
+    .args(["--config", "profile.release.panic=\"abort\""])
+    .args(args);
     run_cmd(&mut c)
 }
 
-/// Copies the driver and the stamped INF into `target/cross/package`.
-fn package() -> Result<PathBuf, String> {
+/// `cargo <sub>` of the driver with the build's features.
+fn cargo_cross(sub: &str, linker: &Path, features: &[&str], extra: &[&str]) -> Result<(), String> {
+    let mut args = vec!["-p", "wsksock-driver"];
+    args.extend_from_slice(features);
+    args.extend_from_slice(extra);
+    cargo_kernel(sub, linker, None, &args)
+}
+
+/// Copies the driver and the stamped INF into the build's package directory.
+fn package(build: Build) -> Result<PathBuf, String> {
     let dll = cross_dir()
         .join(TARGET)
         .join("release")
         .join("wsksock_driver.dll");
-    let pkg = cross_dir().join("package");
+    let pkg = build.package_dir();
     std::fs::create_dir_all(&pkg).map_err(|e| format!("{}: {e}", pkg.display()))?;
     let sys = pkg.join("wsksock.sys");
     std::fs::copy(&dll, &sys).map_err(|e| format!("{} -> {}: {e}", dll.display(), sys.display()))?;
@@ -211,7 +296,7 @@ fn today() -> (i64, u32, u32) {
 }
 
 /// The PE checks (see the module docs).
-fn check_pe(sys: &Path) -> Result<(), String> {
+fn check_pe(sys: &Path, build: Build) -> Result<(), String> {
     let bytes = std::fs::read(sys).map_err(|e| format!("{}: {e}", sys.display()))?;
     let img = pe::parse(&bytes).map_err(|e| format!("{}: {e}", sys.display()))?;
     let mut problems = Vec::new();
@@ -221,18 +306,39 @@ fn check_pe(sys: &Path) -> Result<(), String> {
             img.subsystem
         ));
     }
-    if img.entry_rva == 0 {
-        problems.push("no entry point".to_string());
+    match img.export_rvas.get(build.entry()) {
+        _ if img.entry_rva == 0 => problems.push("no entry point".to_string()),
+        Some(&rva) if rva == img.entry_rva => {}
+        Some(&rva) => problems.push(format!(
+            "entry point {:#x} is not {} ({rva:#x})",
+            img.entry_rva,
+            build.entry()
+        )),
+        None => problems.push(format!("{} is not exported", build.entry())),
     }
     let mut count = 0;
     for (dll, names) in &img.imports {
         count += names.len();
-        if !ALLOWED_IMPORTS.contains(&dll.to_ascii_lowercase().as_str()) {
+        let lower = dll.to_ascii_lowercase();
+        if !build.allowed_imports().contains(&lower.as_str()) {
             problems.push(format!("imports from {dll} ({})", names.join(", ")));
         }
-        if let Some(names) = missing_in_wine(dll, names)? {
+        if lower == "wdfldr.sys" {
+            let extra: Vec<&String> = names
+                .iter()
+                .filter(|n| !WDFLDR_IMPORTS.contains(&n.as_str()))
+                .collect();
+            if !extra.is_empty() || dll != "WDFLDR.SYS" {
+                problems.push(format!(
+                    "{dll} imports {names:?}: only {WDFLDR_IMPORTS:?} from WDFLDR.SYS"
+                ));
+            }
+        } else if let Some(names) = missing_in_wine(dll, names)? {
             problems.push(format!("Wine's {dll} lacks {}", names.join(", ")));
         }
+    }
+    if build == Build::Kmdf && !img.imports.contains_key("WDFLDR.SYS") {
+        problems.push("the KMDF driver does not bind through WDFLDR.SYS".into());
     }
     if !problems.is_empty() {
         return Err(format!(
@@ -242,10 +348,11 @@ fn check_pe(sys: &Path) -> Result<(), String> {
         ));
     }
     eprintln!(
-        "xtask cross: PE ok — native subsystem, {count} imports from {:?}{}",
+        "xtask cross: PE ok — native subsystem, entry {}, {count} imports from {:?}{}",
+        build.entry(),
         img.imports.keys().collect::<Vec<_>>(),
         if Path::new(WINE_DIR).exists() {
-            ", all exported by Wine"
+            ", every import from a Wine module exported by Wine"
         } else {
             ""
         }

@@ -14,6 +14,8 @@ pub struct Image {
     pub imports: BTreeMap<String, Vec<String>>,
     /// Exported function names.
     pub exports: Vec<String>,
+    /// Exported function name → its RVA.
+    pub export_rvas: BTreeMap<String, u32>,
 }
 
 /// `IMAGE_SUBSYSTEM_NATIVE`.
@@ -138,11 +140,20 @@ pub fn parse(b: &[u8]) -> Result<Image, String> {
     let (exp_rva, exp_size) = dir(0)?;
     if exp_rva != 0 && exp_size != 0 {
         let e = secs.offset(exp_rva)?;
+        let nfuncs = u32_at(b, e + 20)? as usize;
         let n = u32_at(b, e + 24)? as usize;
+        let funcs = secs.offset(u32_at(b, e + 28)?)?;
         let names = secs.offset(u32_at(b, e + 32)?)?;
+        let ordinals = secs.offset(u32_at(b, e + 36)?)?;
         for i in 0..n {
-            img.exports
-                .push(c_string(b, secs.offset(u32_at(b, names + i * 4)?)?)?);
+            let name = c_string(b, secs.offset(u32_at(b, names + i * 4)?)?)?;
+            let ordinal = usize::from(u16_at(b, ordinals + i * 2)?);
+            if ordinal >= nfuncs {
+                return Err(format!("export {name}: ordinal {ordinal} out of {nfuncs}"));
+            }
+            img.export_rvas
+                .insert(name.clone(), u32_at(b, funcs + ordinal * 4)?);
+            img.exports.push(name);
         }
     }
     Ok(img)

@@ -59,3 +59,25 @@ pub fn debian_cargo(target_dir: &Path) -> Command {
     }
     c
 }
+
+/// Refuses arguments that are not among `known` (flags) — a typo must not build as if nothing had
+/// been asked. `with_value`: flags followed by a value, which is skipped.
+pub fn refuse_unknown_with(args: &[String], known: &[&str], with_value: &[&str]) -> Result<(), String> {
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if with_value.contains(&a.as_str()) {
+            if it.next().is_none() {
+                return Err(format!("{a} needs a value"));
+            }
+        } else if !known.contains(&a.as_str()) {
+            let all: Vec<&str> = known.iter().chain(with_value).copied().collect();
+            return Err(format!("unknown argument {a:?}; known: {}", all.join(" ")));
+        }
+    }
+    Ok(())
+}
+
+/// [`refuse_unknown_with`] for flags without values.
+pub fn refuse_unknown(args: &[String], known: &[&str]) -> Result<(), String> {
+    refuse_unknown_with(args, known, &[])
+}

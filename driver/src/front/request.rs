@@ -26,20 +26,36 @@ use wsksock_abi::ioctl::{method_of, METHOD_IN_DIRECT};
 use wsksock_abi::NtStatus;
 use wsksock_core::{CancelToken, DataSource, Request, RequestorMode};
 
+/// What arming a request's cancel routine did.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Arming {
+    /// The routine is armed: it owns the context reference and runs at most once, on cancel.
+    Armed,
+    /// The request was already cancelled: the routine is not armed and never runs (the context
+    /// is not consumed); a late cancel plays its part.
+    AlreadyCancelled,
+    /// The framework could not arm it for want of resources: the context is not consumed and the
+    /// request stays non-cancelable (it is not cancelled for that reason).
+    #[cfg_attr(
+        not(kmdf_front),
+        expect(dead_code, reason = "only the KMDF framework can refuse")
+    )]
+    Unavailable,
+}
+
 /// How a front end finishes a request and arms its cancel routine.
 ///
 /// # Safety
 /// Implementations must: finish the request exactly when `finish` is called; arm a routine that
 /// calls [`run_cancel`] with the `context` given to `arm` (taking ownership of that one strong
-/// reference) only if `arm` returns `true`; return `true` from `disarm` only if that routine will
-/// never run.
+/// reference) only if `arm` returns [`Arming::Armed`]; return `true` from `disarm` only if that
+/// routine will never run.
 pub unsafe trait Backend: Send + Sync + 'static {
-    /// Arms the cancel routine with `context`; `false` if the request was already cancelled and
-    /// the routine was not armed (`context` is then not consumed).
+    /// Arms the cancel routine with `context`.
     ///
     /// # Safety
     /// `context` is an `Arc::into_raw` of this request's [`ReqShared`]; called once.
-    unsafe fn arm(&self, irp: NonNull<IRP>, context: *const c_void) -> bool;
+    unsafe fn arm(&self, irp: NonNull<IRP>, context: *const c_void) -> Arming;
     /// Disarms the routine: `true` if it will never run.
     ///
     /// # Safety
@@ -320,14 +336,23 @@ impl<B: Backend> Request<WskProvider> for IrpRequest<B> {
         let _fresh = shared.state.armed(false);
         let context = Arc::into_raw(shared.clone()).cast::<c_void>();
         // SAFETY: 1. `context` is a strong reference handed to the routine; arm is called once.
-        let armed = unsafe { shared.backend.arm(irp, context) };
-        if !armed {
+        let arming = unsafe { shared.backend.arm(irp, context) };
+        if arming != Arming::Armed {
             // SAFETY: 1. not armed, so the reference is still ours: give it back.
             unsafe { Arc::decrement_strong_count(context.cast::<ReqShared<B>>()) };
+        }
+        match arming {
+            Arming::Armed => {}
             // Already cancelled: a timer DPC plays the routine, outside the engine's lock.
-            if shared.state.rearm_late() {
-                let late = shared.clone();
-                drop(Timer::start(0, alloc::boxed::Box::new(move || run_cancel(&late))));
+            Arming::AlreadyCancelled => {
+                if shared.state.rearm_late() {
+                    let late = shared.clone();
+                    drop(Timer::start(0, alloc::boxed::Box::new(move || run_cancel(&late))));
+                }
+            }
+            // Not cancelable: the request ends with its operation (or the handle's close).
+            Arming::Unavailable => {
+                let _ = shared.state.unarmed();
             }
         }
         self.shared = Some(shared);

@@ -1,9 +1,9 @@
-//! The device's security descriptor: SYSTEM and Administrators, full access, nobody else —
-//! the same rule as `SDDL_DEVOBJ_SYS_ALL_ADM_ALL` (`D:P(A;;GA;;;SY)(A;;GA;;;BA)`).
+//! The WDM device's security descriptor: SYSTEM and Administrators, full access, nobody else —
+//! the rule of [`DEVICE_SDDL`](crate::logic::names::DEVICE_SDDL) (`SDDL_DEVOBJ_SYS_ALL_ADM_ALL`).
 //!
-//! KMDF passes the SDDL string to `WdfControlDeviceInitAllocate`. `IoCreateDeviceSecure` (which
-//! does the same for WDM) lives in the static library wdmsec.lib, which the Linux build cannot
-//! link, so the WDM front end does what it does by hand: `IoCreateDevice` with
+//! The KMDF front end passes that SDDL string to `WdfControlDeviceInitAllocate`.
+//! `IoCreateDeviceSecure` (which does the same for WDM) lives in the static library wdmsec.lib,
+//! which the Linux build cannot link, so the WDM front end does what it does by hand: `IoCreateDevice` with
 //! `FILE_DEVICE_SECURE_OPEN`, then a DACL built with the `Rtl*` security calls and applied with
 //! `ObOpenObjectByPointer` + `ZwSetSecurityObject`.
 
@@ -16,10 +16,6 @@ use crate::sys::{
     NTSTATUS, OBJ_KERNEL_HANDLE, SECURITY_DESCRIPTOR, SECURITY_DESCRIPTOR_REVISION, SID2, TRUE, WRITE_DAC,
 };
 use core::ptr::NonNull;
-
-/// The SDDL string of the device (KMDF).
-#[cfg(feature = "kmdf")]
-pub const SDDL_DEVOBJ_SYS_ALL_ADM_ALL: &str = "D:P(A;;GA;;;SY)(A;;GA;;;BA)";
 
 /// `SE_DACL_PROTECTED` (the `P` of the SDDL: no inherited ACEs).
 const SE_DACL_PROTECTED: u16 = 0x1000;

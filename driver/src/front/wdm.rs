@@ -16,7 +16,7 @@
 //! event for its `on_idle`, then `WskReleaseProviderNPI` + `WskDeregister`, then wait until no
 //! completion routine, DPC or work item of ours is outstanding, then delete the device.
 
-use super::request::{run_cancel, Backend, IrpRequest, ReqShared};
+use super::request::{run_cancel, Arming, Backend, IrpRequest, ReqShared};
 use super::security;
 use super::{DriverClient, DriverEngine};
 use crate::kernel::event::Event;
@@ -72,7 +72,7 @@ unsafe extern "system" fn cancel_routine(_device: *mut DEVICE_OBJECT, irp: *mut 
 // reference and runs `run_cancel`; 3. `disarm` returns true only if it took the routine back
 // (IoSetCancelRoutine returned it), so it will never run.
 unsafe impl Backend for WdmBackend {
-    unsafe fn arm(&self, irp: NonNull<IRP>, context: *const c_void) -> bool {
+    unsafe fn arm(&self, irp: NonNull<IRP>, context: *const c_void) -> Arming {
         let p = irp.as_ptr();
         // SAFETY: 1. a pending IRP we own; DriverContext is ours while we own it.
         let slot = unsafe { IrpDriverContext0(p) };
@@ -85,10 +85,10 @@ unsafe impl Backend for WdmBackend {
             // Cancelled before the routine was armed: take it back if IoCancelIrp did not.
             // SAFETY: 1. as above.
             if unsafe { IoSetCancelRoutine(p, None) }.is_some() {
-                return false;
+                return Arming::AlreadyCancelled;
             }
         }
-        true
+        Arming::Armed
     }
 
     unsafe fn disarm(&self, irp: NonNull<IRP>) -> bool {

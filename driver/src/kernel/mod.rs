@@ -8,15 +8,20 @@ pub mod event;
 pub mod mdl;
 pub mod outstanding;
 pub mod panic;
+#[cfg(not(feature = "kmdf"))]
 pub mod pool;
 pub mod print;
 pub mod spin;
 pub mod timer;
 pub mod workitem;
 
+/// Pool tag `WskS` (shown reversed, `SksW`, by pool tools) of everything the driver allocates,
+/// and of what the framework allocates for it (`WDF_DRIVER_CONFIG::DriverPoolTag`).
+pub const POOL_TAG: u32 = u32::from_le_bytes(*b"WskS");
+
 /// The MSVC marker that floating point is used (core's formatting code references it). The
-/// driver itself does no floating point; with the `kmdf` feature `wdk-sys` defines it.
-#[cfg(not(feature = "kmdf"))]
+/// driver itself does no floating point; in the KMDF builds wdk-sys (or its stand-in) defines it.
+#[cfg(not(kmdf_front))]
 #[unsafe(no_mangle)]
 #[used]
 pub static _fltused: i32 = 0;

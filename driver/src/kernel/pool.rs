@@ -1,14 +1,13 @@
 //! The global allocator: non-paged pool (`ExAllocatePoolWithTag`, which Wine 8 has, unlike
 //! `ExAllocatePool2`), so everything the driver allocates may be touched at DISPATCH_LEVEL.
 //!
-//! The KMDF build uses `wdk-alloc`'s allocator instead (see `front::kmdf`).
+//! The crate root makes it the global allocator of every build but the WDK one, which uses
+//! `wdk-alloc`'s (and does not compile this module).
 
+use super::POOL_TAG;
 use crate::sys::imports::{ExAllocatePoolWithTag, ExFreePoolWithTag};
 use crate::sys::NonPagedPoolNx;
 use core::alloc::{GlobalAlloc, Layout};
-
-/// Pool tag `WskS` (shown reversed, `SksW`, by pool tools).
-pub const POOL_TAG: u32 = u32::from_le_bytes(*b"WskS");
 
 /// `MEMORY_ALLOCATION_ALIGNMENT` on x64: pool blocks are 16-byte aligned.
 const POOL_ALIGN: usize = 16;
@@ -34,7 +33,3 @@ unsafe impl GlobalAlloc for PoolAllocator {
         unsafe { ExFreePoolWithTag(ptr.cast(), POOL_TAG) }
     }
 }
-
-#[cfg(not(feature = "kmdf"))]
-#[global_allocator]
-static GLOBAL: PoolAllocator = PoolAllocator;

@@ -9,7 +9,11 @@
 //!    the request under the routine's feet: it leaves its result and the routine finishes it —
 //!    or, if the routine is already over, finishes it itself;
 //! 3. a request cancelled *before* its routine was armed (the framework will never call it) gets a
-//!    late cancel from a deferred callback, which plays the routine's part.
+//!    late cancel from a deferred callback, which plays the routine's part;
+//! 4. a request whose routine the framework could not arm for want of resources stays
+//!    non-cancelable (`Idle`): it is never cancelled for that reason, and it still ends — with its
+//!    operation, or with a CLOSE of its handle or the client's cleanup, which the engine cancels
+//!    without the framework.
 //!
 //! # States
 //! `Idle → Armed | ArmedLate → Cancelling → CancelDone → Finished`, with `Deferred` (a result
@@ -131,6 +135,14 @@ impl CancelState {
     /// the state was not `Armed`.
     pub fn rearm_late(&self) -> bool {
         self.cas(State::Armed, State::ArmedLate).is_ok()
+    }
+
+    /// The framework could not arm the routine for want of resources (not because the request was
+    /// cancelled): the state set by `armed(false)` goes back to `Idle` — the request is not
+    /// cancelable, and nothing will play a routine (rule 4). Returns `false` if the state was not
+    /// `Armed`.
+    pub fn unarmed(&self) -> bool {
+        self.cas(State::Armed, State::Idle).is_ok()
     }
 
     fn store(&self, status: i32, information: usize) {
@@ -312,6 +324,21 @@ mod tests {
         assert_eq!(s.cancel_started(), OnCancel::AskEngine);
         assert_eq!(s.after_cancel(), AfterCancel::Done);
         assert_eq!(s.complete(0, 0, || unreachable!()), OnComplete::FinishNow);
+    }
+
+    #[test]
+    fn unavailable_arm_leaves_the_request_non_cancelable() {
+        let s = armed();
+        assert!(s.unarmed());
+        assert_eq!(s.state(), State::Idle);
+        assert!(!s.unarmed());
+        // Nothing plays a routine, and the completion finishes the request itself.
+        assert_eq!(s.cancel_started(), OnCancel::Nothing);
+        assert_eq!(
+            s.complete(0, 9, || unreachable!("no routine armed")),
+            OnComplete::FinishNow
+        );
+        assert_eq!(s.state(), State::Finished);
     }
 
     #[test]

@@ -23,6 +23,12 @@ pub static DEVICE_NAME: [u16; wsksock_abi::ioctl::WSKSOCK_DEVICE_NAME.len()] =
 pub static DOS_NAME: [u16; wsksock_abi::ioctl::WSKSOCK_DOS_NAME.len()] =
     wide(wsksock_abi::ioctl::WSKSOCK_DOS_NAME);
 
+/// Who may open the device: SYSTEM and Administrators, full access, nobody else
+/// (`SDDL_DEVOBJ_SYS_ALL_ADM_ALL`; a protected DACL, no inherited ACEs).
+pub const DEVICE_SDDL: &str = "D:P(A;;GA;;;SY)(A;;GA;;;BA)";
+/// [`DEVICE_SDDL`] in UTF-16.
+pub static DEVICE_SDDL_WIDE: [u16; DEVICE_SDDL.len()] = wide(DEVICE_SDDL);
+
 /// Longest host name accepted for resolution (DNS limit).
 pub const MAX_NODE_CHARS: usize = 255;
 
