@@ -1,12 +1,14 @@
 //! `wsksock.sys`: the Windows side of wsksock.
 //!
 //! # Layers (bottom up)
-//! - [`sys`]: raw `#[repr(C)]` NT and WSK declarations with C names, x64 layout assertions, and
-//!   `raw-dylib` imports from `ntoskrnl.exe` and `netio.sys`. The only module that knows offsets.
+//! - [`sys`] (crate `wsksock-nt`, shared with the WDF test double): raw `#[repr(C)]` NT and WSK
+//!   declarations with C names, x64 layout assertions, and `raw-dylib` imports from
+//!   `ntoskrnl.exe` and `netio.sys`. The only module that knows offsets.
 //! - [`logic`]: the driver's pure logic (cancel/complete race, buffers, addresses, options),
 //!   no `unsafe`, unit-tested on the host.
-//! - `kernel` (Windows only): safe owned types over the bindings — pool allocator, spin lock,
-//!   timers (KTIMER + KDPC), events, MDLs, work items, the panic handler, `DbgPrint`.
+//! - `kernel` (Windows only): safe owned types over the bindings — pool allocator and spin lock
+//!   (from `wsksock-nt`), timers (KTIMER + KDPC), events, MDLs, work items, the panic handler,
+//!   `kprint!` (DbgPrint).
 //! - `wsk` (Windows only): the engine's [`wsksock_core::Provider`] over Winsock Kernel: the
 //!   registration and one owned completion context per WSK IRP.
 //! - `front` (Windows only): the engine's [`wsksock_core::Request`] over an IRP, and the two
@@ -19,8 +21,8 @@
 //! | build | features | `wdk_sys` | allocator | entry point |
 //! |---|---|---|---|---|
 //! | KMDF, WDK (the product) | `kmdf` | wdk-sys (bindgen over the WDK) | wdk-alloc | `FxDriverEntry` of WdfDriverEntry.lib |
-//! | KMDF, Linux | `kmdf-standin` | `wsksock-wdk-sys-standin` | `kernel::pool` | `FxDriverEntry` of the stand-in |
-//! | WDM, Linux | none | — | `kernel::pool` | `front::wdm::DriverEntry` |
+//! | KMDF, Linux | `kmdf-standin` | `wsksock-wdk-sys-standin` | `wsksock_nt::pool` | `FxDriverEntry` of the stand-in |
+//! | WDM, Linux | none | — | `wsksock_nt::pool` | `front::wdm::DriverEntry` |
 //!
 //! The two KMDF builds compile the same `front/kmdf.rs` (`cfg(kmdf_front)`, set by `build.rs`);
 //! what differs is chosen here, at the crate root, and nowhere in the front end.
@@ -43,11 +45,10 @@ static GLOBAL: wdk_alloc::WdkAllocator = wdk_alloc::WdkAllocator;
 /// The Linux builds allocate with `ExAllocatePoolWithTag`, which Wine 8 has.
 #[cfg(all(windows, not(feature = "kmdf")))]
 #[global_allocator]
-static GLOBAL: kernel::pool::PoolAllocator = kernel::pool::PoolAllocator;
+static GLOBAL: wsksock_nt::pool::PoolAllocator<{ kernel::POOL_TAG }> = wsksock_nt::pool::PoolAllocator;
 
 pub mod logic;
-#[allow(missing_docs)]
-pub mod sys;
+pub use wsksock_nt::sys;
 
 #[cfg(windows)]
 mod front;

@@ -8,10 +8,8 @@ pub mod event;
 pub mod mdl;
 pub mod outstanding;
 pub mod panic;
-#[cfg(not(feature = "kmdf"))]
-pub mod pool;
 pub mod print;
-pub mod spin;
+pub use wsksock_nt::spin;
 pub mod timer;
 pub mod workitem;
 
