@@ -48,6 +48,18 @@ pub fn node_utf16(node: &str) -> Option<Vec<u16>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use wsksock_nt::sddl::{self, Sid};
+
+    #[test]
+    fn device_sddl_parses() {
+        let dacl = sddl::parse(&DEVICE_SDDL_WIDE).expect("the device SDDL is in the parsed subset");
+        assert!(dacl.protected);
+        let who: Vec<(u32, Sid)> = dacl.aces().iter().map(|a| (a.mask, a.sid)).collect();
+        assert_eq!(
+            who,
+            [(0x1000_0000, Sid::SYSTEM), (0x1000_0000, Sid::ADMINISTRATORS)]
+        );
+    }
 
     #[test]
     fn device_names_are_utf16_of_the_abi_names() {
