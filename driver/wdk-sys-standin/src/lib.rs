@@ -36,7 +36,8 @@
 #[doc(hidden)]
 pub use wdk_macros as __proc_macros;
 
-mod layout;
+#[doc(hidden)]
+pub mod layout;
 pub mod ldr;
 pub mod types;
 
