@@ -30,7 +30,7 @@
 //! `cargo xtask wine-test --build kmdf` runs it.
 
 #[path = "pe.rs"]
-mod pe;
+pub mod pe;
 #[path = "wine.rs"]
 pub mod wine;
 
