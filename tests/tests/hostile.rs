@@ -512,6 +512,7 @@ fn flood_config() -> Config {
         max_pending_per_client: 40,
         max_handles_per_client: 12,
         unload_linger_ms: 300,
+        cleanup_linger_ms: 300,
     }
 }
 

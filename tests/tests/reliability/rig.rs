@@ -145,6 +145,7 @@ pub fn test_config() -> Config {
         max_pending_per_client: 256,
         max_handles_per_client: 1024,
         unload_linger_ms: 300,
+        cleanup_linger_ms: 300,
     }
 }
 

@@ -905,6 +905,7 @@ pub fn run(cfg: &StressConfig) -> Result<StressReport, String> {
         max_pending_per_client: 512,
         max_handles_per_client: 4096,
         unload_linger_ms: 2_000,
+        cleanup_linger_ms: 2_000,
     };
     let rig = Rig::new(plan, cfg.mode, config);
     let refusing = Refusing::new();
