@@ -84,7 +84,10 @@ fn test() -> Result<(), String> {
 }
 
 /// The loom models of the engine (`loom_*` tests), in their own target dir so the `--cfg loom`
-/// build does not evict the normal one.
+/// build does not evict the normal one. Release for speed, but with debug assertions and
+/// overflow checks on: an invariant the engine asserts only in debug builds is exactly what a
+/// model should trip. Preemption bound 5 unless `LOOM_MAX_PREEMPTIONS` says otherwise (about
+/// 20 s on two cores; see `docs/ENGINE.md`).
 fn loom() -> Result<(), String> {
     let mut c: Cmd = cargo();
     c.args([
@@ -97,10 +100,13 @@ fn loom() -> Result<(), String> {
         "--",
         "--test-threads=2",
     ])
-    .env("RUSTFLAGS", "--cfg loom")
+    .env(
+        "RUSTFLAGS",
+        "--cfg loom -C debug-assertions=on -C overflow-checks=on",
+    )
     .env(
         "LOOM_MAX_PREEMPTIONS",
-        std::env::var("LOOM_MAX_PREEMPTIONS").unwrap_or_else(|_| "3".into()),
+        std::env::var("LOOM_MAX_PREEMPTIONS").unwrap_or_else(|_| "5".into()),
     )
     .env("CARGO_TARGET_DIR", util::target_dir().join("loom"));
     run(&mut c)
