@@ -25,7 +25,7 @@ pub mod ops;
 pub mod rig;
 pub mod wire;
 
-pub use rig::{run, run_deferred, run_with, Rig};
+pub use rig::{run, run_concurrent, run_deferred, run_with, Rig};
 pub use wsksock_abi::{Handle, NtStatus};
 pub use wsksock_emu::Profile;
 pub use wsksock_tools::peer::{End, Report};

@@ -7,7 +7,7 @@
 mod reliability;
 
 use reliability::peers::{End, Sink};
-use reliability::rig::{test_config, Rig};
+use reliability::rig::{test_config, CheckedRig};
 use reliability::PATIENCE;
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -52,7 +52,7 @@ fn black_hole() -> (socket2::Socket, Vec<TcpStream>, SocketAddr) {
 }
 
 fn unload_under_load(mode: CompletionMode) {
-    let rig = Rig::new(
+    let rig = CheckedRig::new(
         FaultPlan::new(3).delay(100_000, Duration::from_millis(20)),
         mode,
         test_config(),
@@ -178,7 +178,7 @@ fn unload_with_operations_pending_and_peers_stalled_deferred() {
 
 #[test]
 fn unload_of_an_idle_engine_is_immediate_and_deregisters_clean() {
-    let rig = Rig::plain();
+    let rig = CheckedRig::plain();
     let c = rig.client();
     let h = c.socket(AF_INET, SocketKind::Stream).expect("socket");
     c.close(h, CloseMode::Default, true).expect("close");
@@ -193,7 +193,7 @@ fn unload_of_an_idle_engine_is_immediate_and_deregisters_clean() {
 /// completes (STATUS_DEVICE_NOT_READY once unload began), nothing is left.
 #[test]
 fn unload_while_clients_keep_issuing_requests() {
-    let rig = Arc::new(Rig::new(
+    let rig = Arc::new(CheckedRig::new(
         FaultPlan::new(9).delay(50_000, Duration::from_millis(5)),
         CompletionMode::Deferred,
         test_config(),
@@ -256,7 +256,7 @@ fn unload_while_clients_keep_issuing_requests() {
 /// socket object stays until unload, which bounds it like every graceful teardown.
 #[test]
 fn a_socket_connected_to_itself_stays_until_unload_bounds_it() {
-    let rig = Rig::plain();
+    let rig = CheckedRig::plain();
     let c = rig.client();
     let h = c.socket(AF_INET, SocketKind::Stream).expect("socket");
     c.bind(h, local()).expect("bind");
