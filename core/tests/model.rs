@@ -387,6 +387,7 @@ impl World {
                 let held: HashSet<u64> = self
                     .sends
                     .iter()
+                    .chain(self.receives.iter())
                     .filter(|x| x.client == client && !x.slot.is_done())
                     .map(|x| x.sock)
                     .collect();
