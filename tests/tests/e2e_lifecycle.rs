@@ -1,6 +1,7 @@
-//! End to end, around the close path (issue 3, item 6, and spec section 2 rules 3, 6, 8): unload
-//! with a teardown stuck on a stalled peer, a peer's reset, half close, cancellation without
-//! close, IRP_MJ_CLEANUP on a channel still in use, and Wine's 10-operation limit.
+//! End to end, around the close path (invariants 3, 6 and 8 of `core/src/lib.rs`): unload with a
+//! teardown stuck on a stalled peer, a peer's reset, half close and what it leaves the close,
+//! cancellation without close, IRP_MJ_CLEANUP on a channel still in use or stuck on a stalled
+//! peer, and Wine's 10-operation limit.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -202,6 +203,115 @@ fn shutdown_send_gives_peer_all_data_then_fin_and_engine_still_receives() {
 #[test]
 fn shutdown_send_is_not_implemented_and_close_ends_with_fin_under_wine() {
     run(Profile::Wine8, LIMIT, half_close);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Only a SHUTDOWN that succeeded spares the close its disconnect (docs/ENGINE.md, "SHUTDOWN and
+// RST"): after one that failed, a graceful close still sends every byte then FIN (a close
+// without a disconnect resets on Windows); after one that succeeded, an abortive close still
+// resets, as a hard close does.
+
+fn failed_shutdown_then_graceful_close(rig: &Rig) {
+    const TOTAL: usize = MIB;
+    let client = rig.client();
+    let peer = Listener::v4();
+    let h = client.socket(AF_INET, SocketKind::Stream).expect("socket");
+    client.bind(h, wsksock_tests::wire::v4_any()).expect("bind");
+    // Not connected yet: the SHUTDOWN fails and sends nothing.
+    let s = wait(&client.shutdown(h, ShutdownHow::Send), "shutdown", SHORT).status;
+    assert!(s.is_error(), "SHUTDOWN of an unconnected socket: {s:?}");
+    let c = wait(&client.connect(h, peer.addr()), "connect", SHORT);
+    assert_eq!(c.status, NtStatus::STATUS_SUCCESS);
+    let conn = peer.accept(SHORT);
+    let reader = conn.drain_in_background(LONG);
+    let sends = post_sends(&client, h, TOTAL, 4);
+    let closed = ops::close(&client, h, CloseMode::Graceful, true);
+    assert_report(&reader.join().expect("peer"), TOTAL as u64, &End::Fin);
+    assert!(wait_sends(&sends, SHORT).failures.is_empty());
+    assert_torn_down(rig, &closed, Disconnect::Graceful);
+}
+
+#[test]
+fn a_failed_shutdown_leaves_the_graceful_close_its_fin() {
+    run(Profile::Windows, LIMIT, failed_shutdown_then_graceful_close);
+}
+
+#[test]
+fn a_failed_shutdown_leaves_the_graceful_close_its_fin_deferred_completions() {
+    run_deferred(Profile::Windows, LIMIT, failed_shutdown_then_graceful_close);
+}
+
+fn shutdown_then_abortive_close(rig: &Rig) {
+    let client = rig.client();
+    let peer = Listener::v4();
+    let h = ops::connect(&client, peer.addr());
+    let mut conn = peer.accept(SHORT);
+    client.send(h, b"data".to_vec());
+    let s = wait(&client.shutdown(h, ShutdownHow::Send), "shutdown", SHORT).status;
+    assert_eq!(s, NtStatus::STATUS_SUCCESS);
+    let r = conn.drain(SHORT);
+    assert_eq!((r.bytes, &r.end), (4, &End::Fin), "{r:?}");
+    assert!(
+        !conn.reset_after_fin(Duration::from_millis(50)),
+        "RST before the close"
+    );
+    let closed = ops::close(&client, h, CloseMode::Abortive, true);
+    assert!(
+        conn.reset_after_fin(SHORT),
+        "an abortive close after SHUTDOWN(send) put no RST on the wire"
+    );
+    assert_torn_down(rig, &closed, Disconnect::Abortive);
+}
+
+#[test]
+fn an_abortive_close_after_a_successful_shutdown_resets() {
+    run(Profile::Windows, LIMIT, shutdown_then_abortive_close);
+}
+
+#[test]
+fn an_abortive_close_after_a_successful_shutdown_resets_deferred_completions() {
+    run_deferred(Profile::Windows, LIMIT, shutdown_then_abortive_close);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Client cleanup bounds a graceful teardown (Config::cleanup_linger_ms): against a peer that
+// stopped reading, the client's sends end and the peer sees RST soon after IRP_MJ_CLEANUP.
+
+fn quick_cleanup() -> Config {
+    Config {
+        cleanup_linger_ms: 300,
+        ..Config::default()
+    }
+}
+
+fn cleanup_stalled(rig: &Rig) {
+    const TOTAL: usize = 16 * MIB;
+    let client = rig.client();
+    let peer = Listener::v4_small();
+    let h = ops::connect(&client, peer.addr());
+    let mut conn = peer.accept(SHORT);
+    let sends = post_sends(&client, h, TOTAL, 8);
+    assert_pending(&sends[7].1, "the last send", Duration::from_millis(50));
+    drop(client); // IRP_MJ_CLEANUP
+    let sent = wait_sends(&sends, SHORT);
+    assert!(
+        !sent.failures.is_empty() && sent.failures.iter().all(|s| *s == NtStatus::STATUS_CANCELLED),
+        "cut by the cleanup bound: {sent:?}"
+    );
+    let r = conn.drain(LONG);
+    assert!(r.first_mismatch.is_none() && r.bytes < TOTAL as u64, "{r:?}");
+    let expected = if rig.is_wine() { End::Fin } else { End::Reset };
+    assert_eq!(r.end, expected, "{r:?}");
+}
+
+#[test]
+fn cleanup_bounds_a_graceful_teardown_stuck_on_a_stalled_peer() {
+    run_with(Profile::Windows, quick_cleanup(), LIMIT, cleanup_stalled);
+}
+
+#[test]
+fn cleanup_bounds_a_graceful_teardown_stuck_on_a_stalled_peer_under_wine() {
+    run_with(Profile::Wine8, quick_cleanup(), LIMIT, cleanup_stalled);
 }
 
 // ---------------------------------------------------------------------------------------------
