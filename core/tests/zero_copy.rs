@@ -1,4 +1,4 @@
-//! Zero copy (issue 7, item 3): on the data path the engine only *moves* the caller's buffer
+//! Zero copy (`docs/PERFORMANCE.md`): on the data path the engine only *moves* the caller's buffer
 //! descriptor (the driver's MDL): it never reads, writes or copies a payload byte.
 //!
 //! The engine is generic over `Provider::Buffer`, whose trait offers `len` and nothing else, so it

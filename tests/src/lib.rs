@@ -1,4 +1,4 @@
-//! Shared support of the end-to-end suites (`tests/tests/e2e_*.rs`, issue 3 item 6): the engine
+//! Shared support of the end-to-end suites (`tests/tests/e2e_*.rs`): the engine
 //! in-process over the WSK emulator on real host sockets, every close semantic observed on the
 //! wire by a real loopback peer, each scenario under Windows' WSK and Wine 8's
 //! (`..._under_wine`), some also with deferred completions (`..._deferred_completions`).

@@ -20,7 +20,7 @@ const LONG: Duration = Duration::from_secs(30);
 
 // ---------------------------------------------------------------------------------------------
 // Unload with a graceful teardown stuck behind a peer that does not read: after
-// `unload_linger_ms` it turns abortive, and unload reports idle (rule 8).
+// `unload_linger_ms` it turns abortive, and unload reports idle (invariant 8).
 
 fn unload_stalled(rig: &Rig) {
     const TOTAL: usize = 16 * MIB;
@@ -459,7 +459,7 @@ fn eleventh_pending_operation_fails_cleanly_under_wine() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// A cancel is a request (rule 6): racing CancelIoEx against arriving data, every byte the peer
+// A cancel is a request (invariant 6): racing CancelIoEx against arriving data, every byte the peer
 // wrote is delivered exactly once — by the cancelled receive (success, with data) or by a later
 // one — in order.
 

@@ -737,7 +737,7 @@ fn a_client_that_disappears_mid_operation_leaves_nothing_behind() {
     }
 }
 
-/// Spec section 2, linger-0 row: an abortive close completes the receives pending on the socket
+/// The close table of `docs/ENGINE.md`, linger-0 row: an abortive close completes the receives pending on the socket
 /// with STATUS_CANCELLED. With two or more pending, only the first is: its cancel completes inline
 /// (or on the emulator's loop), that completion drives the teardown, which issues the abortive
 /// disconnect while `close_handle` still holds the other cancels unsent — the disconnect then
