@@ -56,8 +56,17 @@ fn ci(rest: &[String]) -> Result<(), String> {
     let quick = rest.iter().any(|a| a == "--quick");
     lint()?;
     test()?;
+    // The end-to-end suites again over the emulator delivering completions and timer callbacks
+    // concurrently and reordered on several threads, as Windows does on a multiprocessor.
+    let mut e2e = cargo();
+    e2e.args(["test", "-p", "wsksock-tests"]);
+    for suite in ["e2e_close", "e2e_handles", "e2e_lifecycle", "e2e_sockets"] {
+        e2e.args(["--test", suite]);
+    }
+    run(e2e.env("WSKSOCK_COMPLETIONS", "concurrent"))?;
     loom()?;
-    // Short forms of the reliability runs (the long ones: docs/RELIABILITY.md).
+    // Short forms of the reliability runs (the long ones: docs/RELIABILITY.md); the stress
+    // splits its operations between inline, deferred and concurrent completions.
     stress::run(&["--ops".into(), "50000".into()])?;
     if !quick {
         fuzz::run(&["--seconds".into(), "10".into()])?;
