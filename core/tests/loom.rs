@@ -274,9 +274,7 @@ fn loom_accept_completion_racing_the_close_completion_at_unload() {
     model(|| {
         let f = Fixture::listening();
         let p = &f.provider;
-        p.set_cancel_mode(support::scripted::CancelMode::Ignore);
-        p.set_close_completes_pending(false);
-        p.set_auto(CallKind::Close, false);
+        p.hold_completions();
         let accept = f.go(handle_req(Op::Accept, f.handle));
         let accept_id = p.pending_of(CallKind::Accept)[0];
         f.go(close_req(f.handle, CloseMode::Abortive, 0, false))
@@ -314,9 +312,7 @@ fn loom_waiting_close_racing_the_last_completion() {
     model(|| {
         let f = Fixture::connected();
         let p = &f.provider;
-        p.set_cancel_mode(support::scripted::CancelMode::Ignore);
-        p.set_close_completes_pending(false);
-        p.set_auto(CallKind::Close, false);
+        p.hold_completions();
         p.set_auto(CallKind::Disconnect { abortive: true }, true);
         let recv = f.go(recv_req(f.handle, 8));
         let close = f.go(close_req(f.handle, CloseMode::Abortive, 0, true));

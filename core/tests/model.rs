@@ -159,6 +159,19 @@ struct Tracked {
     excused: bool,
 }
 
+impl Tracked {
+    fn new(slot: Slot, sock: u64, handle: Handle, client: usize) -> Self {
+        Tracked {
+            slot,
+            sock,
+            handle,
+            client,
+            handle_closed_while_pending: false,
+            excused: false,
+        }
+    }
+}
+
 struct World {
     e: TEngine,
     p: Scripted,
@@ -255,27 +268,13 @@ impl World {
             Action::Send { client, pick } => {
                 if let Some((h, sock)) = self.pick(client, pick) {
                     let slot = self.go(client, send_req(h, b"data"));
-                    self.sends.push(Tracked {
-                        slot,
-                        sock,
-                        handle: h,
-                        client,
-                        handle_closed_while_pending: false,
-                        excused: false,
-                    });
+                    self.sends.push(Tracked::new(slot, sock, h, client));
                 }
             }
             Action::Receive { client, pick } => {
                 if let Some((h, sock)) = self.pick(client, pick) {
                     let slot = self.go(client, recv_req(h, 8));
-                    self.receives.push(Tracked {
-                        slot,
-                        sock,
-                        handle: h,
-                        client,
-                        handle_closed_while_pending: false,
-                        excused: false,
-                    });
+                    self.receives.push(Tracked::new(slot, sock, h, client));
                 }
             }
             Action::Shutdown { client, pick } => {
@@ -283,14 +282,7 @@ impl World {
                     let before = self.p.calls().len();
                     let slot = self.go(client, shutdown_req(h, ShutdownHow::Send));
                     // Send-like: a graceful close waits for it as for a send.
-                    self.sends.push(Tracked {
-                        slot,
-                        sock,
-                        handle: h,
-                        client,
-                        handle_closed_while_pending: false,
-                        excused: false,
-                    });
+                    self.sends.push(Tracked::new(slot, sock, h, client));
                     let op = self.p.calls()[before..]
                         .iter()
                         .find(|x| x.sock == sock && matches!(x.kind, CallKind::Disconnect { .. }))

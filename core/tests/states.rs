@@ -353,8 +353,7 @@ mod lingering {
         let Busy { f, send, .. } = socket_busy();
         f.go(close_req(f.handle, CloseMode::Linger, 1, false)).expect_ok();
         assert!(!send.is_done());
-        f.provider.set_auto(CallKind::Disconnect { abortive: true }, true);
-        assert_eq!(f.provider.fire_timers(), 1);
+        assert_eq!(f.pass_deadline(), 1);
         assert_eq!(send.status(), NtStatus::STATUS_CANCELLED);
         assert_eq!(f.disconnects(), vec![true]);
         assert_eq!(f.provider.freed(), vec![f.sock]);
@@ -366,8 +365,7 @@ mod lingering {
         let f = Fixture::connected();
         let close = f.go(close_req(f.handle, CloseMode::Linger, 1, true));
         assert_eq!(f.disconnects(), vec![false]);
-        f.provider.set_auto(CallKind::Disconnect { abortive: true }, true);
-        f.provider.fire_timers();
+        f.pass_deadline();
         assert_eq!(f.disconnects(), vec![false, true]);
         assert_eq!(
             f.closes(),
@@ -507,9 +505,7 @@ mod replying_while_the_socket_finishes {
     fn a_waiting_close_completes_after_the_last_request_of_its_socket() {
         let f = Fixture::connected();
         let p = &f.provider;
-        p.set_cancel_mode(CancelMode::Ignore);
-        p.set_close_completes_pending(false);
-        p.set_auto(CallKind::Close, false);
+        p.hold_completions();
         p.set_auto(CallKind::Disconnect { abortive: true }, true);
         let p2 = p.clone();
         let recv = f.go(recv_req(f.handle, 8).on_complete(move || {
@@ -647,8 +643,7 @@ mod shut_down {
             !s.is_done(),
             "a graceful close waits for the SHUTDOWN like a send"
         );
-        f.provider.set_auto(CallKind::Disconnect { abortive: true }, true);
-        assert_eq!(f.provider.fire_timers(), 1);
+        assert_eq!(f.pass_deadline(), 1);
         assert_eq!(s.status(), NtStatus::STATUS_CANCELLED);
         assert_eq!(f.disconnects(), vec![false, true], "linger expired: RST");
         assert_eq!(f.closes(), 1);
@@ -716,8 +711,7 @@ mod client_cleanup {
             "a graceful teardown started by cleanup is bounded"
         );
         // The peer stopped reading: the bound passes, the send is cancelled, the socket reset.
-        f.provider.set_auto(CallKind::Disconnect { abortive: true }, true);
-        assert_eq!(f.provider.fire_timers(), 1);
+        assert_eq!(f.pass_deadline(), 1);
         assert_eq!(send.status(), NtStatus::STATUS_CANCELLED);
         assert_eq!(f.disconnects(), vec![true]);
         assert!(f.freed());
@@ -755,8 +749,7 @@ mod client_cleanup {
             f.provider.timer_delays(),
             vec![Config::default().cleanup_linger_ms]
         );
-        f.provider.set_auto(CallKind::Disconnect { abortive: true }, true);
-        f.provider.fire_timers();
+        f.pass_deadline();
         assert_eq!(send.status(), NtStatus::STATUS_CANCELLED);
         assert!(f.freed());
         f.provider.assert_clean();
@@ -807,8 +800,7 @@ mod unloading {
             vec![Config::default().unload_linger_ms],
             "graceful teardowns get the unload deadline"
         );
-        f.provider.set_auto(CallKind::Disconnect { abortive: true }, true);
-        f.provider.fire_timers();
+        f.pass_deadline();
         assert_eq!(f.disconnects(), vec![true]);
         assert_eq!(idle.load(Ordering::SeqCst), 1);
         assert!(f.engine.open_client().is_err());
@@ -865,8 +857,7 @@ mod unloading {
             vec![Config::default().unload_linger_ms],
             "the teardown lingers up to 600 s past unload"
         );
-        f.provider.set_auto(CallKind::Disconnect { abortive: true }, true);
-        f.provider.fire_timers();
+        f.pass_deadline();
         assert_eq!(f.disconnects(), vec![false, true]);
         assert_eq!(idle.load(Ordering::SeqCst), 1);
         f.provider.assert_clean();

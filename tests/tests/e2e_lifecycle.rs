@@ -10,7 +10,7 @@ use wsksock_abi::msg::{Disconnect, ShutdownHow, SocketKind};
 use wsksock_core::Config;
 use wsksock_emu::{CompletionMode, WINE_MAX_PENDING};
 use wsksock_tests::fastpattern as pattern;
-use wsksock_tests::ops::{self, assert_pending, assert_torn_down, post_sends, wait, wait_sends};
+use wsksock_tests::ops::{self, assert_pending, assert_torn_down, post_sends, wait, wait_sends, Stalled};
 use wsksock_tests::wire::{assert_report, Listener};
 use wsksock_tests::{run, run_deferred, run_with, Client, CloseMode, End, NtStatus, Profile, Rig, MIB};
 
@@ -25,10 +25,7 @@ const LONG: Duration = Duration::from_secs(30);
 fn unload_stalled(rig: &Rig) {
     const TOTAL: usize = 16 * MIB;
     let client = rig.client();
-    let peer = Listener::v4_small();
-    let h = ops::connect(&client, peer.addr());
-    let mut conn = peer.accept(SHORT);
-    let sends = post_sends(&client, h, TOTAL, 8);
+    let Stalled { mut conn, sends, .. } = ops::stalled_sends(&client, TOTAL, 8);
     let started = Instant::now();
     assert!(rig.unload(SHORT), "unload did not report idle");
     let took = started.elapsed();
@@ -287,10 +284,7 @@ fn quick_cleanup() -> Config {
 fn cleanup_stalled(rig: &Rig) {
     const TOTAL: usize = 16 * MIB;
     let client = rig.client();
-    let peer = Listener::v4_small();
-    let h = ops::connect(&client, peer.addr());
-    let mut conn = peer.accept(SHORT);
-    let sends = post_sends(&client, h, TOTAL, 8);
+    let Stalled { mut conn, sends, .. } = ops::stalled_sends(&client, TOTAL, 8);
     assert_pending(&sends[7].1, "the last send", Duration::from_millis(50));
     drop(client); // IRP_MJ_CLEANUP
     let sent = wait_sends(&sends, SHORT);

@@ -97,17 +97,18 @@ pub fn go(e: &TEngine, c: &TClient, r: TReq) -> treq::Slot {
     slot
 }
 
-/// A connected stream socket: create (auto-completes), bind, connect — all completed.
-pub fn connected(engine: &TEngine, provider: &Scripted, client: &TClient) -> Handle {
-    let handle = go(
-        engine,
-        client,
-        socket_req(wsksock_abi::addr::AF_INET, SocketKind::Stream),
-    )
-    .handle();
+/// A socket of `kind`, created (auto-completes) and bound.
+fn bound(engine: &TEngine, provider: &Scripted, client: &TClient, kind: SocketKind) -> Handle {
+    let handle = go(engine, client, socket_req(wsksock_abi::addr::AF_INET, kind)).handle();
     let bind = go(engine, client, addr_req(Op::Bind, handle, "127.0.0.1:0"));
     provider.complete_all(CallKind::Bind);
     bind.expect_ok();
+    handle
+}
+
+/// A connected stream socket: create (auto-completes), bind, connect — all completed.
+pub fn connected(engine: &TEngine, provider: &Scripted, client: &TClient) -> Handle {
+    let handle = bound(engine, provider, client, SocketKind::Stream);
     let connect = go(engine, client, addr_req(Op::Connect, handle, "127.0.0.1:9"));
     provider.complete_all(CallKind::Connect);
     connect.expect_ok();
@@ -116,15 +117,7 @@ pub fn connected(engine: &TEngine, provider: &Scripted, client: &TClient) -> Han
 
 /// A listening socket: create (auto-completes), bind and listen — completed.
 pub fn listening(engine: &TEngine, provider: &Scripted, client: &TClient) -> Handle {
-    let handle = go(
-        engine,
-        client,
-        socket_req(wsksock_abi::addr::AF_INET, SocketKind::Listen),
-    )
-    .handle();
-    let bind = go(engine, client, addr_req(Op::Bind, handle, "127.0.0.1:0"));
-    provider.complete_all(CallKind::Bind);
-    bind.expect_ok();
+    let handle = bound(engine, provider, client, SocketKind::Listen);
     let mut m = ListenRequest::new_zeroed_with_header();
     m.handle = handle;
     m.backlog = 4;
@@ -210,6 +203,14 @@ impl Fixture {
                 _ => None,
             })
             .collect()
+    }
+
+    /// The teardown's deadline passes (linger, unload or cleanup): its timers fire, and the
+    /// abortive disconnect that follows completes at once. Returns the timers fired.
+    pub fn pass_deadline(&self) -> usize {
+        self.provider
+            .set_auto(CallKind::Disconnect { abortive: true }, true);
+        self.provider.fire_timers()
     }
 
     /// How many times the socket was closed (`WskCloseSocket`).

@@ -173,6 +173,15 @@ impl Scripted {
         self.0.lock().unwrap().cancel_mode = m;
     }
 
+    /// A provider that completes nothing on its own: cancels are ignored, and a close pends and
+    /// leaves what was pending on its socket pending too — the test completes each, in the order
+    /// (or on the threads) it chooses.
+    pub fn hold_completions(&self) {
+        self.set_cancel_mode(CancelMode::Ignore);
+        self.set_close_completes_pending(false);
+        self.set_auto(CallKind::Close, false);
+    }
+
     /// `false`: `close` leaves the operations pending on its socket for the test to complete.
     pub fn set_close_completes_pending(&self, on: bool) {
         self.0.lock().unwrap().close_completes_pending = on;
