@@ -339,10 +339,14 @@ fn set_option<P: Provider, R: Request<P>>(
         Ok((sock, hid, opt, (m.value, m.value2)))
     })?;
     match provider_option(opt) {
-        None => match sock.set_linger(hid, (value.0 == 1).then_some(value.1)) {
-            Ok(()) => shared.complete_engine_request(req, NtStatus::STATUS_SUCCESS, &[], 0, None),
-            Err(e) => return Err((req, e)),
-        },
+        None => {
+            // Checked above: a u16.
+            let secs = u16::try_from(value.1).unwrap_or(u16::MAX);
+            match sock.set_linger(hid, (value.0 == 1).then_some(secs)) {
+                Ok(()) => shared.complete_engine_request(req, NtStatus::STATUS_SUCCESS, &[], 0, None),
+                Err(e) => return Err((req, e)),
+            }
+        }
         Some(o) => {
             let v = value.0;
             sock.start_op(client, hid, OpKind::SetOption, req, None, move |p, s, _, d| {
@@ -377,7 +381,7 @@ fn get_option<P: Provider, R: Request<P>>(
             };
             let mut r = OptionReply::new_zeroed_with_header();
             r.value = u32::from(linger.is_some());
-            r.value2 = linger.unwrap_or(0);
+            r.value2 = u32::from(linger.unwrap_or(0));
             shared.reply(req, &r);
         }
         Some(o) => {

@@ -104,8 +104,9 @@ pub(crate) struct SockState<P: Provider, R: Request<P>> {
     pub sends_pending: u32,
     /// Completions that removed their record and are still completing its request.
     pub replying: u32,
-    /// SO_LINGER as set by the client: `None` = off, `Some(secs)`.
-    pub linger: Option<u32>,
+    /// SO_LINGER as set by the client: `None` = off, `Some(secs)` (Winsock's `l_linger` is a
+    /// `u_short`; 4 bytes here, where every idle socket counts).
+    pub linger: Option<u16>,
     /// What the teardown has to end on the wire.
     pub conn: Conn,
     /// Allocated at the last close: an open socket does not carry the teardown's state.
@@ -213,7 +214,7 @@ impl<P: Provider, R: Request<P>> SocketObj<P, R> {
 
     /// SO_LINGER through handle `id` (the engine keeps it): `None` off, `Some(secs)`.
     /// STATUS_INVALID_HANDLE if the handle was closed since its lookup.
-    pub fn linger(&self, id: u32) -> Result<Option<u32>, NtStatus> {
+    pub fn linger(&self, id: u32) -> Result<Option<u16>, NtStatus> {
         let st = self.state.lock();
         if st.handles.contains(id) {
             Ok(st.linger)
@@ -223,7 +224,7 @@ impl<P: Provider, R: Request<P>> SocketObj<P, R> {
     }
 
     /// Sets SO_LINGER through handle `id`; STATUS_INVALID_HANDLE if it was closed meanwhile.
-    pub fn set_linger(&self, id: u32, linger: Option<u32>) -> Result<(), NtStatus> {
+    pub fn set_linger(&self, id: u32, linger: Option<u16>) -> Result<(), NtStatus> {
         let mut st = self.state.lock();
         if st.handles.contains(id) {
             st.linger = linger;

@@ -209,7 +209,7 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
         let was_open = st.handles.remove(handle_id);
         debug_assert!(was_open, "handle {handle_id} closed twice");
         let last = st.handles.count() == 0;
-        let mut mode = TeardownMode::resolve(args.mode, args.linger_seconds, st.linger);
+        let mut mode = TeardownMode::resolve(args.mode, args.linger_seconds, st.linger.map(u32::from));
         // Unload never waits longer than unload_linger_ms for a peer that stopped reading, nor
         // client cleanup longer than its bound.
         let unload_bound = shared.is_unloading().then_some(shared.config.unload_linger_ms);
