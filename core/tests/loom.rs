@@ -209,6 +209,24 @@ fn loom_cancel_racing_completion() {
     });
 }
 
+/// A RECEIVE through `f.handle` on another thread while `close` closes that handle here: it must
+/// be cancelled by the close or refused, never left pending.
+fn receive_racing(f: &Fixture, close: impl FnOnce()) {
+    let (engine, client, handle) = (f.engine.clone(), f.client.clone(), f.handle);
+    let t = thread::spawn(move || go(&engine, &client, recv_req(handle, 4)));
+    close();
+    let recv = t.join().unwrap();
+    let st = recv.outcome().map(|o| o.status);
+    assert!(
+        matches!(
+            st,
+            Some(NtStatus::STATUS_CANCELLED | NtStatus::STATUS_INVALID_HANDLE)
+        ),
+        "a receive through a closed handle escaped the close: {st:?}"
+    );
+    assert!(f.provider.pending_of(CallKind::Receive).is_empty());
+}
+
 /// Invariant 3 (bug 1 of issue 11): a RECEIVE whose handle is looked up while another thread
 /// closes that handle — a duplicate keeping the socket open — is cancelled by the close or
 /// refused; never left pending.
@@ -217,19 +235,10 @@ fn loom_receive_racing_the_close_of_its_handle() {
     model(|| {
         let f = Fixture::connected();
         let dup = f.duplicate();
-        let (e2, c2, h) = (f.engine.clone(), f.client.clone(), f.handle);
-        let t = thread::spawn(move || go(&e2, &c2, recv_req(h, 4)));
-        f.go(close_req(h, CloseMode::Default, 0, false)).expect_ok();
-        let recv = t.join().unwrap();
-        let st = recv.outcome().map(|o| o.status);
-        assert!(
-            matches!(
-                st,
-                Some(NtStatus::STATUS_CANCELLED | NtStatus::STATUS_INVALID_HANDLE)
-            ),
-            "a receive through a closed handle escaped the close: {st:?}"
-        );
-        assert!(f.provider.pending_of(CallKind::Receive).is_empty());
+        receive_racing(&f, || {
+            f.go(close_req(f.handle, CloseMode::Default, 0, false))
+                .expect_ok();
+        });
         f.provider
             .set_auto(CallKind::Disconnect { abortive: false }, true);
         f.go(close_req(dup, CloseMode::Default, 0, false)).expect_ok();
@@ -246,19 +255,7 @@ fn loom_receive_racing_cleanup() {
         let f = Fixture::connected();
         let other = f.engine.open_client().unwrap();
         f.go(dup_req(f.handle, other.id())).expect_ok();
-        let (e2, c2, h) = (f.engine.clone(), f.client.clone(), f.handle);
-        let t = thread::spawn(move || go(&e2, &c2, recv_req(h, 4)));
-        f.engine.cleanup_client(&f.client);
-        let recv = t.join().unwrap();
-        let st = recv.outcome().map(|o| o.status);
-        assert!(
-            matches!(
-                st,
-                Some(NtStatus::STATUS_CANCELLED | NtStatus::STATUS_INVALID_HANDLE)
-            ),
-            "a receive escaped its client's cleanup: {st:?}"
-        );
-        assert!(f.provider.pending_of(CallKind::Receive).is_empty());
+        receive_racing(&f, || f.engine.cleanup_client(&f.client));
         assert_eq!(f.closes(), 0, "the other client's handle keeps the socket");
         f.unload_clean();
     });
