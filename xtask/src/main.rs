@@ -12,10 +12,13 @@
 //! - `wine-test` — the real drivers (WDM, KMDF) under Wine against Wine's WSK (see `wine_test.rs`).
 //! - `bench` — benchmarks whose figures go to `docs/PERFORMANCE.md` (see `bench.rs`).
 //! - `standin-check --kmdf-headers DIR` — the wdk-sys stand-in against the real KMDF headers.
+//! - `mutants` — the defects of the first KMDF front end put back, each caught by the Wine suite
+//!   (see `mutants.rs`).
 
 mod bench;
 mod cross;
 mod fuzz;
+mod mutants;
 mod stress;
 mod util;
 mod wine_test;
@@ -40,9 +43,10 @@ fn main() -> ExitCode {
         "bench" => bench::run(rest),
         "wine-test" => wine_test::run(rest),
         "standin-check" => standin_check(rest),
+        "mutants" => mutants::run(rest),
         _ => {
             eprintln!(
-                "usage: cargo xtask <ci|lint|test|loom|cross|stress|fuzz|bench|wine-test|standin-check> [args]"
+                "usage: cargo xtask <ci|lint|test|loom|cross|stress|fuzz|bench|wine-test|standin-check|mutants> [args]"
             );
             return ExitCode::from(2);
         }

@@ -1,5 +1,5 @@
 //! `cargo xtask wine-test [--build wdm|kmdf|both] [--no-install] [--no-build] [--no-clippy]
-//! [--keep] [--only NAME,...]`: the driver under Wine 8 against Wine's WSK, driven by the Windows
+//! [--keep] [--only NAME,...] [--kmdf-driver PATH]`: the driver under Wine 8 against Wine's WSK, driven by the Windows
 //! `wsksock` CLI and by two kernel consumers (C and Rust), with peers on 127.0.0.1 that observe
 //! the wire — every scenario against the WDM build, then against the KMDF build (default both).
 //!
@@ -15,6 +15,9 @@
 //! 4. Unloads, and fails if any scenario failed, winedevice.exe crashed, or the drivers' log
 //!    has a `WDF VERIFIER:` line (the double's report of a framework misuse). Logs:
 //!    `target/wine/logs/<build>/` (`boot.log` holds the drivers' DbgPrint output).
+//!
+//! `--kmdf-driver PATH` (with `--build kmdf --no-build`) runs another KMDF `wsksock.sys` than the
+//! tree's: what `cargo xtask mutants` does with each defect it puts back.
 //!
 //! See `docs/WINE.md` for what each scenario shows and what Wine cannot show.
 
@@ -62,7 +65,7 @@ const ON_REQUEST: &[Scenario] = &[("bench", scenarios::bench)];
 
 /// Flags without a value, and flags with one.
 const FLAGS: &[&str] = &["--no-install", "--no-build", "--no-clippy", "--keep"];
-const WITH_VALUE: &[&str] = &["--build", "--only"];
+const WITH_VALUE: &[&str] = &["--build", "--only", "--kmdf-driver"];
 
 /// What the double prints, through DbgPrint, for a misuse of the framework.
 const VERIFIER: &str = "WDF VERIFIER:";
@@ -72,6 +75,8 @@ const VERIFIER: &str = "WDF VERIFIER:";
 struct Options {
     builds: Vec<Build>,
     only: Option<Vec<String>>,
+    /// Another KMDF `wsksock.sys` than the tree's (a mutant of `cargo xtask mutants`).
+    kmdf_driver: Option<std::path::PathBuf>,
     install: bool,
     make: Make,
     keep: bool,
@@ -103,6 +108,10 @@ fn options(args: &[String]) -> Result<Options, String> {
         Some(other) => return Err(format!("--build {other:?}: wdm, kmdf or both")),
     };
     let only: Option<Vec<String>> = value("--only").map(|s| s.split(',').map(str::to_string).collect());
+    let kmdf_driver = value("--kmdf-driver").map(std::path::PathBuf::from);
+    if kmdf_driver.is_some() && (builds != [Build::Kmdf] || !flag("--no-build")) {
+        return Err("--kmdf-driver PATH goes with --build kmdf --no-build (cargo xtask mutants)".into());
+    }
     if let Some(names) = &only {
         if let Some(bad) = names
             .iter()
@@ -115,6 +124,7 @@ fn options(args: &[String]) -> Result<Options, String> {
     Ok(Options {
         builds,
         only,
+        kmdf_driver,
         install: !flag("--no-install"),
         make: if flag("--no-build") {
             Make::Reuse
@@ -127,11 +137,17 @@ fn options(args: &[String]) -> Result<Options, String> {
     })
 }
 
+/// Where a build's run keeps its logs (`boot.log`: the drivers' output).
+pub fn logs_of(b: Build) -> std::path::PathBuf {
+    Wine::new(&build::dir(), b.name()).logs().to_path_buf()
+}
+
 /// Runs it.
 pub fn run(args: &[String]) -> Result<(), String> {
     let Options {
         builds,
         only,
+        kmdf_driver,
         install,
         make,
         keep,
@@ -147,10 +163,17 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let t0 = Instant::now();
     build::ensure_installed(install)?;
     let t_install = t0.elapsed();
-    let art = match make {
+    let mut art = match make {
         Make::Build { clippy } => build::all(install, clippy, &builds)?,
         Make::Reuse => build::previous(&builds)?,
     };
+    if let Some(p) = kmdf_driver {
+        for (b, driver) in &mut art.drivers {
+            if *b == Build::Kmdf {
+                driver.clone_from(&p);
+            }
+        }
+    }
     let t_build = t0.elapsed().saturating_sub(t_install);
 
     // The logs of earlier runs go: what is in `logs/` is this run's.
