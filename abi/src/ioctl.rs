@@ -5,6 +5,12 @@
 //! the I/O manager probes and locks the caller's buffer into an MDL (no copy in the driver); the
 //! `*_KERNEL` codes use `METHOD_NEITHER`, carry a kernel buffer address in the request, and are
 //! refused from user mode.
+//!
+//! The access bits follow Windows convention, and the I/O manager checks them against the
+//! handle before the driver sees a request: codes that change state or send data need
+//! `FILE_WRITE_DATA` ([`FILE_WRITE_ACCESS`]), codes that read data or state need `FILE_READ_DATA`
+//! ([`FILE_READ_ACCESS`]); only CLIENT_INFO (the driver's version and limits) is
+//! `FILE_ANY_ACCESS`, so a client can learn the ABI version through any handle.
 
 /// The vendor device type of `\Device\WskSock` (>= 0x8000).
 pub const WSKSOCK_DEVICE_TYPE: u32 = 0x8A5C;
@@ -21,8 +27,12 @@ pub const METHOD_IN_DIRECT: u32 = 1;
 pub const METHOD_OUT_DIRECT: u32 = 2;
 /// `METHOD_NEITHER`: raw pointers, kernel callers only.
 pub const METHOD_NEITHER: u32 = 3;
-/// `FILE_ANY_ACCESS`.
+/// `FILE_ANY_ACCESS`: any handle may send the code.
 pub const FILE_ANY_ACCESS: u32 = 0;
+/// `FILE_READ_ACCESS`: the handle needs `FILE_READ_DATA`.
+pub const FILE_READ_ACCESS: u32 = 1;
+/// `FILE_WRITE_ACCESS`: the handle needs `FILE_WRITE_DATA`.
+pub const FILE_WRITE_ACCESS: u32 = 2;
 
 /// `CTL_CODE` from `devioctl.h`.
 pub const fn ctl_code(device_type: u32, function: u32, method: u32, access: u32) -> u32 {
@@ -34,8 +44,13 @@ pub const fn method_of(code: u32) -> u32 {
     code & 3
 }
 
+/// The access bits encoded in a control code (what the I/O manager checks against the handle).
+pub const fn access_of(code: u32) -> u32 {
+    (code >> 14) & 3
+}
+
 macro_rules! ops {
-    ($($(#[$doc:meta])* $name:ident = ($func:expr, $method:ident),)*) => {
+    ($($(#[$doc:meta])* $name:ident = ($func:expr, $method:ident, $access:ident),)*) => {
         /// One operation of the IOCTL interface.
         #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
         #[repr(u32)]
@@ -50,7 +65,7 @@ macro_rules! ops {
             /// The control code of this operation.
             pub const fn code(self) -> u32 {
                 match self {
-                    $(Op::$name => ctl_code(WSKSOCK_DEVICE_TYPE, $func, $method, FILE_ANY_ACCESS),)*
+                    $(Op::$name => ctl_code(WSKSOCK_DEVICE_TYPE, $func, $method, $access),)*
                 }
             }
 
@@ -72,50 +87,56 @@ macro_rules! ops {
 
 ops! {
     /// Create a socket (stream, datagram or listening; IPv4 or IPv6).
-    Socket = (0x800, METHOD_BUFFERED),
+    Socket = (0x800, METHOD_BUFFERED, FILE_WRITE_ACCESS),
     /// Bind a socket to a local address.
-    Bind = (0x801, METHOD_BUFFERED),
+    Bind = (0x801, METHOD_BUFFERED, FILE_WRITE_ACCESS),
     /// Start listening on a bound stream socket.
-    Listen = (0x802, METHOD_BUFFERED),
+    Listen = (0x802, METHOD_BUFFERED, FILE_WRITE_ACCESS),
     /// Accept one connection on a listening socket (pends).
-    Accept = (0x803, METHOD_BUFFERED),
+    Accept = (0x803, METHOD_BUFFERED, FILE_WRITE_ACCESS),
     /// Connect a bound stream socket (pends).
-    Connect = (0x804, METHOD_BUFFERED),
+    Connect = (0x804, METHOD_BUFFERED, FILE_WRITE_ACCESS),
     /// Send the output buffer (probed for read by the I/O manager) on a stream socket.
-    Send = (0x805, METHOD_IN_DIRECT),
+    Send = (0x805, METHOD_IN_DIRECT, FILE_WRITE_ACCESS),
     /// Receive into the output buffer on a stream socket.
-    Receive = (0x806, METHOD_OUT_DIRECT),
+    Receive = (0x806, METHOD_OUT_DIRECT, FILE_READ_ACCESS),
     /// Send the output buffer as one datagram to the request's address.
-    SendTo = (0x807, METHOD_IN_DIRECT),
+    SendTo = (0x807, METHOD_IN_DIRECT, FILE_WRITE_ACCESS),
     /// Receive one datagram: a [`crate::msg::ReceiveFromReply`] then the payload in the output buffer.
-    ReceiveFrom = (0x808, METHOD_OUT_DIRECT),
+    ReceiveFrom = (0x808, METHOD_OUT_DIRECT, FILE_READ_ACCESS),
     /// Half close (graceful FIN) or abortive reset without closing the handle.
-    Shutdown = (0x809, METHOD_BUFFERED),
+    Shutdown = (0x809, METHOD_BUFFERED, FILE_WRITE_ACCESS),
     /// Set a socket option.
-    SetOption = (0x80A, METHOD_BUFFERED),
+    SetOption = (0x80A, METHOD_BUFFERED, FILE_WRITE_ACCESS),
     /// Read a socket option.
-    GetOption = (0x80B, METHOD_BUFFERED),
+    GetOption = (0x80B, METHOD_BUFFERED, FILE_READ_ACCESS),
     /// Local or peer address of a socket.
-    GetAddress = (0x80C, METHOD_BUFFERED),
+    GetAddress = (0x80C, METHOD_BUFFERED, FILE_READ_ACCESS),
     /// Another handle to the same socket, for this client or another.
-    Duplicate = (0x80D, METHOD_BUFFERED),
+    Duplicate = (0x80D, METHOD_BUFFERED, FILE_WRITE_ACCESS),
     /// Close a handle (mode, optional wait for the teardown).
-    Close = (0x80E, METHOD_BUFFERED),
+    Close = (0x80E, METHOD_BUFFERED, FILE_WRITE_ACCESS),
     /// Cancel the operations pending through a handle without closing it.
-    Cancel = (0x80F, METHOD_BUFFERED),
+    Cancel = (0x80F, METHOD_BUFFERED, FILE_WRITE_ACCESS),
     /// Statistics of one socket, or of the whole driver for the null handle.
-    Statistics = (0x810, METHOD_BUFFERED),
+    Statistics = (0x810, METHOD_BUFFERED, FILE_READ_ACCESS),
     /// Resolve a host name and service to addresses (pends).
-    Resolve = (0x811, METHOD_BUFFERED),
+    Resolve = (0x811, METHOD_BUFFERED, FILE_READ_ACCESS),
     /// The client's id and the driver's ABI version and limits.
-    ClientInfo = (0x812, METHOD_BUFFERED),
+    ClientInfo = (0x812, METHOD_BUFFERED, FILE_ANY_ACCESS),
     /// Send from a non-paged kernel buffer named in the request (kernel callers only).
-    SendKernel = (0x820, METHOD_NEITHER),
+    SendKernel = (0x820, METHOD_NEITHER, FILE_WRITE_ACCESS),
     /// Receive into a non-paged kernel buffer named in the request (kernel callers only).
-    ReceiveKernel = (0x821, METHOD_NEITHER),
+    ReceiveKernel = (0x821, METHOD_NEITHER, FILE_READ_ACCESS),
 }
 
 impl Op {
+    /// The access the handle needs ([`FILE_READ_ACCESS`], [`FILE_WRITE_ACCESS`] or
+    /// [`FILE_ANY_ACCESS`]).
+    pub const fn access(self) -> u32 {
+        access_of(self.code())
+    }
+
     /// Whether the code uses `METHOD_NEITHER` (accepted only from kernel-mode requestors).
     pub const fn is_kernel_only(self) -> bool {
         method_of(self.code()) == METHOD_NEITHER
@@ -150,6 +171,35 @@ mod tests {
         }
         assert_eq!(Op::from_code(0), None);
         assert_eq!(Op::from_code(Op::Send.code() ^ 1), None);
+    }
+
+    /// Data and state go through handles opened for them: writes (state changes, sends) need
+    /// FILE_WRITE_DATA, reads (receives, queries) FILE_READ_DATA; only CLIENT_INFO is open to any
+    /// handle.
+    #[test]
+    fn access_bits_follow_what_a_code_does() {
+        let reads = [
+            Op::Receive,
+            Op::ReceiveFrom,
+            Op::ReceiveKernel,
+            Op::GetOption,
+            Op::GetAddress,
+            Op::Statistics,
+            Op::Resolve,
+        ];
+        for &op in Op::ALL {
+            let want = if op == Op::ClientInfo {
+                FILE_ANY_ACCESS
+            } else if reads.contains(&op) {
+                FILE_READ_ACCESS
+            } else {
+                FILE_WRITE_ACCESS
+            };
+            assert_eq!(op.access(), want, "{op:?}");
+        }
+        assert_eq!(Op::Send.code(), 0x8A5C_A015);
+        assert_eq!(Op::Receive.code(), 0x8A5C_601A);
+        assert_eq!(Op::ClientInfo.code(), 0x8A5C_2048);
     }
 
     #[test]

@@ -8,8 +8,9 @@
 use crate::{Handle, SockAddr};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
-/// The ABI version this crate describes.
-pub const ABI_VERSION: u16 = 1;
+/// The ABI version this crate describes (docs/ABI.md, "Versions": 2 gave the control codes
+/// their access bits).
+pub const ABI_VERSION: u16 = 2;
 
 /// First bytes of every request and reply.
 #[derive(Clone, Copy, PartialEq, Eq, Default, Debug, FromBytes, IntoBytes, KnownLayout, Immutable)]

@@ -97,9 +97,16 @@ mod tests {
 
     #[test]
     fn unknown_version_is_not_supported() {
-        let mut b = close_bytes();
-        b[4] = 2;
-        assert_eq!(decode::<CloseRequest>(&b), Err(NtStatus::STATUS_NOT_SUPPORTED));
+        // The previous version (codes without access bits) and the next one.
+        for v in [ABI_VERSION - 1, ABI_VERSION + 1] {
+            let mut b = close_bytes();
+            b[4..6].copy_from_slice(&v.to_le_bytes());
+            assert_eq!(
+                decode::<CloseRequest>(&b),
+                Err(NtStatus::STATUS_NOT_SUPPORTED),
+                "v{v}"
+            );
+        }
     }
 
     #[test]

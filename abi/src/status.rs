@@ -68,6 +68,8 @@ statuses! {
     STATUS_INVALID_DEVICE_STATE = 0xC000_0184,
     /// The data buffer has a size the operation refuses.
     STATUS_INVALID_BUFFER_SIZE = 0xC000_0206,
+    /// A kernel caller's buffer is not in system space or not resident (`*_KERNEL` requests).
+    STATUS_INVALID_USER_BUFFER = 0xC000_00E8,
     /// The address is already in use.
     STATUS_ADDRESS_ALREADY_EXISTS = 0xC000_020A,
     /// The connection was disconnected.

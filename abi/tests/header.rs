@@ -55,7 +55,7 @@ const CONSTS: [&str; 8] = [
 
 fn trailer() -> String {
     let mut t = String::from(
-        "\n/* Control codes: CTL_CODE(WSKSOCK_DEVICE_TYPE, function, method, FILE_ANY_ACCESS). */\n",
+        "\n/* Control codes: CTL_CODE(WSKSOCK_DEVICE_TYPE, function, method, access); access: FILE_ANY_ACCESS (0),\n * FILE_READ_ACCESS (1: the handle needs FILE_READ_DATA), FILE_WRITE_ACCESS (2: FILE_WRITE_DATA). */\n",
     );
     for op in Op::ALL {
         let name = c_name(op.c_name()).replacen("WSKSOCK_", "WSKSOCK_IOCTL_", 1);
@@ -125,6 +125,8 @@ fn generate() -> String {
         "METHOD_OUT_DIRECT",
         "METHOD_NEITHER",
         "FILE_ANY_ACCESS",
+        "FILE_READ_ACCESS",
+        "FILE_WRITE_ACCESS",
     ]
     .iter()
     .map(|s| (*s).to_string())
