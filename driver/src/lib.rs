@@ -6,13 +6,18 @@
 //!   `ntoskrnl.exe` and `netio.sys`. The only module that knows offsets.
 //! - [`logic`]: the driver's pure logic (cancel/complete race, buffers, addresses, options),
 //!   no `unsafe`, unit-tested on the host.
-//! - `kernel` (Windows only): safe owned types over the bindings — pool allocator and spin lock
-//!   (from `wsksock-nt`), timers (KTIMER + KDPC), events, MDLs, work items, the panic handler,
-//!   `kprint!` (DbgPrint).
+//! - [`status`]: NTSTATUS values, all from the ABI's table.
+//! - `kernel` (Windows only): safe owned types over the bindings — the one typed owner of
+//!   pointers handed to the kernel (`foreign`), what the running kernel offers (`platform`),
+//!   pool allocator and spin lock (from `wsksock-nt`), timers (KTIMER + KDPC), events, MDLs,
+//!   work items, the outstanding-callback count, the panic handler, `kprint!` (DbgPrint).
+//! - `irp` (Windows only): the IRP plumbing — the IRPs the driver sends to WSK (one owned
+//!   completion context each) and the client IRPs it serves (the engine's
+//!   [`wsksock_core::Request`] over an IRP).
 //! - `wsk` (Windows only): the engine's [`wsksock_core::Provider`] over Winsock Kernel: the
-//!   registration and one owned completion context per WSK IRP.
-//! - `front` (Windows only): the engine's [`wsksock_core::Request`] over an IRP, and the two
-//!   front ends — WDM (`cargo xtask cross`; loads under Wine) and KMDF (the product).
+//!   registration, sockets, address-info lists, every operation.
+//! - `front` (Windows only): the two front ends — WDM (`cargo xtask cross`; loads under Wine)
+//!   and KMDF (the product).
 //!
 //! On a non-Windows host only `sys` (types and layout checks) and `logic` are built, so
 //! `cargo test --workspace` checks them without any Windows toolchain.
@@ -48,10 +53,13 @@ static GLOBAL: wdk_alloc::WdkAllocator = wdk_alloc::WdkAllocator;
 static GLOBAL: wsksock_nt::pool::PoolAllocator<{ kernel::POOL_TAG }> = wsksock_nt::pool::PoolAllocator;
 
 pub mod logic;
+pub mod status;
 pub use wsksock_nt::sys;
 
 #[cfg(windows)]
 mod front;
+#[cfg(windows)]
+mod irp;
 #[cfg(windows)]
 mod kernel;
 #[cfg(windows)]

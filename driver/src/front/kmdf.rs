@@ -15,32 +15,37 @@
 //!   no file object of ours (a kernel caller that forgot to set one) is presented with a NULL
 //!   `WDFFILEOBJECT` instead of a framework verifier break, and fails with
 //!   STATUS_INVALID_DEVICE_REQUEST. The client lives in the file object's typed context from
-//!   create to close.
+//!   create to the object's destruction, with an outstanding-callback token: unload waits for
+//!   every file object to be gone (under Wine it is called with handles still open).
 //! - Requests: the engine's request is the shared [`IrpRequest`] over the request's WDM IRP (same
 //!   buffer rules as WDM); [`KmdfBackend`] completes with `WdfRequestCompleteWithInformation` and
 //!   handles cancellation with `WdfRequestMarkCancelableEx` / `WdfRequestUnmarkCancelable`, the
 //!   cancel routine's reference kept in the request's typed context, which the framework
 //!   allocates with every request (no allocation, so no allocation failure, when arming).
-//! - `EvtDriverUnload`: `Engine::unload`, wait for idle, release the WSK NPI, deregister, wait for
-//!   outstanding callbacks. The framework then deletes the device, its link and its queue.
+//! - `EvtDriverUnload`: [`super::unload`] — `Engine::unload`, wait for idle, release the WSK NPI,
+//!   deregister, wait for the callbacks of ours the kernel may still run (events, never polling).
+//!   The framework then deletes the device, its link and its queue.
 //!
 //! The `WDF_*_INIT` functions of the headers are inline C, which wdk-sys cannot bind: the
 //! structures are built here in full (`*_config` functions below), never from all-zero bytes.
 //!
 //! # Invariants
-//! - `STATE` is set once in `DriverEntry` before the device can be opened and taken back once in
-//!   `EvtDriverUnload`, after which the framework calls nothing of ours.
-//! - A [`FileContext`] holds null or the `Box<Client>` of its file object, from a successful
-//!   `EvtDeviceFileCreate` to `EvtFileClose`; the framework calls those two once per file object.
-//! - A [`RequestContext`] holds the cancel routine's strong reference while the request is
-//!   marked cancelable (`KmdfBackend::arm` to the routine or a successful unmark).
+//! - `STATE` holds null or the foreign `Box<State>`, set once in `DriverEntry` before the device
+//!   can be opened and taken back once in `EvtDriverUnload`, after which the framework calls
+//!   nothing of ours.
+//! - A [`FileContext`] holds null or the foreign `Box<OpenFile>` of its file object, from a
+//!   successful `EvtDeviceFileCreate` to the file object's `EvtDestroyCallback`; the framework
+//!   calls those two once per file object, the second after every other callback of it.
+//! - A [`RequestContext`] holds the cancel routine's foreign strong reference while the request
+//!   is marked cancelable (`KmdfBackend::arm` to the routine or a successful unmark).
 
-use super::request::{run_cancel, Arming, Backend, IrpRequest, ReqShared};
 use super::{DriverClient, DriverEngine};
-use crate::kernel::event::Event;
-use crate::kernel::outstanding;
+use crate::irp::request::{cancel_routine, give_back, Arming, Backend, IrpRequest};
+use crate::kernel::foreign::ForeignOwnable;
+use crate::kernel::outstanding::Token;
 use crate::kernel::print::kprint;
 use crate::logic::names::{DEVICE_NAME, DEVICE_SDDL_WIDE, DOS_NAME};
+use crate::status::{abi, nt, NtStatus};
 use crate::sys::{FILE_DEVICE_SECURE_OPEN, IRP};
 use crate::wsk::provider::WskProvider;
 use crate::wsk::registration::Registration;
@@ -60,11 +65,6 @@ use wdk_sys::{
 use wsksock_abi::ioctl::WSKSOCK_DEVICE_TYPE;
 use wsksock_core::Config;
 
-const STATUS_SUCCESS: NTSTATUS = 0;
-const STATUS_CANCELLED: NTSTATUS = crate::sys::status(0xC000_0120);
-const STATUS_INVALID_DEVICE_REQUEST: NTSTATUS = crate::sys::status(0xC000_0010);
-const STATUS_INSUFFICIENT_RESOURCES: NTSTATUS = crate::sys::status(0xC000_009A);
-
 type Engine = DriverEngine<KmdfBackend>;
 type Client = DriverClient<KmdfBackend>;
 
@@ -73,13 +73,14 @@ struct State {
     registration: Arc<Registration>,
 }
 
-/// The driver's one state (one control device per driver).
-static STATE: AtomicPtr<State> = AtomicPtr::new(core::ptr::null_mut());
+/// The driver's one state (one control device per driver): null or the foreign `Box<State>`.
+static STATE: AtomicPtr<c_void> = AtomicPtr::new(core::ptr::null_mut());
 
 fn state<'a>() -> Option<&'a State> {
-    // SAFETY: 1. null or the `Box::into_raw` of DriverEntry, alive until EvtDriverUnload, after
-    // which the framework calls nothing of ours (invariant).
-    unsafe { STATE.load(Ordering::Acquire).as_ref() }
+    let raw = NonNull::new(STATE.load(Ordering::Acquire))?;
+    // SAFETY: 1. the foreign `Box<State>` of DriverEntry, alive until EvtDriverUnload takes it back,
+    // after which the framework calls nothing of ours (invariant).
+    Some(unsafe { <Box<State> as ForeignOwnable>::borrow(raw) })
 }
 
 /// `sizeof(T)` for the framework's `ULONG Size` fields.
@@ -107,10 +108,11 @@ impl ContextType {
     }
 }
 
-/// The cancel routine's reference to the request's `ReqShared`, while the request is cancelable.
+/// The cancel routine's (foreign) reference to the request's shared state, while the request is
+/// cancelable.
 #[repr(C)]
 struct RequestContext {
-    cancel_ref: *const c_void,
+    cancel_ref: *mut c_void,
 }
 
 static REQUEST_CONTEXT: ContextType = ContextType(WDF_OBJECT_CONTEXT_TYPE_INFO {
@@ -121,10 +123,19 @@ static REQUEST_CONTEXT: ContextType = ContextType(WDF_OBJECT_CONTEXT_TYPE_INFO {
     EvtDriverGetUniqueContextType: None,
 });
 
-/// The client of a file object: null or a `Box<Client>` (invariant).
+/// The client of a file object: null or a foreign `Box<OpenFile>` (invariant).
 #[repr(C)]
 struct FileContext {
-    client: *mut Client,
+    client: *mut c_void,
+}
+
+/// What an open file object holds: its client, and the outstanding callback that the kernel
+/// will make for it (its close). Dropped when the framework destroys the file object, after its
+/// last use of it (`EvtDestroyCallback`), so unload waits for every file object to be gone — on
+/// Windows they all are before unload is called; under Wine unload comes with handles open.
+struct OpenFile {
+    client: Client,
+    _close: Token,
 }
 
 static FILE_CONTEXT: ContextType = ContextType(WDF_OBJECT_CONTEXT_TYPE_INFO {
@@ -144,6 +155,15 @@ fn attributes_with(context: &'static ContextType) -> WDF_OBJECT_ATTRIBUTES {
         SynchronizationScope: _WDF_SYNCHRONIZATION_SCOPE::WdfSynchronizationScopeInheritFromParent,
         ContextTypeInfo: context.info(),
         ..WDF_OBJECT_ATTRIBUTES::default()
+    }
+}
+
+/// The file objects' attributes: their [`FileContext`], and `EvtDestroyCallback` to let go of
+/// their [`OpenFile`].
+fn file_attributes() -> WDF_OBJECT_ATTRIBUTES {
+    WDF_OBJECT_ATTRIBUTES {
+        EvtDestroyCallback: Some(evt_file_destroy),
+        ..attributes_with(&FILE_CONTEXT)
     }
 }
 
@@ -228,12 +248,14 @@ unsafe extern "C" fn evt_request_cancel(request: WDFREQUEST) {
     let Some(ctx) = NonNull::new(unsafe { backend.context() }) else {
         return;
     };
-    // SAFETY: 1. `arm` stored an `Arc::into_raw` there before marking the request cancelable
-    // (invariant); the framework calls this once, so the reference is taken once.
+    // SAFETY: 1. `arm` stored the routine's reference there before marking the request cancelable
+    // (invariant).
     let raw = unsafe { ctx.read() }.cancel_ref;
-    // SAFETY: 1. as above: `Arc::into_raw` of a `ReqShared<KmdfBackend>`, taken back once.
-    let shared = unsafe { Arc::from_raw(raw.cast::<ReqShared<KmdfBackend>>()) };
-    run_cancel(&shared);
+    if let Some(raw) = NonNull::new(raw) {
+        // SAFETY: 1. the reference `arm` handed over; the framework calls this routine once and only
+        // while the request is cancelable, so `disarm` did not take it back.
+        unsafe { cancel_routine::<KmdfBackend>(raw) };
+    }
 }
 
 // SAFETY: 1. `finish` completes the request once; 2. the routine armed by `arm` takes the context
@@ -241,14 +263,18 @@ unsafe extern "C" fn evt_request_cancel(request: WDFREQUEST) {
 // succeeded; 3. `disarm` returns true only if `WdfRequestUnmarkCancelable` succeeded, after which
 // the framework never calls the routine.
 unsafe impl Backend for KmdfBackend {
-    unsafe fn arm(&self, _irp: NonNull<IRP>, context: *const c_void) -> Arming {
+    unsafe fn arm(&self, _irp: NonNull<IRP>, context: NonNull<c_void>) -> Arming {
         // SAFETY: 1. a live request owned by us (the caller holds it until its finish).
         let Some(ctx) = NonNull::new(unsafe { self.context() }) else {
             // No context (never the case for requests of our queue): leave it non-cancelable.
             return Arming::Unavailable;
         };
         // SAFETY: 1. the request's own context, one pointer, written before the routine can run.
-        unsafe { ctx.write(RequestContext { cancel_ref: context }) };
+        unsafe {
+            ctx.write(RequestContext {
+                cancel_ref: context.as_ptr(),
+            });
+        }
         // SAFETY: 1. a live request owned by us, not cancelable yet.
         let st = unsafe {
             call_unsafe_wdf_function_binding!(
@@ -257,9 +283,9 @@ unsafe impl Backend for KmdfBackend {
                 Some(evt_request_cancel)
             )
         };
-        match st {
-            STATUS_SUCCESS => Arming::Armed,
-            STATUS_CANCELLED => Arming::AlreadyCancelled,
+        match abi(st) {
+            NtStatus::STATUS_SUCCESS => Arming::Armed,
+            NtStatus::STATUS_CANCELLED => Arming::AlreadyCancelled,
             _ => Arming::Unavailable,
         }
     }
@@ -267,7 +293,7 @@ unsafe impl Backend for KmdfBackend {
     unsafe fn disarm(&self, _irp: NonNull<IRP>) -> bool {
         // SAFETY: 1. a live request marked cancelable by `arm`.
         let st = unsafe { call_unsafe_wdf_function_binding!(WdfRequestUnmarkCancelable, self.request) };
-        if st != STATUS_SUCCESS {
+        if abi(st) != NtStatus::STATUS_SUCCESS {
             return false;
         }
         // SAFETY: 1. a live request.
@@ -276,8 +302,11 @@ unsafe impl Backend for KmdfBackend {
         };
         // SAFETY: 1. the routine will never run: the reference `arm` stored is ours again.
         let raw = unsafe { ctx.read() }.cancel_ref;
-        // SAFETY: 1. the `Arc::into_raw` stored by `arm`, given back once.
-        unsafe { Arc::decrement_strong_count(raw.cast::<ReqShared<KmdfBackend>>()) };
+        if let Some(raw) = NonNull::new(raw) {
+            // SAFETY: 1. the reference `arm` stored, which the routine will never take; given back
+            // once (the framework unmarks a request once).
+            unsafe { give_back::<KmdfBackend>(raw) };
+        }
         true
     }
 
@@ -298,9 +327,9 @@ unsafe impl Backend for KmdfBackend {
 ///
 /// # Safety
 /// `request` is live and ours, completed here once.
-unsafe fn complete(request: WDFREQUEST, st: NTSTATUS) {
+unsafe fn complete(request: WDFREQUEST, st: NtStatus) {
     // SAFETY: 1. caller contract.
-    unsafe { call_unsafe_wdf_function_binding!(WdfRequestComplete, request, st) };
+    unsafe { call_unsafe_wdf_function_binding!(WdfRequestComplete, request, nt(st)) };
 }
 
 /// The file object's context, or null for a NULL handle (a request whose IRP carried no file
@@ -324,10 +353,10 @@ unsafe fn client_of<'a>(file: WDFFILEOBJECT) -> Option<&'a Client> {
     // SAFETY: 1. caller contract.
     let ctx = NonNull::new(unsafe { file_context(file) })?;
     // SAFETY: 1. the file object's live context.
-    let client = unsafe { ctx.read() }.client;
-    // SAFETY: 1. null or our `Box<Client>` until close (invariant), which the framework does not
-    // run while a request of the file object is being dispatched.
-    unsafe { client.as_ref() }
+    let open = NonNull::new(unsafe { ctx.read() }.client)?;
+    // SAFETY: 1. our foreign `Box<OpenFile>` until the file object is destroyed (invariant), which
+    // the framework does not do while a callback of the file object runs.
+    Some(&unsafe { <Box<OpenFile> as ForeignOwnable>::borrow(open) }.client)
 }
 
 unsafe extern "C" fn evt_file_create(_device: WDFDEVICE, request: WDFREQUEST, file: WDFFILEOBJECT) {
@@ -335,16 +364,20 @@ unsafe extern "C" fn evt_file_create(_device: WDFDEVICE, request: WDFREQUEST, fi
     let ctx = unsafe { file_context(file) };
     let (Some(st), Some(ctx)) = (state(), NonNull::new(ctx)) else {
         // SAFETY: 1. the create request is ours to complete, once.
-        return unsafe { complete(request, STATUS_INVALID_DEVICE_REQUEST) };
+        return unsafe { complete(request, NtStatus::STATUS_INVALID_DEVICE_REQUEST) };
     };
     let status = match st.engine.open_client() {
         Ok(client) => {
-            let client = Box::into_raw(Box::new(client));
-            // SAFETY: 1. a new file object: its context is ours until close (invariant).
+            let open = OpenFile {
+                client,
+                _close: Token::new(),
+            };
+            let client = Box::new(open).into_foreign().as_ptr();
+            // SAFETY: 1. a new file object: its context is ours until it is destroyed (invariant).
             unsafe { ctx.write(FileContext { client }) };
-            STATUS_SUCCESS
+            NtStatus::STATUS_SUCCESS
         }
-        Err(e) => e.0.cast_signed(),
+        Err(e) => e,
     };
     // SAFETY: 1. the create request is ours to complete, once.
     unsafe { complete(request, status) };
@@ -361,7 +394,16 @@ unsafe extern "C" fn evt_file_cleanup(file: WDFFILEOBJECT) {
 /// no IRP_MJ_CLEANUP, only IRP_MJ_CLOSE (see the WDM front end).
 unsafe extern "C" fn evt_file_close(file: WDFFILEOBJECT) {
     // SAFETY: 1. the framework's file object of our device, at its close.
-    let Some(ctx) = NonNull::new(unsafe { file_context(file) }) else {
+    if let (Some(st), Some(client)) = (state(), unsafe { client_of(file) }) {
+        st.engine.cleanup_client(client);
+    }
+}
+
+/// The file object's `EvtDestroyCallback`: the framework is done with it, so is the driver.
+unsafe extern "C" fn evt_file_destroy(object: WDFOBJECT) {
+    // SAFETY: 1. the framework's file object of our device, being destroyed: its context is still
+    // there (the framework frees it after this callback).
+    let Some(ctx) = NonNull::new(unsafe { file_context(object.cast()) }) else {
         return;
     };
     // SAFETY: 1. the last callback of this file object: the client is ours again (invariant).
@@ -371,15 +413,9 @@ unsafe extern "C" fn evt_file_close(file: WDFFILEOBJECT) {
         })
     }
     .client;
-    if raw.is_null() {
-        return;
-    }
-    // SAFETY: 1. `Box::into_raw` in evt_file_create, taken back once.
-    let client = unsafe { Box::from_raw(raw) };
-    if let Some(st) = state() {
-        st.engine.cleanup_client(&client);
-    }
-    drop(client);
+    // SAFETY: 1. null or the foreign `Box<OpenFile>` of evt_file_create, taken back once (the context
+    // is emptied above). Its token goes last: unload may proceed from there.
+    drop(unsafe { <Box<OpenFile> as ForeignOwnable>::try_from_foreign(raw) });
 }
 
 unsafe extern "C" fn evt_io_control(
@@ -396,34 +432,34 @@ unsafe extern "C" fn evt_io_control(
     let client = unsafe { client_of(file) };
     let (Some(st), Some(client)) = (state(), client) else {
         // SAFETY: 1. a live request we own, completed once.
-        return unsafe { complete(request, STATUS_INVALID_DEVICE_REQUEST) };
+        return unsafe { complete(request, NtStatus::STATUS_INVALID_DEVICE_REQUEST) };
     };
     // SAFETY: 1. a live request: its WDM IRP is pending and ours until the request completes.
     let irp = unsafe { call_unsafe_wdf_function_binding!(WdfRequestWdmGetIrp, request) };
     let Some(irp) = NonNull::new(irp.cast::<IRP>()) else {
         // SAFETY: 1. as above.
-        return unsafe { complete(request, STATUS_INVALID_DEVICE_REQUEST) };
+        return unsafe { complete(request, NtStatus::STATUS_INVALID_DEVICE_REQUEST) };
     };
     // SAFETY: 1. the request's device-control IRP, marked pending by the framework, finished only
     // through the backend.
     let req = unsafe { IrpRequest::new(irp, KmdfBackend { request }) };
-    st.engine.dispatch(client, req);
+    if let Some(req) = req.admit() {
+        st.engine.dispatch(client, req);
+    }
 }
 
 unsafe extern "C" fn evt_driver_unload(_driver: WDFDRIVER) {
     kprint!("unloading (KMDF)");
     let raw = STATE.swap(core::ptr::null_mut(), Ordering::AcqRel);
-    if !raw.is_null() {
-        // SAFETY: 1. `Box::into_raw` in DriverEntry, taken back once (invariant).
-        let state = unsafe { Box::from_raw(raw) };
-        let idle = Arc::new(Event::new());
-        let signal = idle.clone();
-        state.engine.unload(Box::new(move || signal.set()));
-        idle.wait();
-        state.registration.release();
-        drop(state);
+    // SAFETY: 1. null or the foreign `Box<State>` of DriverEntry, taken back once (the swap above
+    // empties the static).
+    match unsafe { <Box<State> as ForeignOwnable>::try_from_foreign(raw) } {
+        Some(state) => {
+            let State { engine, registration } = *state;
+            super::unload(engine, registration);
+        }
+        None => super::drain_callbacks(),
     }
-    outstanding::wait_until_idle();
     kprint!("unloaded");
 }
 
@@ -445,6 +481,7 @@ pub unsafe extern "system" fn driver_entry(
     driver: &mut DRIVER_OBJECT,
     registry: PCUNICODE_STRING,
 ) -> NTSTATUS {
+    super::load();
     // SAFETY: 1. DriverEntry's own arguments.
     match unsafe { init(driver, registry) } {
         Ok(()) => {
@@ -452,7 +489,7 @@ pub unsafe extern "system" fn driver_entry(
                 "loaded (KMDF), device {}",
                 wsksock_abi::ioctl::WSKSOCK_DEVICE_NAME
             );
-            STATUS_SUCCESS
+            nt(NtStatus::STATUS_SUCCESS)
         }
         Err(st) => {
             kprint!("DriverEntry failed: {:#010x}", st);
@@ -507,11 +544,11 @@ unsafe fn create_device(wdf_driver: WDFDRIVER, registration: &Arc<Registration>)
         call_unsafe_wdf_function_binding!(WdfControlDeviceInitAllocate, wdf_driver, &raw const sddl)
     };
     if init.is_null() {
-        return Err(STATUS_INSUFFICIENT_RESOURCES);
+        return Err(nt(NtStatus::STATUS_INSUFFICIENT_RESOURCES));
     }
     let name = unicode(&DEVICE_NAME);
     let mut file_config = file_object_config();
-    let mut file_attributes = attributes_with(&FILE_CONTEXT);
+    let mut file_attributes = file_attributes();
     let mut request_attributes = attributes_with(&REQUEST_CONTEXT);
     // SAFETY: 1. a fresh WDFDEVICE_INIT, freed by WdfDeviceCreate or WdfDeviceInitFree below.
     unsafe { call_unsafe_wdf_function_binding!(WdfDeviceInitSetDeviceType, init, WSKSOCK_DEVICE_TYPE) };
@@ -592,15 +629,18 @@ unsafe fn populate_device(device: WDFDEVICE, registration: &Arc<Registration>) -
     })?;
     // SAFETY: 1. our device.
     let wdm = unsafe { call_unsafe_wdf_function_binding!(WdfDeviceWdmGetDeviceObject, device) };
-    let wdm = NonNull::new(wdm.cast::<crate::sys::DEVICE_OBJECT>()).ok_or(STATUS_INVALID_DEVICE_REQUEST)?;
-    // SAFETY: 1. the framework keeps the device until after EvtDriverUnload, which drops the engine.
+    let wdm = NonNull::new(wdm.cast::<crate::sys::DEVICE_OBJECT>())
+        .ok_or(nt(NtStatus::STATUS_INVALID_DEVICE_REQUEST))?;
+    // SAFETY: 1. the framework keeps the device until after EvtDriverUnload, which drops the engine
+    // and runs the callbacks down.
     let provider = unsafe { WskProvider::new(registration.clone(), wdm) };
     let engine = Engine::new(provider, Config::default());
-    let state = Box::into_raw(Box::new(State {
+    let state = Box::new(State {
         engine,
         registration: registration.clone(),
-    }));
+    })
+    .into_foreign();
     // INVARIANT: set before the device can be opened (WdfControlFinishInitializing comes next).
-    STATE.store(state, Ordering::Release);
+    STATE.store(state.as_ptr(), Ordering::Release);
     Ok(())
 }

@@ -1,14 +1,29 @@
 //! The front ends: client requests (IRPs) in, engine calls out.
 //!
-//! - [`request`]: `wsksock_core::Request` over an IRP, shared by both front ends; how a request is
-//!   finished and how its cancel routine is armed is a small [`request::Backend`] trait.
 //! - [`wdm`]: the WDM front end (no WDK needed; the `DriverEntry` of the Linux cross build).
 //! - `kmdf` (`cfg(kmdf_front)`): the KMDF front end over wdk-sys (the product; built with the WDK,
 //!   or on Linux against the stand-in — see the crate docs).
 //! - `security` (WDM): the device's security descriptor (SYSTEM and Administrators only), built
 //!   by hand; the KMDF front end hands the framework the same rule as an SDDL string.
+//!
+//! Both serve requests through `crate::irp::request` and share, here, what `DriverEntry` does
+//! first ([`load`]) and what unload does last ([`unload`]).
+//!
+//! # Unload (both front ends)
+//! 1. `Engine::unload`, and a wait on an event for its `on_idle`: every socket closed, every
+//!    request completed.
+//! 2. `WskReleaseProviderNPI` + `WskDeregister`.
+//! 3. The engine and provider dropped; then the wait — on an event, never polled — until no
+//!    completion routine, timer DPC or work item of ours has work left (`kernel::outstanding`).
+//! 4. The retired timers reaped (`kernel::timer::reap`: under Wine, `KeCancelTimer` waits for
+//!    each timer's callback to have returned), then `KeFlushQueuedDpcs` where it works (Windows):
+//!    every DPC the driver queued has returned.
+//! 5. The device is deleted (WDM) or the framework deletes it (KMDF). The last instructions of a
+//!    completion routine or work item are covered by the kernel: `IoSetCompletionRoutineEx` and
+//!    `IoQueueWorkItem` hold a device reference, and so the image, until the routine returned.
+//!    Under Wine nothing holds the image (it is unmapped right after `DriverUnload`): see
+//!    docs/DRIVER.md, "Unload".
 
-pub mod request;
 #[cfg(not(kmdf_front))]
 pub mod security;
 
@@ -18,9 +33,62 @@ pub mod wdm;
 #[cfg(kmdf_front)]
 pub mod kmdf;
 
+use crate::irp::request::{self, Backend};
+use crate::kernel::event::Event;
+use crate::kernel::print::kprint;
+use crate::kernel::{outstanding, platform, timer};
 use crate::wsk::provider::WskProvider;
+use crate::wsk::registration::Registration;
+use alloc::boxed::Box;
+use alloc::sync::Arc;
 
 /// The engine as the front ends instantiate it.
 pub type DriverEngine<B> = wsksock_core::Engine<WskProvider, request::IrpRequest<B>>;
 /// A client (one open file object).
 pub type DriverClient<B> = wsksock_core::ClientRef<WskProvider, request::IrpRequest<B>>;
+
+/// What `DriverEntry` does first: finds out what the kernel offers, starts the callback count,
+/// and says both in the log.
+pub fn load() {
+    let found = platform::init();
+    outstanding::init();
+    kprint!(
+        "kernel: {}; system space from {:#x}; KeFlushQueuedDpcs {}; IoSetCompletionRoutineEx {}; IRQL {}",
+        if found.wine { "Wine" } else { "Windows" },
+        found.system_range_start,
+        match (found.flush_queued_dpcs, found.wine) {
+            (false, _) => "absent",
+            (true, true) => "a no-op (Wine): the timers' own flush stands in",
+            (true, false) => "used",
+        },
+        if platform::unload_safe_completions() {
+            "used"
+        } else {
+            "not used (a stub under Wine)"
+        },
+        found.irql
+    );
+}
+
+/// Unloads the engine, then WSK, then waits until no callback of ours is left (module docs,
+/// steps 1–4). PASSIVE_LEVEL, once, from the unload routine.
+pub fn unload<B: Backend>(engine: DriverEngine<B>, registration: Arc<Registration>) {
+    let idle = Arc::new(Event::new());
+    let signal = idle.clone();
+    engine.unload(Box::new(move || signal.set()));
+    idle.wait();
+    registration.release();
+    drop(engine);
+    drop(registration);
+    drain_callbacks();
+}
+
+/// Steps 3–4 of the module docs: the rundown of the callback count, the retired timers, the DPC
+/// flush. Also what an unload without an engine (none was made) does.
+pub fn drain_callbacks() {
+    outstanding::rundown();
+    timer::reap();
+    if platform::flush_queued_dpcs() == platform::Flush::Absent {
+        kprint!("unload: no KeFlushQueuedDpcs; the timers' own flush stands in");
+    }
+}

@@ -9,7 +9,8 @@
 //! [`wsksock_nt::security::apply_dacl`]; `DriverEntry` fails if that fails.
 
 use crate::logic::names::DEVICE_SDDL_WIDE;
-use crate::sys::{status, DEVICE_OBJECT, NTSTATUS};
+use crate::status::{nt, NtStatus};
+use crate::sys::{DEVICE_OBJECT, NTSTATUS};
 use core::ptr::NonNull;
 use wsksock_nt::sddl;
 
@@ -20,7 +21,7 @@ use wsksock_nt::sddl;
 pub unsafe fn restrict_device(device: NonNull<DEVICE_OBJECT>) -> Result<(), NTSTATUS> {
     // A constant string of the subset: a parse error is a build mistake, caught by the host test
     // `logic::names::tests::device_sddl_parses`.
-    let dacl = sddl::parse(&DEVICE_SDDL_WIDE).map_err(|_| status(0xC000_000D))?;
+    let dacl = sddl::parse(&DEVICE_SDDL_WIDE).map_err(|_| nt(NtStatus::STATUS_INVALID_PARAMETER))?;
     // SAFETY: 1. live device (caller contract), PASSIVE_LEVEL.
     unsafe { wsksock_nt::security::apply_dacl(device.cast(), &dacl) }
 }

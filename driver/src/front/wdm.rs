@@ -2,38 +2,42 @@
 //!
 //! Same device (`\Device\WskSock`, `\DosDevices\WskSock`), same IOCTLs and same security rule
 //! as the KMDF front end (see [`super::security`]); the engine refuses METHOD_NEITHER codes from
-//! user mode, and [`super::request`] never dereferences their pointers.
+//! user mode, and `crate::irp::request` never dereferences their pointers.
 //!
 //! # Lifetimes
-//! - The [`DeviceState`] (engine, registration) is a `Box` whose pointer sits in the device
-//!   extension from `DriverEntry` (the device is not openable before `DriverEntry` returns,
-//!   `DO_DEVICE_INITIALIZING`) until `DriverUnload`.
-//! - Each open file object holds one `Box<DriverClient>` in `FsContext`, from IRP_MJ_CREATE to
-//!   IRP_MJ_CLOSE (every IRP on the file object holds a reference to it, so CLOSE comes last).
+//! - The [`DeviceState`] (engine, registration) is a `Box` whose foreign pointer sits in the
+//!   device extension from `DriverEntry` (the device is not openable before `DriverEntry`
+//!   returns, `DO_DEVICE_INITIALIZING`) until `DriverUnload`.
+//! - Each open file object holds one foreign `Box<OpenFile>` (its client and an outstanding-callback
+//!   token) in `FsContext`, from IRP_MJ_CREATE to IRP_MJ_CLOSE (every IRP on the file object holds
+//!   a reference to it, so CLOSE comes last): unload waits for every file object to be closed.
 //!
 //! # Unload
-//! `DriverUnload` (PASSIVE_LEVEL): delete the symbolic link, `Engine::unload` and wait on an
-//! event for its `on_idle`, then `WskReleaseProviderNPI` + `WskDeregister`, then wait until no
-//! completion routine, DPC or work item of ours is outstanding, then delete the device.
+//! `DriverUnload` (PASSIVE_LEVEL): delete the symbolic link, then [`super::unload`] (the engine,
+//! WSK, the callbacks of ours the kernel may still run — waited for on events, never polled),
+//! then delete the device.
 
-use super::request::{run_cancel, Arming, Backend, IrpRequest, ReqShared};
 use super::security;
 use super::{DriverClient, DriverEngine};
-use crate::kernel::event::Event;
-use crate::kernel::outstanding;
+use crate::irp;
+use crate::irp::request::{cancel_routine, give_back, Arming, Backend, IrpRequest};
+use crate::kernel::foreign::ForeignOwnable;
+use crate::kernel::outstanding::Token;
+use crate::kernel::platform::ustr;
 use crate::kernel::print::kprint;
 use crate::logic::names::{DEVICE_NAME, DOS_NAME};
+use crate::status::{nt, NtStatus};
 use crate::sys::imports::{
     IoCreateDevice, IoCreateSymbolicLink, IoDeleteDevice, IoDeleteSymbolicLink, IoReleaseCancelSpinLock,
 };
 use crate::sys::inline::{
-    DeviceExtension, FileObjectFsContext, IoCompleteRequest, IoMarkIrpPending, IoSetCancelRoutine,
-    IrpCancelFlag, IrpCancelIrql, IrpDriverContext0, IrpFileObject, IrpSetIoStatus,
+    DeviceExtension, FileObjectFsContext, IoMarkIrpPending, IoSetCancelRoutine, IrpCancelFlag, IrpCancelIrql,
+    IrpDriverContext0, IrpFileObject,
 };
 use crate::sys::{
-    status, DEVICE_OBJECT, DO_DEVICE_INITIALIZING, DRIVER_OBJECT, FALSE, FILE_DEVICE_SECURE_OPEN,
-    FILE_OBJECT, IO_NO_INCREMENT, IRP, IRP_MJ_CLEANUP, IRP_MJ_CLOSE, IRP_MJ_CREATE, IRP_MJ_DEVICE_CONTROL,
-    IRP_MJ_INTERNAL_DEVICE_CONTROL, NTSTATUS, STATUS_PENDING, STATUS_SUCCESS, UNICODE_STRING,
+    DEVICE_OBJECT, DO_DEVICE_INITIALIZING, DRIVER_OBJECT, FALSE, FILE_DEVICE_SECURE_OPEN, FILE_OBJECT, IRP,
+    IRP_MJ_CLEANUP, IRP_MJ_CLOSE, IRP_MJ_CREATE, IRP_MJ_DEVICE_CONTROL, IRP_MJ_INTERNAL_DEVICE_CONTROL,
+    NTSTATUS, STATUS_PENDING, STATUS_SUCCESS, UNICODE_STRING,
 };
 use crate::wsk::provider::WskProvider;
 use crate::wsk::registration::Registration;
@@ -44,18 +48,14 @@ use core::ptr::NonNull;
 use wsksock_abi::ioctl::WSKSOCK_DEVICE_TYPE;
 use wsksock_core::Config;
 
-const STATUS_INVALID_DEVICE_REQUEST: NTSTATUS = status(0xC000_0010);
-const STATUS_INSUFFICIENT_RESOURCES: NTSTATUS = status(0xC000_009A);
-
 /// The WDM way of finishing a request and arming its cancel routine.
 #[derive(Clone, Copy)]
 pub struct WdmBackend;
 
 /// The WDM cancel routine: called by `IoCancelIrp` with the cancel spin lock held.
-unsafe extern "system" fn cancel_routine(_device: *mut DEVICE_OBJECT, irp: *mut IRP) {
+unsafe extern "system" fn wdm_cancel_routine(_device: *mut DEVICE_OBJECT, irp: *mut IRP) {
     // SAFETY: 1. the IRP is pending (its cancel routine was armed, so it is not finished: the state
-    // machine defers any completion to us); DriverContext[0] holds the strong reference `arm`
-    // stored, now ours.
+    // machine defers any completion to us); DriverContext[0] holds the reference `arm` stored.
     let slot = unsafe { IrpDriverContext0(irp) };
     // SAFETY: 1. as above, a valid pointer slot of the live IRP.
     let context = unsafe { slot.read() };
@@ -63,23 +63,25 @@ unsafe extern "system" fn cancel_routine(_device: *mut DEVICE_OBJECT, irp: *mut 
     let irql = unsafe { IrpCancelIrql(irp) };
     // SAFETY: 1. called with the cancel spin lock held, acquired at `CancelIrql`.
     unsafe { IoReleaseCancelSpinLock(irql) };
-    // SAFETY: 1. see the first comment: `Arc::into_raw` of a `ReqShared<WdmBackend>`, taken once.
-    let shared = unsafe { Arc::from_raw(context.cast::<ReqShared<WdmBackend>>()) };
-    run_cancel(&shared);
+    if let Some(context) = NonNull::new(context) {
+        // SAFETY: 1. the reference `arm` handed over; the I/O manager calls this routine once and
+        // only if `disarm` did not take it back (IoSetCancelRoutine's swap decides).
+        unsafe { cancel_routine::<WdmBackend>(context) };
+    }
 }
 
-// SAFETY: 1. `finish` completes the IRP once; 2. the routine armed by `arm` takes the context
-// reference and runs `run_cancel`; 3. `disarm` returns true only if it took the routine back
-// (IoSetCancelRoutine returned it), so it will never run.
+// SAFETY: 1. `finish` completes the IRP once; 2. the routine armed by `arm` passes the context to
+// `cancel_routine`; 3. `disarm` returns true only if it took the routine back (IoSetCancelRoutine
+// returned it), so it will never run, after giving the reference back.
 unsafe impl Backend for WdmBackend {
-    unsafe fn arm(&self, irp: NonNull<IRP>, context: *const c_void) -> Arming {
+    unsafe fn arm(&self, irp: NonNull<IRP>, context: NonNull<c_void>) -> Arming {
         let p = irp.as_ptr();
         // SAFETY: 1. a pending IRP we own; DriverContext is ours while we own it.
         let slot = unsafe { IrpDriverContext0(p) };
         // SAFETY: 1. as above, a valid pointer slot of the live IRP.
-        unsafe { slot.write(context.cast_mut()) };
+        unsafe { slot.write(context.as_ptr()) };
         // SAFETY: 1. pending IRP we own.
-        unsafe { IoSetCancelRoutine(p, Some(cancel_routine)) };
+        unsafe { IoSetCancelRoutine(p, Some(wdm_cancel_routine)) };
         // SAFETY: 1. as above.
         if unsafe { IrpCancelFlag(p) } {
             // Cancelled before the routine was armed: take it back if IoCancelIrp did not.
@@ -99,19 +101,30 @@ unsafe impl Backend for WdmBackend {
             let slot = unsafe { IrpDriverContext0(irp.as_ptr()) };
             // SAFETY: 1. as above, a valid pointer slot of the live IRP.
             let context = unsafe { slot.read() };
-            // SAFETY: 1. the `Arc::into_raw` stored by `arm`, given back once.
-            unsafe { Arc::decrement_strong_count(context.cast::<ReqShared<WdmBackend>>()) };
+            if let Some(context) = NonNull::new(context) {
+                // SAFETY: 1. the reference `arm` stored, which the routine will never take.
+                unsafe { give_back::<WdmBackend>(context) };
+            }
         }
         took_back
     }
 
     unsafe fn finish(&self, irp: NonNull<IRP>, st: NTSTATUS, information: usize) {
-        complete_irp(irp.as_ptr(), st, information);
+        // SAFETY: 1. a pending IRP we own, finished once (the Backend contract).
+        unsafe { irp::complete(irp, st, information) };
     }
 }
 
 type Engine = DriverEngine<WdmBackend>;
 type Client = DriverClient<WdmBackend>;
+
+/// What an open file object holds: its client, and the outstanding callback the kernel will make
+/// for it (IRP_MJ_CLOSE), so that unload waits for every file object to be closed — on Windows
+/// they all are before unload is called; under Wine unload comes with handles open.
+struct OpenFile {
+    client: Client,
+    _close: Token,
+}
 
 /// What the device extension points to.
 struct DeviceState {
@@ -119,21 +132,25 @@ struct DeviceState {
     registration: Arc<Registration>,
 }
 
-fn complete_irp(irp: *mut IRP, st: NTSTATUS, information: usize) -> NTSTATUS {
-    // SAFETY: 1. callers pass an IRP they own and finish it here, once.
-    unsafe { IrpSetIoStatus(irp, st, information) };
-    // SAFETY: 1. as above.
-    unsafe { IoCompleteRequest(irp, IO_NO_INCREMENT) };
-    st
+/// Completes an IRP the engine never saw.
+///
+/// # Safety
+/// `irp` is a live IRP being dispatched by us, finished here once.
+unsafe fn complete_now(irp: *mut IRP, st: NtStatus) -> NTSTATUS {
+    match NonNull::new(irp) {
+        // SAFETY: 1. caller contract.
+        Some(irp) => unsafe { irp::complete(irp, nt(st), 0) },
+        None => nt(st),
+    }
 }
 
-fn unicode(s: &'static [u16]) -> UNICODE_STRING {
-    let bytes = u16::try_from(core::mem::size_of_val(s)).unwrap_or(0);
-    UNICODE_STRING {
-        Length: bytes,
-        MaximumLength: bytes,
-        Buffer: s.as_ptr().cast_mut(),
-    }
+/// The device state slot of a device object of ours: null, or the foreign `Box<DeviceState>`.
+///
+/// # Safety
+/// `device` is our device, between `DriverEntry` and `DriverUnload`.
+unsafe fn state_slot(device: *mut DEVICE_OBJECT) -> *mut *mut c_void {
+    // SAFETY: 1. our device's extension holds one pointer, set in DriverEntry (caller contract).
+    unsafe { DeviceExtension(device) }.cast()
 }
 
 /// The device state of a device object of ours.
@@ -141,12 +158,13 @@ fn unicode(s: &'static [u16]) -> UNICODE_STRING {
 /// # Safety
 /// `device` is our device, between `DriverEntry` and `DriverUnload`.
 unsafe fn state<'a>(device: *mut DEVICE_OBJECT) -> Option<&'a DeviceState> {
-    // SAFETY: 1. our device's extension holds one pointer, set in DriverEntry (caller contract).
-    let slot = unsafe { DeviceExtension(device) }.cast::<*const DeviceState>();
-    // SAFETY: 1. the slot holds null or the `Box::into_raw` of DriverEntry, alive until unload.
-    let raw = unsafe { slot.read() };
-    // SAFETY: 1. as above.
-    unsafe { raw.as_ref() }
+    // SAFETY: 1. caller contract.
+    let slot = unsafe { state_slot(device) };
+    // SAFETY: 1. a valid pointer slot of the live extension.
+    let raw = NonNull::new(unsafe { slot.read() })?;
+    // SAFETY: 1. the foreign `Box<DeviceState>` of DriverEntry, taken back only at unload, after
+    // which no dispatch routine runs.
+    Some(unsafe { <Box<DeviceState> as ForeignOwnable>::borrow(raw) })
 }
 
 /// The current stack location's file object.
@@ -166,34 +184,43 @@ unsafe fn client_of<'a>(irp: *mut IRP) -> Option<&'a Client> {
     if fo.is_null() {
         return None;
     }
-    // SAFETY: 1. a file object of our device: FsContext holds our Box<Client> from CREATE to CLOSE.
+    // SAFETY: 1. a file object of our device: FsContext holds our client from CREATE to CLOSE.
     let slot = unsafe { FileObjectFsContext(fo) };
     // SAFETY: 1. as above, a valid pointer field of the live file object.
-    let ctx = unsafe { slot.read() };
-    // SAFETY: 1. as above; null before CREATE succeeded.
-    unsafe { ctx.cast::<Client>().as_ref() }
+    let ctx = NonNull::new(unsafe { slot.read() })?;
+    // SAFETY: 1. the foreign `Box<OpenFile>` of dispatch_create, taken back only by dispatch_close,
+    // which the I/O manager sends after every other IRP of the file object.
+    Some(&unsafe { <Box<OpenFile> as ForeignOwnable>::borrow(ctx) }.client)
 }
 
 unsafe extern "system" fn dispatch_create(device: *mut DEVICE_OBJECT, irp: *mut IRP) -> NTSTATUS {
     // SAFETY: 1. our device, during its lifetime.
     let Some(st) = (unsafe { state(device) }) else {
-        return complete_irp(irp, STATUS_INVALID_DEVICE_REQUEST, 0);
+        // SAFETY: 1. the IRP being dispatched.
+        return unsafe { complete_now(irp, NtStatus::STATUS_INVALID_DEVICE_REQUEST) };
     };
     // SAFETY: 1. live IRP being dispatched.
     let fo = unsafe { file_object(irp) };
     if fo.is_null() {
-        return complete_irp(irp, STATUS_INVALID_DEVICE_REQUEST, 0);
+        // SAFETY: 1. the IRP being dispatched.
+        return unsafe { complete_now(irp, NtStatus::STATUS_INVALID_DEVICE_REQUEST) };
     }
     match st.engine.open_client() {
         Ok(client) => {
-            let boxed = Box::into_raw(Box::new(client));
+            let open = OpenFile {
+                client,
+                _close: Token::new(),
+            };
+            let client = Box::new(open).into_foreign();
             // SAFETY: 1. a new file object of ours: FsContext is ours until CLOSE.
             let slot = unsafe { FileObjectFsContext(fo) };
             // SAFETY: 1. as above, a valid pointer field of the live file object.
-            unsafe { slot.write(boxed.cast()) };
-            complete_irp(irp, STATUS_SUCCESS, 0)
+            unsafe { slot.write(client.as_ptr()) };
+            // SAFETY: 1. the IRP being dispatched.
+            unsafe { complete_now(irp, NtStatus::STATUS_SUCCESS) }
         }
-        Err(e) => complete_irp(irp, e.0.cast_signed(), 0),
+        // SAFETY: 1. the IRP being dispatched.
+        Err(e) => unsafe { complete_now(irp, e) },
     }
 }
 
@@ -202,7 +229,8 @@ unsafe extern "system" fn dispatch_cleanup(device: *mut DEVICE_OBJECT, irp: *mut
     if let (Some(st), Some(client)) = (unsafe { state(device) }, unsafe { client_of(irp) }) {
         st.engine.cleanup_client(client);
     }
-    complete_irp(irp, STATUS_SUCCESS, 0)
+    // SAFETY: 1. the IRP being dispatched.
+    unsafe { complete_now(irp, NtStatus::STATUS_SUCCESS) }
 }
 
 /// IRP_MJ_CLOSE. Runs the client's cleanup too (idempotent after IRP_MJ_CLEANUP): Wine sends
@@ -212,31 +240,38 @@ unsafe extern "system" fn dispatch_cleanup(device: *mut DEVICE_OBJECT, irp: *mut
 unsafe extern "system" fn dispatch_close(device: *mut DEVICE_OBJECT, irp: *mut IRP) -> NTSTATUS {
     // SAFETY: 1. live IRP being dispatched.
     let fo = unsafe { file_object(irp) };
-    if !fo.is_null() {
-        // SAFETY: 1. the last IRP on this file object: the Box<Client> from CREATE is ours again.
+    let open = if fo.is_null() {
+        None
+    } else {
+        // SAFETY: 1. the last IRP on this file object: the client from CREATE is ours again.
         let slot = unsafe { FileObjectFsContext(fo) };
         // SAFETY: 1. as above, a valid pointer field of the live file object.
         let ctx = unsafe { slot.replace(core::ptr::null_mut()) };
-        if !ctx.is_null() {
-            // SAFETY: 1. `Box::into_raw` in dispatch_create, taken back once.
-            let client = unsafe { Box::from_raw(ctx.cast::<Client>()) };
-            // SAFETY: 1. our device, during its lifetime.
-            if let Some(st) = unsafe { state(device) } {
-                st.engine.cleanup_client(&client);
-            }
-            drop(client);
+        // SAFETY: 1. null, or the foreign `Box<OpenFile>` of dispatch_create, taken back once (the
+        // slot is emptied above).
+        unsafe { <Box<OpenFile> as ForeignOwnable>::try_from_foreign(ctx) }
+    };
+    if let Some(open) = &open {
+        // SAFETY: 1. our device, during its lifetime.
+        if let Some(st) = unsafe { state(device) } {
+            st.engine.cleanup_client(&open.client);
         }
     }
-    complete_irp(irp, STATUS_SUCCESS, 0)
+    // SAFETY: 1. the IRP being dispatched.
+    let st = unsafe { complete_now(irp, NtStatus::STATUS_SUCCESS) };
+    // The file object's token goes last: unload may proceed from there.
+    drop(open);
+    st
 }
 
 unsafe extern "system" fn dispatch_control(device: *mut DEVICE_OBJECT, irp: *mut IRP) -> NTSTATUS {
     // SAFETY: 1. our device; live IRP.
     let (Some(st), Some(client)) = (unsafe { state(device) }, unsafe { client_of(irp) }) else {
-        return complete_irp(irp, STATUS_INVALID_DEVICE_REQUEST, 0);
+        // SAFETY: 1. the IRP being dispatched.
+        return unsafe { complete_now(irp, NtStatus::STATUS_INVALID_DEVICE_REQUEST) };
     };
     let Some(irp_nn) = NonNull::new(irp) else {
-        return STATUS_INVALID_DEVICE_REQUEST;
+        return nt(NtStatus::STATUS_INVALID_DEVICE_REQUEST);
     };
     // Always pending: the engine may complete the request before `dispatch` returns, which is
     // allowed for an IRP marked pending.
@@ -244,36 +279,37 @@ unsafe extern "system" fn dispatch_control(device: *mut DEVICE_OBJECT, irp: *mut
     unsafe { IoMarkIrpPending(irp) };
     // SAFETY: 1. a live device-control IRP, marked pending, handed over to the request.
     let req = unsafe { IrpRequest::new(irp_nn, WdmBackend) };
-    st.engine.dispatch(client, req);
+    if let Some(req) = req.admit() {
+        st.engine.dispatch(client, req);
+    }
     STATUS_PENDING
 }
 
 unsafe extern "system" fn driver_unload(driver: *mut DRIVER_OBJECT) {
     kprint!("unloading");
-    let link = unicode(&DOS_NAME);
+    let link = ustr(&DOS_NAME);
     // SAFETY: 1. the link created in DriverEntry.
     unsafe { IoDeleteSymbolicLink(&raw const link) };
     // SAFETY: 1. the driver object the I/O manager passes.
     let device = unsafe { (*driver).DeviceObject };
     if device.is_null() {
+        super::drain_callbacks();
         return;
     }
     // SAFETY: 1. our device; its extension holds the state pointer.
-    let slot = unsafe { DeviceExtension(device) }.cast::<*const DeviceState>();
-    // SAFETY: 1. as above; taken once, here.
-    let raw = unsafe { slot.replace(core::ptr::null()) };
-    if !raw.is_null() {
-        // SAFETY: 1. `Box::into_raw` in DriverEntry, taken back once.
-        let state = unsafe { Box::from_raw(raw.cast_mut()) };
-        let idle = Arc::new(Event::new());
-        let signal = idle.clone();
-        state.engine.unload(Box::new(move || signal.set()));
-        idle.wait();
-        state.registration.release();
-        drop(state);
+    let slot = unsafe { state_slot(device) };
+    // SAFETY: 1. a valid pointer slot, emptied here, once.
+    let raw = unsafe { slot.replace(core::ptr::null_mut()) };
+    // SAFETY: 1. null or the foreign `Box<DeviceState>` of DriverEntry, taken back once (the slot is
+    // emptied above); no dispatch routine runs any more.
+    match unsafe { <Box<DeviceState> as ForeignOwnable>::try_from_foreign(raw) } {
+        Some(state) => {
+            let DeviceState { engine, registration } = *state;
+            super::unload(engine, registration);
+        }
+        None => super::drain_callbacks(),
     }
-    outstanding::wait_until_idle();
-    // SAFETY: 1. our device, no longer used by anyone.
+    // SAFETY: 1. our device, no longer used by anyone of ours (every callback ran down above).
     unsafe { IoDeleteDevice(device) };
     kprint!("unloaded");
 }
@@ -287,7 +323,9 @@ pub unsafe extern "system" fn DriverEntry(
     driver: *mut DRIVER_OBJECT,
     _registry: *const UNICODE_STRING,
 ) -> NTSTATUS {
-    match init(driver) {
+    super::load();
+    // SAFETY: 1. DriverEntry's own driver object, once.
+    match unsafe { init(driver) } {
         Ok(()) => {
             kprint!("loaded (WDM), device {}", wsksock_abi::ioctl::WSKSOCK_DEVICE_NAME);
             STATUS_SUCCESS
@@ -299,12 +337,14 @@ pub unsafe extern "system" fn DriverEntry(
     }
 }
 
-fn init(driver: *mut DRIVER_OBJECT) -> Result<(), NTSTATUS> {
+/// # Safety
+/// `driver` is DriverEntry's driver object; called once, at PASSIVE_LEVEL.
+unsafe fn init(driver: *mut DRIVER_OBJECT) -> Result<(), NTSTATUS> {
     let registration = Arc::new(Registration::register()?);
-    let name = unicode(&DEVICE_NAME);
+    let name = ustr(&DEVICE_NAME);
     let mut device: *mut DEVICE_OBJECT = core::ptr::null_mut();
-    let ext_size = u32::try_from(core::mem::size_of::<*const DeviceState>()).unwrap_or(8);
-    // SAFETY: 1. the driver object of DriverEntry; 2. the name lives in a static.
+    let ext_size = u32::try_from(core::mem::size_of::<*mut c_void>()).unwrap_or(8);
+    // SAFETY: 1. the driver object of DriverEntry (caller contract); 2. the name lives in a static.
     let st = unsafe {
         IoCreateDevice(
             driver,
@@ -318,7 +358,11 @@ fn init(driver: *mut DRIVER_OBJECT) -> Result<(), NTSTATUS> {
     };
     let Some(device_nn) = NonNull::new(device).filter(|_| st >= 0) else {
         registration.release();
-        return Err(if st < 0 { st } else { STATUS_INSUFFICIENT_RESOURCES });
+        return Err(if st < 0 {
+            st
+        } else {
+            nt(NtStatus::STATUS_INSUFFICIENT_RESOURCES)
+        });
     };
     let fail = |st: NTSTATUS| {
         registration.release();
@@ -330,26 +374,30 @@ fn init(driver: *mut DRIVER_OBJECT) -> Result<(), NTSTATUS> {
     if let Err(st) = unsafe { security::restrict_device(device_nn) } {
         return Err(fail(st));
     }
-    // SAFETY: 1. the device outlives the provider (deleted in unload after the engine is dropped).
+    // SAFETY: 1. the device outlives the provider and what it starts (deleted in unload after the
+    // engine is dropped and the callbacks ran down).
     let provider = unsafe { WskProvider::new(registration.clone(), device_nn) };
     let engine = Engine::new(provider, Config::default());
-    let state = Box::into_raw(Box::new(DeviceState {
+    let state = Box::new(DeviceState {
         engine,
         registration: registration.clone(),
-    }));
+    })
+    .into_foreign();
     // SAFETY: 1. our fresh device: its extension has room for one pointer (ext_size).
-    let slot = unsafe { DeviceExtension(device) }.cast::<*const DeviceState>();
-    // SAFETY: 1. as above.
-    unsafe { slot.write(state) };
-    let link = unicode(&DOS_NAME);
+    let slot = unsafe { state_slot(device) };
+    // SAFETY: 1. as above; the state is the extension's until unload.
+    unsafe { slot.write(state.as_ptr()) };
+    let link = ustr(&DOS_NAME);
     // SAFETY: 1. both names are valid UNICODE_STRINGs over statics.
     let st = unsafe { IoCreateSymbolicLink(&raw const link, &raw const name) };
     if st < 0 {
-        // SAFETY: 1. set just above; nobody can have opened the device yet (DO_DEVICE_INITIALIZING).
-        drop(unsafe { Box::from_raw(state) });
+        // SAFETY: 1. the slot is ours: nobody can have opened the device yet (DO_DEVICE_INITIALIZING).
+        unsafe { slot.write(core::ptr::null_mut()) };
+        // SAFETY: 1. handed over just above, taken back once, here.
+        drop(unsafe { <Box<DeviceState> as ForeignOwnable>::from_foreign(state) });
         return Err(fail(st));
     }
-    // SAFETY: 1. the driver object of DriverEntry, ours to fill in.
+    // SAFETY: 1. the driver object of DriverEntry, ours to fill in (caller contract).
     let d = unsafe { &mut *driver };
     d.MajorFunction[IRP_MJ_CREATE] = Some(dispatch_create);
     d.MajorFunction[IRP_MJ_CLEANUP] = Some(dispatch_cleanup);

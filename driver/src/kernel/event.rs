@@ -1,6 +1,6 @@
 //! A notification `KEVENT` on the heap (it must not move once initialized).
 
-use crate::sys::imports::{KeDelayExecutionThread, KeInitializeEvent, KeSetEvent, KeWaitForSingleObject};
+use crate::sys::imports::{KeInitializeEvent, KeSetEvent, KeWaitForSingleObject};
 use crate::sys::{Executive, KernelMode, NotificationEvent, FALSE, KEVENT};
 use alloc::boxed::Box;
 use core::cell::UnsafeCell;
@@ -43,11 +43,4 @@ impl Event {
             )
         };
     }
-}
-
-/// Sleeps the current thread (PASSIVE_LEVEL only).
-pub fn sleep_ms(ms: u32) {
-    let interval: i64 = -(i64::from(ms) * 10_000);
-    // SAFETY: 1. a relative interval (negative, 100 ns units) on the stack; 2. PASSIVE_LEVEL caller.
-    unsafe { KeDelayExecutionThread(KernelMode, FALSE, &raw const interval) };
 }

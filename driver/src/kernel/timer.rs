@@ -1,12 +1,28 @@
 //! One-shot timers: a `KTIMER` whose `KDPC` runs a Rust callback at DISPATCH_LEVEL.
 //!
 //! # Ownership
-//! The timer lives in an `Arc`. While the timer is set, the DPC owns one strong reference
-//! (`Arc::into_raw`, the DPC's `DeferredContext`) and one [`Token`]; exactly one side gives them
-//! back: the DPC routine when it runs, or [`Timer::cancel`] when `KeCancelTimer` says the timer
-//! was still queued (so the DPC will never run). The `state` CAS decides who runs or drops the
-//! callback.
+//! The timer lives in an `Arc<Inner>`. While the timer is set, the DPC owns one strong reference
+//! (its `DeferredContext`, from [`ForeignOwnable::into_foreign`]) and one [`Token`]; exactly one
+//! side takes them back: the DPC routine when it runs, or [`Timer::cancel`] when `KeCancelTimer`
+//! says the timer was still queued (so the DPC will never run). The `state` CAS decides who runs
+//! or drops the callback.
+//!
+//! # Retired timers
+//! A DPC does not drop its own reference: under Wine the kernel still writes to the `KTIMER`
+//! after the DPC routine returned (its thread-pool callback sets the timer's signal state) and
+//! keeps a thread-pool timer for it until `KeCancelTimer`. The DPC *retires* its reference onto a
+//! lock-free list instead; [`reap`] takes the whole list and, for each timer, calls
+//! `KeCancelTimer` — on Windows a no-op for a timer that fired; under Wine the wait for the
+//! timer's callback to have returned and the release of its thread-pool timer — before dropping
+//! the reference. [`Timer::start`] reaps, so the list stays short, and unload reaps last: under
+//! Wine, where `KeFlushQueuedDpcs` is a no-op, that is the flush of every DPC the driver queued.
+//!
+//! # Invariants
+//! - `RETIRED` is null or the foreign pointer of a retired `Arc<Inner>` whose `retired_next`
+//!   continues the list; a retired timer's DPC has finished its work and touches nothing of it.
+//! - A timer is retired at most once (by its DPC, which runs at most once).
 
+use crate::kernel::foreign::ForeignOwnable;
 use crate::kernel::outstanding::Token;
 use crate::sys::imports::{KeCancelTimer, KeInitializeDpc, KeInitializeTimer, KeSetTimer};
 use crate::sys::{KDPC, KTIMER};
@@ -14,7 +30,8 @@ use alloc::boxed::Box;
 use alloc::sync::Arc;
 use core::cell::UnsafeCell;
 use core::ffi::c_void;
-use core::sync::atomic::{AtomicU8, Ordering};
+use core::ptr::NonNull;
+use core::sync::atomic::{AtomicPtr, AtomicU8, Ordering};
 
 const ARMED: u8 = 0;
 const FIRED: u8 = 1;
@@ -30,16 +47,33 @@ struct Inner {
     callback: UnsafeCell<Option<Callback>>,
     /// The DPC's outstanding token, given back with the DPC's reference.
     token: UnsafeCell<Option<Token>>,
+    /// The next retired timer (written by the DPC before it publishes this one).
+    retired_next: UnsafeCell<*mut c_void>,
 }
 
 // SAFETY: 1. the KTIMER/KDPC are only used through the kernel's synchronized calls; 2. `callback`
-// and `token` are only taken by the single winner of the `state` CAS / the DPC reference owner.
+// and `token` are only taken by the single winner of the `state` CAS / the DPC reference owner;
+// 3. `retired_next` is written by the DPC before the list CAS publishes it and read by the one
+// reaper that took the list.
 unsafe impl Send for Inner {}
 // SAFETY: 1. see `Send`.
 unsafe impl Sync for Inner {}
 
+/// The retired timers (see the module docs).
+static RETIRED: AtomicPtr<c_void> = AtomicPtr::new(core::ptr::null_mut());
+
 /// A pending one-shot timer.
-pub struct Timer(Arc<Inner>);
+pub struct Timer {
+    inner: Arc<Inner>,
+    /// The DPC's reference, as the DPC got it.
+    dpc_ref: NonNull<c_void>,
+}
+
+// SAFETY: 1. `dpc_ref` is only turned back into the DPC's reference by `cancel`, after the state
+// CAS made the caller its only owner; everything else is the Sync `Inner`.
+unsafe impl Send for Timer {}
+// SAFETY: 1. see `Send`.
+unsafe impl Sync for Timer {}
 
 /// Converts milliseconds to a relative `KeSetTimer` due time (negative, 100 ns units, at least 1).
 fn due_time(delay_ms: u64) -> i64 {
@@ -53,9 +87,13 @@ unsafe extern "system" fn timer_dpc(
     _a1: *mut c_void,
     _a2: *mut c_void,
 ) {
-    // SAFETY: 1. `context` is the `Arc::into_raw` made in `Timer::start`; the DPC runs once and the
-    // cancel path did not take the reference back (KeCancelTimer returned FALSE or was not called).
-    let inner = unsafe { Arc::from_raw(context.cast::<Inner>()) };
+    let Some(context) = NonNull::new(context) else {
+        return;
+    };
+    // SAFETY: 1. `context` is the DPC's reference from `Timer::start`; the DPC runs once and the
+    // cancel path did not take it back (KeCancelTimer returned FALSE or was not called), so it is
+    // alive until this routine retires it below.
+    let inner = unsafe { <Arc<Inner> as ForeignOwnable>::borrow(context) };
     if inner
         .state
         .compare_exchange(ARMED, FIRED, Ordering::AcqRel, Ordering::Acquire)
@@ -69,49 +107,87 @@ unsafe extern "system" fn timer_dpc(
     }
     // SAFETY: 1. the DPC reference's owner (us) is the only one taking the token.
     let token = unsafe { (*inner.token.get()).take() };
-    drop(inner);
+    // SAFETY: 1. our reference, retired once; `inner` is not used after this.
+    unsafe { retire(context) };
     drop(token);
+}
+
+/// Pushes a DPC's reference onto the retired list.
+///
+/// # Safety
+/// `r` is the foreign reference of a timer whose DPC is ending; the caller does not touch the
+/// timer afterwards.
+unsafe fn retire(r: NonNull<c_void>) {
+    // SAFETY: 1. still ours until the CAS below publishes it (caller contract).
+    let inner = unsafe { <Arc<Inner> as ForeignOwnable>::borrow(r) };
+    let mut head = RETIRED.load(Ordering::Acquire);
+    loop {
+        // SAFETY: 1. not published yet: nobody else reads or writes `retired_next`.
+        unsafe { inner.retired_next.get().write(head) };
+        match RETIRED.compare_exchange_weak(head, r.as_ptr(), Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => return,
+            Err(now) => head = now,
+        }
+    }
+}
+
+/// Frees the retired timers: `KeCancelTimer` on each (under Wine: waits for its callback to have
+/// returned), then the reference. IRQL <= DISPATCH_LEVEL; never from a timer's own DPC before it
+/// retired itself (it is not on the list then).
+pub fn reap() {
+    let mut next = RETIRED.swap(core::ptr::null_mut(), Ordering::AcqRel);
+    while let Some(r) = NonNull::new(next) {
+        // SAFETY: 1. the swap took the whole list: each retired reference on it is now ours, and
+        // its DPC is done with it (invariant).
+        let inner = unsafe { <Arc<Inner> as ForeignOwnable>::from_foreign(r) };
+        // SAFETY: 1. written by `retire` before the timer was published, read once here.
+        next = unsafe { inner.retired_next.get().read() };
+        // SAFETY: 1. an initialized timer, alive while `inner` is; it is not set any more.
+        unsafe { KeCancelTimer(inner.ktimer.get()) };
+        drop(inner);
+    }
 }
 
 impl Timer {
     /// Runs `callback` once, at DISPATCH_LEVEL, after `delay_ms` milliseconds.
     pub fn start(delay_ms: u64, callback: Callback) -> Timer {
+        reap();
         let inner = Arc::new(Inner {
             ktimer: UnsafeCell::new(KTIMER::zeroed()),
             kdpc: UnsafeCell::new(KDPC::zeroed()),
             state: AtomicU8::new(ARMED),
             callback: UnsafeCell::new(Some(callback)),
             token: UnsafeCell::new(Some(Token::new())),
+            retired_next: UnsafeCell::new(core::ptr::null_mut()),
         });
-        let dpc_ref = Arc::into_raw(inner.clone()).cast_mut().cast::<c_void>();
-        // SAFETY: 1. the KTIMER and KDPC live in the Arc and never move; 2. they are initialized
-        // once, before the timer is set; 3. the DPC context is a strong reference (see module docs).
-        unsafe {
-            KeInitializeTimer(inner.ktimer.get());
-        }
-        // SAFETY: 1. as above.
-        unsafe {
-            KeInitializeDpc(inner.kdpc.get(), timer_dpc, dpc_ref);
-        }
+        let dpc_ref = inner.clone().into_foreign();
+        // SAFETY: 1. the KTIMER lives in the Arc and never moves; 2. initialized once, before the
+        // timer is set.
+        unsafe { KeInitializeTimer(inner.ktimer.get()) };
+        // SAFETY: 1. as above for the KDPC; 2. its context is the DPC's own reference (module docs).
+        unsafe { KeInitializeDpc(inner.kdpc.get(), timer_dpc, dpc_ref.as_ptr()) };
         // SAFETY: 1. initialized timer and DPC, alive while the DPC reference is outstanding.
-        unsafe {
-            KeSetTimer(inner.ktimer.get(), due_time(delay_ms), inner.kdpc.get());
-        }
-        Timer(inner)
+        unsafe { KeSetTimer(inner.ktimer.get(), due_time(delay_ms), inner.kdpc.get()) };
+        Timer { inner, dpc_ref }
     }
 
     /// Cancels the timer: `true` if the callback will never run (it is dropped here).
     pub fn cancel(&self) -> bool {
-        let inner = &self.0;
-        if inner.state.load(Ordering::Acquire) == CANCELLED {
-            return true;
+        let inner = &self.inner;
+        match inner.state.load(Ordering::Acquire) {
+            CANCELLED => return true,
+            // The DPC took the callback: nothing to cancel, and no KeCancelTimer, which under Wine
+            // waits for the timer's callback — this very call, if the callback cancels its timer.
+            FIRED => return false,
+            _ => {}
         }
         // SAFETY: 1. initialized timer, alive as long as `self`.
         let was_queued = unsafe { KeCancelTimer(inner.ktimer.get()) } != 0;
         if !was_queued {
             return false;
         }
-        // The DPC will never run: we own its reference, its token and the callback.
+        // Still queued, so the DPC will never run — unless it already did: Wine's KeCancelTimer
+        // says TRUE for a timer that fired (it waits for the callback first), which the CAS sees.
         if inner
             .state
             .compare_exchange(ARMED, CANCELLED, Ordering::AcqRel, Ordering::Acquire)
@@ -122,11 +198,11 @@ impl Timer {
         // SAFETY: 1. the CAS made us the only owner of the callback.
         let cb = unsafe { (*inner.callback.get()).take() };
         drop(cb);
-        // SAFETY: 1. the DPC will never run (KeCancelTimer returned TRUE), so its token is ours.
+        // SAFETY: 1. the DPC will never run, so its token is ours.
         let token = unsafe { (*inner.token.get()).take() };
-        // SAFETY: 1. the DPC's strong reference (from `Arc::into_raw` in `start`) is given back once,
-        // here, since the DPC will never run to give it back itself.
-        unsafe { Arc::decrement_strong_count(Arc::as_ptr(inner)) };
+        // SAFETY: 1. the DPC's reference from `start`, which the DPC will never take back: given
+        // back once, here (the CAS above succeeds once).
+        drop(unsafe { <Arc<Inner> as ForeignOwnable>::from_foreign(self.dpc_ref) });
         drop(token);
         true
     }

@@ -6,6 +6,7 @@
 //! completing the IRP. The driver must never wait for an IRP like that: it takes the completion
 //! context back itself and reports the returned status.
 
+use crate::status::{nt, NtStatus};
 use crate::sys::{NTSTATUS, STATUS_PENDING};
 
 /// What to do after a WSK call returned.
@@ -28,7 +29,7 @@ pub fn after_call(returned: NTSTATUS, routine_ran: bool) -> AfterCall {
     } else if returned >= 0 {
         // A success without completing the IRP breaks the WSK contract; the result (a socket, an
         // address) is unknown, so it cannot be reported as success.
-        AfterCall::Reclaim(crate::sys::STATUS_UNSUCCESSFUL_WITHOUT_IRP)
+        AfterCall::Reclaim(nt(NtStatus::STATUS_UNSUCCESSFUL))
     } else {
         AfterCall::Reclaim(returned)
     }
@@ -39,8 +40,8 @@ mod tests {
     use super::*;
     use crate::sys::STATUS_SUCCESS;
 
-    const NOT_IMPLEMENTED: NTSTATUS = crate::sys::status(0xC000_0002);
-    const REFUSED: NTSTATUS = crate::sys::status(0xC000_0236);
+    const NOT_IMPLEMENTED: NTSTATUS = nt(NtStatus::STATUS_NOT_IMPLEMENTED);
+    const REFUSED: NTSTATUS = nt(NtStatus::STATUS_CONNECTION_REFUSED);
 
     #[test]
     fn pending_is_always_left_to_the_routine() {

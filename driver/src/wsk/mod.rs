@@ -4,8 +4,9 @@
 //!   after the engine reported idle, `WskReleaseProviderNPI` / `WskDeregister`.
 //! - [`socket`]: a `PWSK_SOCKET` with its kind, giving typed access to the dispatch table of
 //!   that kind.
-//! - [`op`]: one owned completion context per WSK IRP — into the IRP once, back once.
-//! - [`provider`]: `impl wsksock_core::Provider` — every operation, timers, locks.
+//! - [`addrinfo`]: a `WskGetAddressInfo` result, owned; freed (`WskFreeAddressInfo`) on drop.
+//! - [`provider`]: `impl wsksock_core::Provider` — every operation, timers, locks. Its IRPs are
+//!   `crate::irp::wsk`'s: one owned completion context per WSK IRP, into the IRP once, back once.
 //!
 //! # Socket kinds (what we chose and why)
 //! Stream sockets are WSK *connection* sockets (`WSK_FLAG_CONNECTION_SOCKET`) and listening
@@ -15,7 +16,7 @@
 //! listen socket completes at once with success (the backlog is the system's); on any other kind
 //! it fails with STATUS_NOT_SUPPORTED. Datagram sockets use `WSK_FLAG_DATAGRAM_SOCKET`.
 
-pub mod op;
+pub mod addrinfo;
 pub mod provider;
 pub mod registration;
 pub mod socket;

@@ -1,45 +1,45 @@
 //! `impl wsksock_core::Provider` over Winsock Kernel.
 //!
-//! Every operation is one WSK call with its own IRP ([`super::op::start`]); its completion is
-//! reported to the engine exactly once, synchronously (allocation failure, wrong socket kind,
+//! Every operation is one WSK call with its own IRP ([`crate::irp::wsk::start`]); its completion
+//! is reported to the engine exactly once, synchronously (allocation failure, wrong socket kind,
 //! Wine's synchronous STATUS_NOT_IMPLEMENTED) or from the completion routine.
 //!
 //! IRQL: every WSK call here is allowed at IRQL <= DISPATCH_LEVEL except `WskGetAddressInfo`
-//! (PASSIVE_LEVEL): [`WskProvider::resolve`] is only reached from a RESOLVE request's dispatch
-//! (PASSIVE_LEVEL for user-mode callers; kernel callers must send it at PASSIVE_LEVEL), and its
-//! result is converted and freed (`WskFreeAddressInfo`, PASSIVE_LEVEL) in a work item.
+//! (PASSIVE_LEVEL): [`WskProvider::resolve`] calls it in place only when dispatched at
+//! PASSIVE_LEVEL, from a work item when dispatched at APC or DISPATCH_LEVEL (a kernel caller, or
+//! KMDF presenting there), and refuses above ([`crate::logic::irql::resolve_route`]); its result
+//! is converted and freed (`WskFreeAddressInfo`, PASSIVE_LEVEL) in a work item allocated before
+//! the call, so nothing can fail once the list exists.
 
-use super::op::{self, OpRef};
+use super::addrinfo::AddrInfoList;
 use super::registration::Registration;
 use super::socket::{Dispatch, WskKind, WskSock};
+use crate::irp::wsk::{self as op, OpRef};
 use crate::kernel::mdl::Mdl;
+use crate::kernel::platform;
 use crate::kernel::print::kprint;
 use crate::kernel::spin::RawSpinLock;
 use crate::kernel::timer::Timer;
-use crate::kernel::workitem;
+use crate::kernel::workitem::{self, WorkItem};
+use crate::logic::irql::{resolve_route, ResolveRoute};
 use crate::logic::{names, options, sockaddr};
+use crate::status::{abi, NtStatus};
 use crate::sys::{
-    status, WskGetOption, WskSetOption, ADDRINFOEXW, AF_INET, AF_INET6, AF_UNSPEC, DEVICE_OBJECT,
-    IPPROTO_TCP, IPPROTO_UDP, IRP, NS_ALL, NTSTATUS, SOCKADDR, SOCKADDR_STORAGE, SOCK_DGRAM, SOCK_STREAM,
-    UNICODE_STRING, WSK_BUF, WSK_CLIENT, WSK_FLAG_ABORTIVE, WSK_FLAG_CONNECTION_SOCKET,
-    WSK_FLAG_DATAGRAM_SOCKET, WSK_FLAG_LISTEN_SOCKET, WSK_PROVIDER_DISPATCH, WSK_SOCKET,
+    WskGetOption, WskSetOption, ADDRINFOEXW, AF_INET, AF_INET6, AF_UNSPEC, DEVICE_OBJECT, IPPROTO_TCP,
+    IPPROTO_UDP, IRP, NS_ALL, NTSTATUS, SOCKADDR, SOCKADDR_STORAGE, SOCK_DGRAM, SOCK_STREAM, UNICODE_STRING,
+    WSK_BUF, WSK_CLIENT, WSK_FLAG_ABORTIVE, WSK_FLAG_CONNECTION_SOCKET, WSK_FLAG_DATAGRAM_SOCKET,
+    WSK_FLAG_LISTEN_SOCKET, WSK_PROVIDER_DISPATCH, WSK_SOCKET,
 };
 use alloc::boxed::Box;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::net::SocketAddr;
 use core::ptr::NonNull;
-use wsksock_abi::NtStatus;
 use wsksock_core::{
     AddrKind, Completion, Family, OpOutput, OpValue, Provider, SockOpt, SocketKind, SocketParams,
     TimerCallback,
 };
 use zerocopy::FromZeros;
-
-const STATUS_NOT_SUPPORTED: NTSTATUS = status(0xC000_00BB);
-const STATUS_INVALID_PARAMETER: NTSTATUS = status(0xC000_000D);
-const STATUS_UNSUCCESSFUL: NTSTATUS = status(0xC000_0001);
-const STATUS_SUCCESS: NTSTATUS = 0;
 
 /// A data buffer handed to WSK: an MDL (no copy), or nothing for an empty buffer.
 pub struct DataBuffer {
@@ -88,23 +88,55 @@ unsafe impl Send for SendPtr {}
 /// The WSK provider: the registration and a device object of the driver (for work items).
 pub struct WskProvider {
     reg: Arc<Registration>,
-    device: NonNull<DEVICE_OBJECT>,
+    device: OurDevice,
 }
 
-// SAFETY: 1. the registration is Sync; 2. the device object pointer is only passed to
-// IoAllocateWorkItem, callable from any thread, and the device outlives the provider (it is
-// deleted only after the engine is idle and the provider dropped).
-unsafe impl Send for WskProvider {}
+/// The driver's device object the provider's IRPs and work items belong to.
+///
+/// # Invariants
+/// A live device object of this driver that outlives the provider and every IRP and work item
+/// started through it (the device is deleted only after the engine is idle, the provider
+/// dropped and the outstanding callbacks run down).
+#[derive(Clone, Copy)]
+struct OurDevice(NonNull<DEVICE_OBJECT>);
+
+// SAFETY: 1. the device object pointer is only passed to IoSetCompletionRoutineEx and
+// IoAllocateWorkItem, callable from any thread at IRQL <= DISPATCH_LEVEL.
+unsafe impl Send for OurDevice {}
 // SAFETY: 1. see `Send`.
-unsafe impl Sync for WskProvider {}
+unsafe impl Sync for OurDevice {}
+
+impl OurDevice {
+    /// [`op::start`] on this device.
+    fn start<T: Send + 'static>(
+        self,
+        payload: Box<T>,
+        call: impl FnOnce(*mut T, *mut IRP) -> NTSTATUS,
+        finish: op::Finish<T>,
+    ) -> Option<OpRef> {
+        // SAFETY: 1. a live device object of ours (invariant).
+        unsafe { op::start(self.0, payload, call, finish) }
+    }
+
+    /// A work item of this device; `None` for want of memory.
+    fn work_item(self) -> Option<WorkItem> {
+        // SAFETY: 1. a live device object of ours (invariant).
+        unsafe { WorkItem::allocate(self.0) }
+    }
+}
 
 impl WskProvider {
     /// A provider over a registration.
     ///
     /// # Safety
-    /// `device` is a device object of this driver that outlives the provider.
+    /// `device` is a device object of this driver that outlives the provider and every
+    /// operation and work item it starts.
     pub unsafe fn new(reg: Arc<Registration>, device: NonNull<DEVICE_OBJECT>) -> WskProvider {
-        WskProvider { reg, device }
+        // INVARIANT: the caller's contract.
+        WskProvider {
+            reg,
+            device: OurDevice(device),
+        }
     }
 
     fn client(&self) -> (*mut WSK_CLIENT, &'static WSK_PROVIDER_DISPATCH) {
@@ -112,17 +144,13 @@ impl WskProvider {
     }
 }
 
-fn nt(st: NTSTATUS) -> NtStatus {
-    NtStatus(st.cast_unsigned())
-}
-
-fn fail(done: Completion<WskProvider>, st: NTSTATUS) -> Option<OpRef> {
-    done.complete(OpOutput::status(nt(st)));
+fn fail(done: Completion<WskProvider>, st: NtStatus) -> Option<OpRef> {
+    done.complete(OpOutput::status(st));
     None
 }
 
 fn status_only(done: Completion<WskProvider>) -> op::Finish<SOCKADDR_STORAGE> {
-    Box::new(move |_p, st, _info| done.complete(OpOutput::status(nt(st))))
+    Box::new(move |_p, st, _info| done.complete(OpOutput::status(abi(st))))
 }
 
 /// Payload of data operations: the `WSK_BUF`, the buffer it describes, and an address slot.
@@ -158,32 +186,16 @@ struct ResolvePayload {
     port: u16,
 }
 
-// SAFETY: 1. `ustr.Buffer` points into `name`, owned by the payload; `result` is the provider's list,
-// owned by the payload until freed.
+// SAFETY: 1. `ustr.Buffer` points into `name`, owned by the payload; `result` is only written by
+// WSK, and read once the call completed, to be owned by an `AddrInfoList`.
 unsafe impl Send for ResolvePayload {}
 
-/// What the resolve continuation needs: the provider client, its free function, our device.
-struct ResolveTail {
-    client: *mut WSK_CLIENT,
-    free: crate::sys::PFN_WSK_FREE_ADDRESS_INFO,
-    device: NonNull<DEVICE_OBJECT>,
-}
-
-// SAFETY: 1. the WSK client handle and our device object may be used from any thread.
-unsafe impl Send for ResolveTail {}
-
-impl ResolveTail {
-    fn device(&self) -> NonNull<DEVICE_OBJECT> {
-        self.device
-    }
-
-    /// `WskFreeAddressInfo` (PASSIVE_LEVEL: called from a work item).
-    fn free_list(&self, list: *mut ADDRINFOEXW) {
-        if !list.is_null() {
-            // SAFETY: 1. the list WskGetAddressInfo returned for this client, freed once.
-            unsafe { (self.free)(self.client, list) };
-        }
-    }
+/// What a resolve needs after the dispatch returned: the registration (whose NPI it calls), our
+/// device, and the work item the result is converted and freed in.
+struct ResolveJob {
+    reg: Arc<Registration>,
+    device: OurDevice,
+    convert: WorkItem,
 }
 
 fn as_sockaddr(st: *mut SOCKADDR_STORAGE) -> *mut SOCKADDR {
@@ -192,15 +204,17 @@ fn as_sockaddr(st: *mut SOCKADDR_STORAGE) -> *mut SOCKADDR {
 
 impl WskProvider {
     fn simple_call(
+        device: OurDevice,
         addr: Option<&SocketAddr>,
         done: Completion<WskProvider>,
         call: impl FnOnce(*mut SOCKADDR, *mut IRP) -> NTSTATUS,
     ) -> Option<OpRef> {
         let payload = Box::new(addr.map_or_else(SOCKADDR_STORAGE::new_zeroed, sockaddr::to_storage));
-        op::start(payload, |p, irp| call(as_sockaddr(p), irp), status_only(done))
+        device.start(payload, |p, irp| call(as_sockaddr(p), irp), status_only(done))
     }
 
     fn data_call(
+        device: OurDevice,
         buffer: DataBuffer,
         addr: Option<&SocketAddr>,
         report_addr: bool,
@@ -208,10 +222,10 @@ impl WskProvider {
         call: impl FnOnce(*mut WSK_BUF, *mut SOCKADDR, *mut IRP) -> NTSTATUS,
     ) -> Option<OpRef> {
         let payload = data_payload(buffer, addr);
-        op::start(
+        device.start(
             payload,
             |p, irp| {
-                // SAFETY: 1. `p` is the payload's final heap address (op::start contract).
+                // SAFETY: 1. `p` is the payload's final heap address (`op::start` contract).
                 let payload = unsafe { &mut *p };
                 call(&raw mut payload.wsk_buf, as_sockaddr(&raw mut payload.addr), irp)
             },
@@ -224,7 +238,7 @@ impl WskProvider {
                     OpValue::None
                 };
                 done.complete(OpOutput {
-                    status: nt(st),
+                    status: abi(st),
                     bytes: info,
                     buffer: Some(p.buffer),
                     value,
@@ -266,7 +280,7 @@ impl Provider for WskProvider {
             ),
         };
         let (client, dispatch) = self.client();
-        op::start(
+        self.device.start(
             Box::new(()),
             |_, irp| {
                 // SAFETY: 1. captured NPI; 2. no context/dispatch (no event callbacks), no owning
@@ -295,8 +309,8 @@ impl Provider for WskProvider {
                         let sock = unsafe { WskSock::new(ptr, kind) };
                         done.complete(OpOutput::value(OpValue::Socket(sock)));
                     }
-                    (true, None) => done.complete(OpOutput::status(nt(STATUS_UNSUCCESSFUL))),
-                    (false, _) => done.complete(OpOutput::status(nt(st))),
+                    (true, None) => done.complete(OpOutput::status(NtStatus::STATUS_UNSUCCESSFUL)),
+                    (false, _) => done.complete(OpOutput::status(abi(st))),
                 }
             }),
         )
@@ -310,32 +324,34 @@ impl Provider for WskProvider {
         };
         let sock = s.as_ptr();
         // SAFETY: 1. live socket (engine contract), address kept in the payload until completion.
-        Self::simple_call(Some(&local), done, |sa, irp| unsafe { bind(sock, sa, 0, irp) })
+        Self::simple_call(self.device, Some(&local), done, |sa, irp| unsafe {
+            bind(sock, sa, 0, irp)
+        })
     }
 
     fn listen(&self, s: &WskSock, _backlog: u32, done: Completion<Self>) -> Option<OpRef> {
         // A WSK listen socket listens from its bind on (see the module docs of `wsk`).
         let st = if s.kind() == WskKind::Listen {
-            STATUS_SUCCESS
+            NtStatus::STATUS_SUCCESS
         } else {
-            STATUS_NOT_SUPPORTED
+            NtStatus::STATUS_NOT_SUPPORTED
         };
         fail(done, st)
     }
 
     fn accept(&self, s: &WskSock, done: Completion<Self>) -> Option<OpRef> {
         let Dispatch::Listen(d) = s.dispatch() else {
-            return fail(done, STATUS_NOT_SUPPORTED);
+            return fail(done, NtStatus::STATUS_NOT_SUPPORTED);
         };
         let (accept, sock) = (d.WskAccept, s.as_ptr());
         let payload = Box::new(AcceptPayload {
             local: SOCKADDR_STORAGE::new_zeroed(),
             remote: SOCKADDR_STORAGE::new_zeroed(),
         });
-        op::start(
+        self.device.start(
             payload,
             |p, irp| {
-                // SAFETY: 1. `p` is the payload's final address (op::start contract).
+                // SAFETY: 1. `p` is the payload's final address (`op::start` contract).
                 let payload = unsafe { &mut *p };
                 let (local, remote) = (
                     as_sockaddr(&raw mut payload.local),
@@ -357,8 +373,12 @@ impl Provider for WskProvider {
             },
             Box::new(move |p: Box<AcceptPayload>, st, info| {
                 let Some(ptr) = NonNull::new(info as *mut WSK_SOCKET).filter(|_| st >= 0) else {
-                    let st = if st >= 0 { STATUS_UNSUCCESSFUL } else { st };
-                    return done.complete(OpOutput::status(nt(st)));
+                    let st = if st >= 0 {
+                        NtStatus::STATUS_UNSUCCESSFUL
+                    } else {
+                        abi(st)
+                    };
+                    return done.complete(OpOutput::status(st));
                 };
                 // SAFETY: 1. WSK returned an accepted connection socket, now owned by the engine.
                 let socket = unsafe { WskSock::new(ptr, WskKind::Connection) };
@@ -376,35 +396,35 @@ impl Provider for WskProvider {
 
     fn connect(&self, s: &WskSock, remote: SocketAddr, done: Completion<Self>) -> Option<OpRef> {
         let Dispatch::Connection(d) = s.dispatch() else {
-            return fail(done, STATUS_NOT_SUPPORTED);
+            return fail(done, NtStatus::STATUS_NOT_SUPPORTED);
         };
         let (connect, sock) = (d.WskConnect, s.as_ptr());
         // SAFETY: 1. live connection socket; the address lives in the payload until completion.
-        Self::simple_call(Some(&remote), done, |sa, irp| unsafe {
+        Self::simple_call(self.device, Some(&remote), done, |sa, irp| unsafe {
             connect(sock, sa, 0, irp)
         })
     }
 
     fn send(&self, s: &WskSock, buf: DataBuffer, flags: u32, done: Completion<Self>) -> Option<OpRef> {
         let Dispatch::Connection(d) = s.dispatch() else {
-            done.complete(OpOutput::data(nt(STATUS_NOT_SUPPORTED), 0, Some(buf)));
+            done.complete(OpOutput::data(NtStatus::STATUS_NOT_SUPPORTED, 0, Some(buf)));
             return None;
         };
         let (send, sock, wflags) = (d.WskSend, s.as_ptr(), options::data_flags(flags));
         // SAFETY: 1. live connection socket; WSK_BUF and its MDL live in the payload until completion.
-        Self::data_call(buf, None, false, done, |wb, _, irp| unsafe {
+        Self::data_call(self.device, buf, None, false, done, |wb, _, irp| unsafe {
             send(sock, wb, wflags, irp)
         })
     }
 
     fn receive(&self, s: &WskSock, buf: DataBuffer, flags: u32, done: Completion<Self>) -> Option<OpRef> {
         let Dispatch::Connection(d) = s.dispatch() else {
-            done.complete(OpOutput::data(nt(STATUS_NOT_SUPPORTED), 0, Some(buf)));
+            done.complete(OpOutput::data(NtStatus::STATUS_NOT_SUPPORTED, 0, Some(buf)));
             return None;
         };
         let (recv, sock, wflags) = (d.WskReceive, s.as_ptr(), options::data_flags(flags));
         // SAFETY: 1. as for send.
-        Self::data_call(buf, None, false, done, |wb, _, irp| unsafe {
+        Self::data_call(self.device, buf, None, false, done, |wb, _, irp| unsafe {
             recv(sock, wb, wflags, irp)
         })
     }
@@ -417,11 +437,11 @@ impl Provider for WskProvider {
         done: Completion<Self>,
     ) -> Option<OpRef> {
         let Dispatch::Datagram(d) = s.dispatch() else {
-            done.complete(OpOutput::data(nt(STATUS_NOT_SUPPORTED), 0, Some(buf)));
+            done.complete(OpOutput::data(NtStatus::STATUS_NOT_SUPPORTED, 0, Some(buf)));
             return None;
         };
         let (send_to, sock) = (d.WskSendTo, s.as_ptr());
-        Self::data_call(buf, Some(&remote), false, done, |wb, sa, irp| {
+        Self::data_call(self.device, buf, Some(&remote), false, done, |wb, sa, irp| {
             // SAFETY: 1. live datagram socket; buffer and address live in the payload; no control info.
             unsafe { send_to(sock, wb, 0, sa, 0, core::ptr::null_mut(), irp) }
         })
@@ -429,11 +449,11 @@ impl Provider for WskProvider {
 
     fn receive_from(&self, s: &WskSock, buf: DataBuffer, done: Completion<Self>) -> Option<OpRef> {
         let Dispatch::Datagram(d) = s.dispatch() else {
-            done.complete(OpOutput::data(nt(STATUS_NOT_SUPPORTED), 0, Some(buf)));
+            done.complete(OpOutput::data(NtStatus::STATUS_NOT_SUPPORTED, 0, Some(buf)));
             return None;
         };
         let (recv_from, sock) = (d.WskReceiveFrom, s.as_ptr());
-        Self::data_call(buf, None, true, done, |wb, sa, irp| {
+        Self::data_call(self.device, buf, None, true, done, |wb, sa, irp| {
             // SAFETY: 1. live datagram socket; buffer and address slot live in the payload; no
             // control information requested.
             unsafe {
@@ -453,12 +473,12 @@ impl Provider for WskProvider {
 
     fn disconnect(&self, s: &WskSock, abortive: bool, done: Completion<Self>) -> Option<OpRef> {
         let Dispatch::Connection(d) = s.dispatch() else {
-            return fail(done, STATUS_NOT_SUPPORTED);
+            return fail(done, NtStatus::STATUS_NOT_SUPPORTED);
         };
         let (disc, sock) = (d.WskDisconnect, s.as_ptr());
         let flags = if abortive { WSK_FLAG_ABORTIVE } else { 0 };
         // SAFETY: 1. live connection socket; no final data buffer.
-        Self::simple_call(None, done, |_, irp| unsafe {
+        Self::simple_call(self.device, None, done, |_, irp| unsafe {
             disc(sock, core::ptr::null_mut(), flags, irp)
         })
     }
@@ -468,17 +488,22 @@ impl Provider for WskProvider {
     /// thread-pool callbacks — the very one that routine runs in — so it would wait for itself.
     /// (Allowed inline on Windows; a work item costs one thread hop there.)
     fn close(&self, s: &WskSock, done: Completion<Self>) -> Option<OpRef> {
-        let (close, sock) = (s.dispatch().basic().WskCloseSocket, SendPtr(s.as_ptr()));
-        let job: Box<dyn FnOnce() + Send> = Box::new(move || {
+        let (close, sock, device) = (
+            s.dispatch().basic().WskCloseSocket,
+            SendPtr(s.as_ptr()),
+            self.device,
+        );
+        let job: workitem::Job = Box::new(move || {
             let sock = sock;
             // SAFETY: 1. live socket: WSK frees it only in this call, and the engine calls
             // nothing on it after `close` (its contract).
-            drop(Self::simple_call(None, done, |_, irp| unsafe {
+            drop(Self::simple_call(device, None, done, |_, irp| unsafe {
                 close(sock.0, irp)
             }));
         });
-        // SAFETY: 1. the device outlives the provider (WskProvider::new contract).
-        if let Err(job) = unsafe { workitem::queue(self.device, job) } {
+        if let Some(item) = self.device.work_item() {
+            item.queue(job);
+        } else {
             kprint!("close: no work item; closing inline");
             job();
         }
@@ -488,7 +513,7 @@ impl Provider for WskProvider {
     fn set_option(&self, s: &WskSock, opt: SockOpt, value: u32, done: Completion<Self>) -> Option<OpRef> {
         let (ctl, sock) = (s.dispatch().basic().WskControlSocket, s.as_ptr());
         let (level, name) = options::level_and_name(opt);
-        op::start(
+        self.device.start(
             Box::new(value),
             |p, irp| {
                 // SAFETY: 1. live socket; the 4-byte input lives in the payload until completion.
@@ -507,14 +532,14 @@ impl Provider for WskProvider {
                     )
                 }
             },
-            Box::new(move |_p: Box<u32>, st, _info| done.complete(OpOutput::status(nt(st)))),
+            Box::new(move |_p: Box<u32>, st, _info| done.complete(OpOutput::status(abi(st)))),
         )
     }
 
     fn get_option(&self, s: &WskSock, opt: SockOpt, done: Completion<Self>) -> Option<OpRef> {
         let (ctl, sock) = (s.dispatch().basic().WskControlSocket, s.as_ptr());
         let (level, name) = options::level_and_name(opt);
-        op::start(
+        self.device.start(
             Box::new(0u32),
             |p, irp| {
                 // SAFETY: 1. live socket; the 4-byte output lives in the payload until completion.
@@ -537,7 +562,7 @@ impl Provider for WskProvider {
                 if st >= 0 {
                     done.complete(OpOutput::value(OpValue::Value(*p)));
                 } else {
-                    done.complete(OpOutput::status(nt(st)));
+                    done.complete(OpOutput::status(abi(st)));
                 }
             }),
         )
@@ -550,21 +575,21 @@ impl Provider for WskProvider {
             (AddrKind::Local, Dispatch::Datagram(d)) => d.WskGetLocalAddress,
             (AddrKind::Peer, Dispatch::Connection(d)) => d.WskGetRemoteAddress,
             (AddrKind::Peer, Dispatch::Listen(_) | Dispatch::Datagram(_)) => {
-                return fail(done, STATUS_NOT_SUPPORTED);
+                return fail(done, NtStatus::STATUS_NOT_SUPPORTED);
             }
         };
         let sock = s.as_ptr();
-        op::start(
+        self.device.start(
             Box::new(SOCKADDR_STORAGE::new_zeroed()),
             // SAFETY: 1. live socket; the address slot lives in the payload until completion.
             |p, irp| unsafe { get(sock, as_sockaddr(p), irp) },
             Box::new(move |p: Box<SOCKADDR_STORAGE>, st, _info| {
                 if st < 0 {
-                    return done.complete(OpOutput::status(nt(st)));
+                    return done.complete(OpOutput::status(abi(st)));
                 }
                 match sockaddr::from_storage(&p, core::mem::size_of::<SOCKADDR_STORAGE>()) {
                     Some(a) => done.complete(OpOutput::value(OpValue::Address(a))),
-                    None => done.complete(OpOutput::status(nt(STATUS_UNSUCCESSFUL))),
+                    None => done.complete(OpOutput::status(NtStatus::STATUS_UNSUCCESSFUL)),
                 }
             }),
         )
@@ -578,18 +603,12 @@ impl Provider for WskProvider {
         done: Completion<Self>,
     ) -> Option<OpRef> {
         let Some(name) = names::node_utf16(node) else {
-            return fail(done, STATUS_INVALID_PARAMETER);
+            return fail(done, NtStatus::STATUS_INVALID_PARAMETER);
         };
         let ai_family = match family {
             None => AF_UNSPEC,
             Some(Family::V4) => AF_INET,
             Some(Family::V6) => AF_INET6,
-        };
-        let (client, dispatch) = self.client();
-        let after = ResolveTail {
-            client,
-            free: dispatch.WskFreeAddressInfo,
-            device: self.device,
         };
         let mut payload = Box::new(ResolvePayload {
             name,
@@ -611,45 +630,27 @@ impl Provider for WskProvider {
             MaximumLength: (chars + 1) * 2,
             Buffer: payload.name.as_mut_ptr(),
         };
-        op::start(
-            payload,
-            |p, irp| {
-                // SAFETY: 1. `p` is the payload's final address (op::start contract).
-                let payload = unsafe { &mut *p };
-                // SAFETY: 1. the name, hints and result slot live in the payload until completion;
-                // 2. captured NPI; 3. PASSIVE_LEVEL (module docs).
-                unsafe {
-                    (dispatch.WskGetAddressInfo)(
-                        client,
-                        &raw mut payload.ustr,
-                        core::ptr::null_mut(),
-                        NS_ALL,
-                        core::ptr::null_mut(),
-                        &raw mut payload.hints,
-                        &raw mut payload.result,
-                        core::ptr::null_mut(),
-                        core::ptr::null_mut(),
-                        irp,
-                    )
-                }
-            },
-            Box::new(move |p: Box<ResolvePayload>, st, _info| {
-                if st < 0 {
-                    return done.complete(OpOutput::status(nt(st)));
-                }
-                let device = after.device();
-                let job = Box::new(move || {
-                    let addrs = collect_addresses(p.result, p.port);
-                    after.free_list(p.result);
-                    done.complete(OpOutput::value(OpValue::Addresses(addrs)));
-                });
-                // SAFETY: 1. the device outlives the provider (WskProvider::new contract).
-                if let Err(job) = unsafe { workitem::queue(device, job) } {
-                    kprint!("resolve: no work item; running the conversion inline");
-                    job();
-                }
-            }),
-        )
+        // The result is converted and freed at PASSIVE_LEVEL in this work item, allocated now.
+        let Some(convert) = self.device.work_item() else {
+            return fail(done, NtStatus::STATUS_INSUFFICIENT_RESOURCES);
+        };
+        let job = ResolveJob {
+            reg: self.reg.clone(),
+            device: self.device,
+            convert,
+        };
+        match resolve_route(platform::irql()) {
+            ResolveRoute::Now => start_resolve(job, payload, done),
+            ResolveRoute::WorkItem => {
+                let Some(call) = self.device.work_item() else {
+                    return fail(done, NtStatus::STATUS_INSUFFICIENT_RESOURCES);
+                };
+                // Cancellation cannot reach a resolve before its call is made (no IRP yet).
+                call.queue(Box::new(move || drop(start_resolve(job, payload, done))));
+                None
+            }
+            ResolveRoute::Refuse(st) => fail(done, st),
+        }
     }
 
     fn cancel(&self, op: &OpRef) {
@@ -665,23 +666,53 @@ impl Provider for WskProvider {
     }
 }
 
-/// Walks an `ADDRINFOEXW` list into addresses with `port` (at most 64 entries).
-fn collect_addresses(mut ai: *mut ADDRINFOEXW, port: u16) -> Vec<SocketAddr> {
-    let mut out = Vec::new();
-    while !ai.is_null() && out.len() < 64 {
-        // SAFETY: 1. a node of the list WskGetAddressInfo returned, not freed yet.
-        let node = unsafe { &*ai };
-        let (addr, len, next) = (node.ai_addr, node.ai_addrlen, node.ai_next);
-        if !addr.is_null() && len > 0 {
-            let n = len.min(core::mem::size_of::<SOCKADDR_STORAGE>());
-            // SAFETY: 1. WSK says `ai_addr` points to `ai_addrlen` bytes; we read at most that.
-            let bytes = unsafe { core::slice::from_raw_parts(addr.cast::<u8>(), n) };
-            let st = sockaddr::storage_from_bytes(bytes);
-            if let Some(a) = sockaddr::from_storage(&st, n) {
-                out.push(sockaddr::with_port(a, port));
+/// `WskGetAddressInfo` (PASSIVE_LEVEL: the caller's thread was at PASSIVE_LEVEL, or this runs in
+/// a work item); its result goes to `job.convert`, a work item, to be read and freed.
+fn start_resolve(
+    job: ResolveJob,
+    payload: Box<ResolvePayload>,
+    done: Completion<WskProvider>,
+) -> Option<OpRef> {
+    let (client, dispatch) = job.reg.npi();
+    let ResolveJob { reg, device, convert } = job;
+    device.start(
+        payload,
+        |p, irp| {
+            // SAFETY: 1. `p` is the payload's final address (`op::start` contract).
+            let payload = unsafe { &mut *p };
+            // SAFETY: 1. the name, hints and result slot live in the payload until completion;
+            // 2. captured NPI (held by `reg` until the conversion ran); 3. PASSIVE_LEVEL (above).
+            unsafe {
+                (dispatch.WskGetAddressInfo)(
+                    client,
+                    &raw mut payload.ustr,
+                    core::ptr::null_mut(),
+                    NS_ALL,
+                    core::ptr::null_mut(),
+                    &raw mut payload.hints,
+                    &raw mut payload.result,
+                    core::ptr::null_mut(),
+                    core::ptr::null_mut(),
+                    irp,
+                )
             }
-        }
-        ai = next;
-    }
-    out
+        },
+        Box::new(move |p: Box<ResolvePayload>, st, _info| {
+            if st < 0 {
+                return done.complete(OpOutput::status(abi(st)));
+            }
+            let (client, dispatch) = reg.npi();
+            // SAFETY: 1. WskGetAddressInfo completed with success: `result` is its list for this
+            // client, freed by nobody else; 2. `WskFreeAddressInfo` is this provider's.
+            let list = unsafe { AddrInfoList::from_raw(p.result, client, dispatch.WskFreeAddressInfo) };
+            let port = p.port;
+            // Read and freed at PASSIVE_LEVEL (this routine may run at DISPATCH_LEVEL).
+            convert.queue(Box::new(move || {
+                let addrs = list.as_ref().map(|l| l.addresses(port)).unwrap_or_default();
+                drop(list);
+                drop(reg);
+                done.complete(OpOutput::value(OpValue::Addresses(addrs)));
+            }));
+        }),
+    )
 }

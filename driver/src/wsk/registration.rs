@@ -6,6 +6,7 @@
 //! provider NPI is valid from `register` until `release`, which runs once, at PASSIVE_LEVEL,
 //! after the engine reported that no socket and no operation is left.
 
+use crate::kernel::foreign::ForeignOwnable;
 use crate::sys::imports::{WskCaptureProviderNPI, WskDeregister, WskRegister, WskReleaseProviderNPI};
 use crate::sys::{
     NTSTATUS, WSK_CLIENT, WSK_CLIENT_DISPATCH, WSK_CLIENT_NPI, WSK_PROVIDER_DISPATCH, WSK_PROVIDER_NPI,
@@ -13,6 +14,7 @@ use crate::sys::{
 };
 use alloc::boxed::Box;
 use core::cell::UnsafeCell;
+use core::ffi::c_void;
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicBool, Ordering};
 
@@ -34,8 +36,9 @@ struct Block {
 
 /// A registered WSK client with a captured provider NPI.
 pub struct Registration {
-    /// `Box::into_raw` of the block; freed by `Drop` only after `release`.
-    block: NonNull<Block>,
+    /// The foreign form of the `Box<Block>` WSK holds pointers into; taken back by `Drop` only
+    /// after `release`.
+    block: NonNull<c_void>,
     released: AtomicBool,
 }
 
@@ -70,22 +73,21 @@ impl Registration {
             return Err(st);
         }
         // INVARIANT: from here on the block is never moved nor freed before `release`.
-        let block = Box::leak(block);
+        let block = block.into_foreign();
+        // SAFETY: 1. just handed over, taken back only by `Drop`.
+        let b = unsafe { <Box<Block> as ForeignOwnable>::borrow(block) };
         // SAFETY: 1. registered above; 2. finite wait; 3. the NPI is written into the heap block.
-        let st = unsafe {
-            WskCaptureProviderNPI(
-                block.registration.get(),
-                CAPTURE_WAIT_MS,
-                block.provider_npi.get(),
-            )
-        };
+        let st =
+            unsafe { WskCaptureProviderNPI(b.registration.get(), CAPTURE_WAIT_MS, b.provider_npi.get()) };
         if st < 0 {
             // SAFETY: 1. registered above, nothing captured, no socket exists.
-            unsafe { WskDeregister(block.registration.get()) };
+            unsafe { WskDeregister(b.registration.get()) };
+            // SAFETY: 1. deregistered: WSK no longer uses the block, which is ours again, once.
+            drop(unsafe { <Box<Block> as ForeignOwnable>::from_foreign(block) });
             return Err(st);
         }
         Ok(Registration {
-            block: NonNull::from(block),
+            block,
             released: AtomicBool::new(false),
         })
     }
@@ -114,16 +116,16 @@ impl Registration {
     }
 
     fn block(&self) -> &Block {
-        // SAFETY: 1. the block lives until `Drop` (invariant).
-        unsafe { self.block.as_ref() }
+        // SAFETY: 1. the block is the registration's until `Drop` (invariant).
+        unsafe { <Box<Block> as ForeignOwnable>::borrow(self.block) }
     }
 }
 
 impl Drop for Registration {
     fn drop(&mut self) {
         if self.released.load(Ordering::Acquire) {
-            // SAFETY: 1. `block` came from `Box::into_raw` in `register` and WSK no longer uses it.
-            drop(unsafe { Box::from_raw(self.block.as_ptr()) });
+            // SAFETY: 1. handed over in `register`; WSK no longer uses it (released); taken back once.
+            drop(unsafe { <Box<Block> as ForeignOwnable>::from_foreign(self.block) });
         } else {
             // Freeing it would pull memory from under WSK: keep it (a leak, never a crash).
             crate::kernel::print::kprint!("registration dropped before release; leaking it");

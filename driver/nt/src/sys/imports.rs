@@ -27,6 +27,16 @@ unsafe extern "system" {
     pub fn IofCompleteRequest(Irp: *mut IRP, PriorityBoost: i8);
     pub fn IoAllocateIrp(StackSize: i8, ChargeQuota: BOOLEAN) -> *mut IRP;
     pub fn IoFreeIrp(Irp: *mut IRP);
+    /// Not to be called under Wine 8, whose export is an unimplemented stub (docs/WINE.md).
+    pub fn IoSetCompletionRoutineEx(
+        DeviceObject: *mut DEVICE_OBJECT,
+        Irp: *mut IRP,
+        CompletionRoutine: PIO_COMPLETION_ROUTINE,
+        Context: *mut c_void,
+        InvokeOnSuccess: BOOLEAN,
+        InvokeOnError: BOOLEAN,
+        InvokeOnCancel: BOOLEAN,
+    ) -> NTSTATUS;
     pub fn IoCancelIrp(Irp: *mut IRP) -> BOOLEAN;
     pub fn IoReleaseCancelSpinLock(Irql: KIRQL);
     pub fn IoAllocateMdl(
@@ -53,6 +63,8 @@ unsafe extern "system" {
         Priority: u32,
     ) -> *mut c_void;
     pub fn MmUnmapLockedPages(BaseAddress: *mut c_void, Mdl: *mut MDL);
+    pub fn MmIsAddressValid(VirtualAddress: *mut c_void) -> BOOLEAN;
+    pub fn MmGetSystemRoutineAddress(SystemRoutineName: *const UNICODE_STRING) -> *mut c_void;
     pub fn IoAllocateWorkItem(DeviceObject: *mut DEVICE_OBJECT) -> *mut IO_WORKITEM;
     pub fn IoQueueWorkItem(
         IoWorkItem: *mut IO_WORKITEM,
@@ -69,11 +81,6 @@ unsafe extern "system" {
         WaitMode: KPROCESSOR_MODE,
         Alertable: BOOLEAN,
         Timeout: *const i64,
-    ) -> NTSTATUS;
-    pub fn KeDelayExecutionThread(
-        WaitMode: KPROCESSOR_MODE,
-        Alertable: BOOLEAN,
-        Interval: *const i64,
     ) -> NTSTATUS;
     pub fn KeInitializeTimer(Timer: *mut KTIMER);
     pub fn KeSetTimer(Timer: *mut KTIMER, DueTime: i64, Dpc: *mut KDPC) -> BOOLEAN;

@@ -434,11 +434,3 @@ const _: () = {
     assert!(size_of::<ACL>() == 0x8);
     assert!(size_of::<SID2>() == 0x10);
 };
-
-/// `STATUS_UNSUCCESSFUL`: reported when a WSK call returned success without completing its IRP.
-pub const STATUS_UNSUCCESSFUL_WITHOUT_IRP: NTSTATUS = 0xC000_0001_u32 as i32;
-
-/// An NTSTATUS from its documented hex value (`0xC000_0120` and the like).
-pub const fn status(v: u32) -> NTSTATUS {
-    v as NTSTATUS
-}

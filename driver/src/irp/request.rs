@@ -1,29 +1,38 @@
 //! `wsksock_core::Request` over a device-control IRP.
 //!
 //! The IRP's buffers are read through the typed bindings: the request struct is the input
-//! buffer; replies go to the start of the output buffer (`SystemBuffer` for METHOD_BUFFERED,
-//! the first bytes of the output MDL for direct I/O, the kernel caller's `UserBuffer` for
-//! METHOD_NEITHER); data buffers are MDLs over the caller's memory (see `kernel::mdl`).
+//! buffer; a reply goes where [`buffers::reply_to`] says — `SystemBuffer` for METHOD_BUFFERED,
+//! the first bytes of the output MDL for METHOD_OUT_DIRECT, the kernel caller's `UserBuffer` for
+//! METHOD_NEITHER, and nowhere for METHOD_IN_DIRECT, whose MDL was probed for reading only; data
+//! buffers are MDLs over the caller's memory (see `kernel::mdl`).
+//!
+//! A kernel requestor's raw pointers (the METHOD_NEITHER request and reply, the data buffer of a
+//! `*_KERNEL` request) are checked before use (`kernel::address`): system space, every page
+//! resident; otherwise the request fails with STATUS_INVALID_USER_BUFFER ([`IrpRequest::admit`]
+//! for the request and reply, `take_buffer` for the data).
 //!
 //! Cancellation follows [`crate::logic::cancel`]: [`Backend`] arms and disarms the framework's
 //! cancel routine (WDM: `IoSetCancelRoutine`; KMDF: `WdfRequestMarkCancelableEx`) and finishes the
 //! request; the shared [`ReqShared`] is reference-counted so the routine never sees freed memory.
+//! The routine's reference crosses into the framework as a [`ForeignOwnable`] and comes back
+//! through [`cancel_routine`] or [`give_back`], once.
 
+use crate::kernel::address;
+use crate::kernel::foreign::ForeignOwnable;
 use crate::kernel::mdl::Mdl;
 use crate::kernel::timer::Timer;
-use crate::logic::buffers::{self, Layout};
+use crate::logic::buffers::{self, Layout, ReplyTo};
 use crate::logic::cancel::{AfterCancel, CancelState, OnCancel, OnComplete};
+use crate::status::{nt, NtStatus};
 use crate::sys::inline::{
     IrpDeviceIoControl, IrpMdlAddress, IrpRequestorMode, IrpSystemBuffer, IrpUserBuffer, MmGetMdlByteCount,
     MmGetSystemAddressForMdlSafe,
 };
-use crate::sys::{status, KernelMode, IRP, NTSTATUS};
+use crate::sys::{KernelMode, IRP, NTSTATUS};
 use crate::wsk::provider::{DataBuffer, WskProvider};
 use alloc::sync::Arc;
 use core::ffi::c_void;
 use core::ptr::NonNull;
-use wsksock_abi::ioctl::{method_of, METHOD_IN_DIRECT};
-use wsksock_abi::NtStatus;
 use wsksock_core::{CancelToken, DataSource, Request, RequestorMode};
 
 /// What arming a request's cancel routine did.
@@ -47,15 +56,16 @@ pub enum Arming {
 ///
 /// # Safety
 /// Implementations must: finish the request exactly when `finish` is called; arm a routine that
-/// calls [`run_cancel`] with the `context` given to `arm` (taking ownership of that one strong
-/// reference) only if `arm` returns [`Arming::Armed`]; return `true` from `disarm` only if that
-/// routine will never run.
+/// passes the `context` given to `arm` to [`cancel_routine`] (which takes that one strong
+/// reference back) only if `arm` returns [`Arming::Armed`]; return `true` from `disarm` only if
+/// that routine will never run, after giving the reference back with [`give_back`].
 pub unsafe trait Backend: Send + Sync + 'static {
     /// Arms the cancel routine with `context`.
     ///
     /// # Safety
-    /// `context` is an `Arc::into_raw` of this request's [`ReqShared`]; called once.
-    unsafe fn arm(&self, irp: NonNull<IRP>, context: *const c_void) -> Arming;
+    /// `context` is the foreign form of a strong reference to this request's [`ReqShared`];
+    /// called once.
+    unsafe fn arm(&self, irp: NonNull<IRP>, context: NonNull<c_void>) -> Arming;
     /// Disarms the routine: `true` if it will never run.
     ///
     /// # Safety
@@ -66,16 +76,6 @@ pub unsafe trait Backend: Send + Sync + 'static {
     /// # Safety
     /// Called exactly once per request; the IRP is gone afterwards.
     unsafe fn finish(&self, irp: NonNull<IRP>, status: NTSTATUS, information: usize);
-}
-
-const STATUS_INVALID_PARAMETER: NTSTATUS = status(0xC000_000D);
-const STATUS_ACCESS_DENIED: NTSTATUS = status(0xC000_0022);
-const STATUS_BUFFER_TOO_SMALL: NTSTATUS = status(0xC000_0023);
-const STATUS_INSUFFICIENT_RESOURCES: NTSTATUS = status(0xC000_009A);
-const STATUS_CANCELLED: NTSTATUS = status(0xC000_0120);
-
-fn nt(s: NTSTATUS) -> NtStatus {
-    NtStatus(s.cast_unsigned())
 }
 
 /// What the request and its cancel routine share.
@@ -92,8 +92,30 @@ unsafe impl<B: Backend> Send for ReqShared<B> {}
 // SAFETY: 1. see `Send`.
 unsafe impl<B: Backend> Sync for ReqShared<B> {}
 
+/// The cancel routine of either front end: takes the reference `arm` handed over and runs the
+/// routine's work.
+///
+/// # Safety
+/// `context` is the one given to [`Backend::arm`] of a request whose arming returned
+/// [`Arming::Armed`]; the framework calls its routine once, and `disarm` did not take it back.
+pub unsafe fn cancel_routine<B: Backend>(context: NonNull<c_void>) {
+    // SAFETY: 1. the strong reference `set_cancel` handed to `arm`, taken back once (contract).
+    let shared = unsafe { <Arc<ReqShared<B>> as ForeignOwnable>::from_foreign(context) };
+    run_cancel(&shared);
+}
+
+/// Gives back the reference handed to [`Backend::arm`] when its routine will never run.
+///
+/// # Safety
+/// `context` is the one given to `arm`; the routine will never run (it was disarmed, or never
+/// armed), and nobody else gives it back.
+pub unsafe fn give_back<B: Backend>(context: NonNull<c_void>) {
+    // SAFETY: 1. caller contract: the reference is ours again, dropped once.
+    drop(unsafe { <Arc<ReqShared<B>> as ForeignOwnable>::from_foreign(context) });
+}
+
 /// The cancel routine's work, for both front ends and the late-cancel timer.
-pub fn run_cancel<B: Backend>(shared: &ReqShared<B>) {
+fn run_cancel<B: Backend>(shared: &ReqShared<B>) {
     match shared.state.cancel_started() {
         OnCancel::AskEngine => {
             shared.token.cancel();
@@ -114,7 +136,9 @@ pub fn run_cancel<B: Backend>(shared: &ReqShared<B>) {
 ///
 /// # Invariants
 /// `irp` is pending and owned by this value until `complete` (or `Drop`) finishes it; the input
-/// slice and the output buffers stay valid as long as the IRP is pending.
+/// slice and the output buffers stay valid as long as the IRP is pending. A trusted (kernel)
+/// METHOD_NEITHER `input` and reply buffer passed `kernel::address::check`, or `refused` is set
+/// and `input` is null.
 pub struct IrpRequest<B: Backend> {
     irp: Option<NonNull<IRP>>,
     code: u32,
@@ -123,6 +147,8 @@ pub struct IrpRequest<B: Backend> {
     input: *const u8,
     input_len: usize,
     output_len: usize,
+    /// Why the request is refused before the engine sees it (a kernel caller's bad pointer).
+    refused: Option<NtStatus>,
     buffer_taken: bool,
     backend: Option<B>,
     shared: Option<Arc<ReqShared<B>>>,
@@ -131,6 +157,14 @@ pub struct IrpRequest<B: Backend> {
 // SAFETY: 1. the IRP and its buffers may be completed and accessed from any thread at
 // IRQL <= DISPATCH_LEVEL; the value is owned by one thread at a time.
 unsafe impl<B: Backend> Send for IrpRequest<B> {}
+
+/// A kernel requestor's raw buffer, checked (empty buffers are never touched, so not checked).
+fn checked_raw(ptr: *const c_void, len: u32) -> Result<(), NtStatus> {
+    if len == 0 {
+        return Ok(());
+    }
+    address::check(ptr as u64, u64::from(len)).map(|_| ())
+}
 
 impl<B: Backend> IrpRequest<B> {
     /// Wraps a device-control IRP being dispatched.
@@ -151,21 +185,33 @@ impl<B: Backend> IrpRequest<B> {
         };
         let code = params.IoControlCode;
         let layout = buffers::layout(code, requestor == RequestorMode::Kernel);
+        let mut refused = None;
         let (input, input_len) = match layout {
-            // SAFETY: 1. live IRP; SystemBuffer holds InputBufferLength bytes for these methods.
-            Layout::Buffered | Layout::Direct => (
+            Layout::Buffered | Layout::DirectIn | Layout::DirectOut => (
+                // SAFETY: 1. live IRP; SystemBuffer holds InputBufferLength bytes for these methods.
                 unsafe { IrpSystemBuffer(p) }.cast_const(),
                 params.InputBufferLength,
             ),
-            // A kernel requestor's METHOD_NEITHER input is a kernel pointer it vouches for.
+            // A kernel requestor's METHOD_NEITHER buffers are raw pointers it vouches for: only
+            // system-space, resident ones are used.
             Layout::Neither { trusted: true } => {
-                (params.Type3InputBuffer.cast_const(), params.InputBufferLength)
+                // SAFETY: 1. live IRP; UserBuffer is a plain field, read, not dereferenced.
+                let reply = unsafe { IrpUserBuffer(p) }.cast_const();
+                let checked = checked_raw(params.Type3InputBuffer.cast_const(), params.InputBufferLength)
+                    .and_then(|()| checked_raw(reply, params.OutputBufferLength));
+                match checked {
+                    Ok(()) => (params.Type3InputBuffer.cast_const(), params.InputBufferLength),
+                    Err(st) => {
+                        refused = Some(st);
+                        (core::ptr::null(), 0)
+                    }
+                }
             }
             // Never dereference a user-mode METHOD_NEITHER pointer (the engine refuses it anyway).
             Layout::Neither { trusted: false } => (core::ptr::null(), 0),
         };
         let input_len = if input.is_null() { 0 } else { input_len as usize };
-        // INVARIANT: we own the pending IRP from here on.
+        // INVARIANT: we own the pending IRP from here on; raw kernel buffers checked above.
         IrpRequest {
             irp: Some(irp),
             code,
@@ -174,9 +220,23 @@ impl<B: Backend> IrpRequest<B> {
             input: input.cast(),
             input_len,
             output_len: params.OutputBufferLength as usize,
+            refused,
             buffer_taken: false,
             backend: Some(backend),
             shared: None,
+        }
+    }
+
+    /// The request, if the engine may see it; a request refused before (a kernel caller's
+    /// request or reply buffer outside system space or not resident) is completed here with its
+    /// status, and nothing of it is read.
+    pub fn admit(self) -> Option<Self> {
+        match self.refused {
+            None => Some(self),
+            Some(st) => {
+                Request::complete(self, st, &[], 0, None);
+                None
+            }
         }
     }
 
@@ -184,37 +244,40 @@ impl<B: Backend> IrpRequest<B> {
         self.irp.map(NonNull::as_ptr)
     }
 
-    /// Writes the reply at the start of the output buffer; returns the bytes written.
+    /// Writes the reply at the start of its destination ([`buffers::reply_to`]); returns the
+    /// bytes written (0 where there is no destination: never into an input MDL).
     fn write_reply(&self, reply: &[u8]) -> usize {
         let Some(irp) = self.irp_ptr() else { return 0 };
         if reply.is_empty() {
             return 0;
         }
-        let (dst, room) = match self.layout {
+        let (dst, room) = match buffers::reply_to(self.layout) {
             // SAFETY: 1. live IRP (invariant); SystemBuffer holds max(in, out) bytes.
-            Layout::Buffered => (unsafe { IrpSystemBuffer(irp) }.cast::<u8>(), self.output_len),
-            Layout::Direct => {
+            ReplyTo::SystemBuffer => (unsafe { IrpSystemBuffer(irp) }.cast::<u8>(), self.output_len),
+            ReplyTo::OutputMdl => {
                 // SAFETY: 1. live IRP (invariant).
                 let Some(mdl) = NonNull::new(unsafe { IrpMdlAddress(irp) }) else {
                     return 0;
                 };
-                // SAFETY: 1. the I/O manager probed and locked this MDL for the request.
+                // SAFETY: 1. the I/O manager probed and locked this MDL for writing (METHOD_OUT_DIRECT:
+                // `reply_to` gives an MDL destination for no other method).
                 let va = unsafe { MmGetSystemAddressForMdlSafe(mdl.as_ptr()) }.cast::<u8>();
                 // SAFETY: 1. live MDL.
                 (va, unsafe { MmGetMdlByteCount(mdl.as_ptr()) } as usize)
             }
-            Layout::Neither { trusted: true } => {
-                // SAFETY: 1. live IRP; a kernel requestor's METHOD_NEITHER output is its kernel buffer.
+            ReplyTo::UserBuffer => {
+                // SAFETY: 1. live IRP; a kernel requestor's METHOD_NEITHER output, checked by `new`
+                // (system space, resident) for OutputBufferLength bytes.
                 (unsafe { IrpUserBuffer(irp) }.cast::<u8>(), self.output_len)
             }
-            Layout::Neither { trusted: false } => (core::ptr::null_mut(), 0),
+            ReplyTo::Nowhere => (core::ptr::null_mut(), 0),
         };
         if dst.is_null() {
             return 0;
         }
         let (n, _) = buffers::reply_fit(reply.len(), room);
-        // SAFETY: 1. `dst` is valid for `room` >= `n` bytes (see above); 2. the reply is ours and
-        // does not overlap the output buffer (the engine builds it in its own memory).
+        // SAFETY: 1. `dst` is valid for `room` >= `n` bytes and writable (see above); 2. the reply
+        // is ours and does not overlap the output buffer (the engine builds it in its own memory).
         unsafe { core::ptr::copy_nonoverlapping(reply.as_ptr(), dst, n) };
         n
     }
@@ -227,7 +290,7 @@ impl<B: Backend> IrpRequest<B> {
         // length (usually 0): capping those made SEND_KERNEL report 0 bytes sent.
         let information = match self.layout {
             Layout::Neither { .. } => information,
-            Layout::Buffered | Layout::Direct => information.min(self.output_len),
+            Layout::Buffered | Layout::DirectIn | Layout::DirectOut => information.min(self.output_len),
         };
         if let Some(shared) = self.shared.take() {
             let backend = &shared.backend;
@@ -275,19 +338,19 @@ impl<B: Backend> Request<WskProvider> for IrpRequest<B> {
 
     fn take_buffer(&mut self, source: DataSource, write: bool) -> Result<DataBuffer, NtStatus> {
         let Some(irp) = self.irp_ptr() else {
-            return Err(nt(STATUS_INVALID_PARAMETER));
+            return Err(NtStatus::STATUS_INVALID_PARAMETER);
         };
         if core::mem::replace(&mut self.buffer_taken, true) {
-            return Err(nt(STATUS_INVALID_PARAMETER));
+            return Err(NtStatus::STATUS_INVALID_PARAMETER);
         }
         match source {
             DataSource::Direct { offset } => {
-                if self.layout != Layout::Direct {
-                    return Err(nt(STATUS_INVALID_PARAMETER));
+                if !self.layout.is_direct() {
+                    return Err(NtStatus::STATUS_INVALID_PARAMETER);
                 }
                 // The I/O manager probed a METHOD_IN_DIRECT buffer for reading only.
-                if write && method_of(self.code) == METHOD_IN_DIRECT {
-                    return Err(nt(STATUS_INVALID_PARAMETER));
+                if write && !buffers::data_writable(self.layout) {
+                    return Err(NtStatus::STATUS_INVALID_PARAMETER);
                 }
                 // SAFETY: 1. live IRP (invariant).
                 let Some(mdl) = NonNull::new(unsafe { IrpMdlAddress(irp) }) else {
@@ -295,7 +358,8 @@ impl<B: Backend> Request<WskProvider> for IrpRequest<B> {
                 };
                 // SAFETY: 1. live MDL.
                 let total = unsafe { MmGetMdlByteCount(mdl.as_ptr()) };
-                let range = buffers::sub_range(total, offset).map_err(|_| nt(STATUS_BUFFER_TOO_SMALL))?;
+                let range =
+                    buffers::sub_range(total, offset).map_err(|_| NtStatus::STATUS_BUFFER_TOO_SMALL)?;
                 if range.len == 0 {
                     return Ok(DataBuffer::empty());
                 }
@@ -306,18 +370,21 @@ impl<B: Backend> Request<WskProvider> for IrpRequest<B> {
                 // SAFETY: 1. as above; the range lies within the MDL (sub_range).
                 unsafe { Mdl::partial(mdl, range) }
                     .map(DataBuffer::new)
-                    .ok_or(nt(STATUS_INSUFFICIENT_RESOURCES))
+                    .ok_or(NtStatus::STATUS_INSUFFICIENT_RESOURCES)
             }
             DataSource::Kernel { addr, len } => {
                 if self.requestor != RequestorMode::Kernel {
-                    return Err(nt(STATUS_ACCESS_DENIED));
+                    return Err(NtStatus::STATUS_ACCESS_DENIED);
                 }
-                let (addr, len) = buffers::kernel_buffer(addr, len).ok_or(nt(STATUS_INVALID_PARAMETER))?;
-                // SAFETY: 1. a kernel-mode requestor names non-paged memory valid until its request
+                // A user-mode address forwarded by a kernel caller, or one not resident, is refused
+                // before any MDL describes it.
+                let range = address::check(addr, len)?;
+                // SAFETY: 1. a system-space range whose pages are resident (just checked); the
+                // kernel requestor vouches that it is non-paged and stays valid until its request
                 // completes (the ABI's contract for the *_KERNEL codes).
-                unsafe { Mdl::nonpaged(addr, len) }
+                unsafe { Mdl::nonpaged(range.addr, range.len) }
                     .map(DataBuffer::new)
-                    .ok_or(nt(STATUS_INSUFFICIENT_RESOURCES))
+                    .ok_or(NtStatus::STATUS_INSUFFICIENT_RESOURCES)
             }
         }
     }
@@ -334,12 +401,12 @@ impl<B: Backend> Request<WskProvider> for IrpRequest<B> {
         });
         // Armed before the routine can run, so a routine that runs at once finds it armed.
         let _fresh = shared.state.armed(false);
-        let context = Arc::into_raw(shared.clone()).cast::<c_void>();
+        let context = shared.clone().into_foreign();
         // SAFETY: 1. `context` is a strong reference handed to the routine; arm is called once.
         let arming = unsafe { shared.backend.arm(irp, context) };
         if arming != Arming::Armed {
-            // SAFETY: 1. not armed, so the reference is still ours: give it back.
-            unsafe { Arc::decrement_strong_count(context.cast::<ReqShared<B>>()) };
+            // SAFETY: 1. not armed, so the routine never runs and the reference is still ours.
+            unsafe { give_back::<B>(context) };
         }
         match arming {
             Arming::Armed => {}
@@ -363,13 +430,13 @@ impl<B: Backend> Request<WskProvider> for IrpRequest<B> {
         drop(buffer);
         let written = self.write_reply(reply);
         let information = if information == 0 { written } else { information };
-        self.finish(st.0.cast_signed(), information);
+        self.finish(nt(st), information);
     }
 }
 
 impl<B: Backend> Drop for IrpRequest<B> {
     fn drop(&mut self) {
         // The engine completes every request; if one is ever dropped instead, it still ends.
-        self.finish(STATUS_CANCELLED, 0);
+        self.finish(nt(NtStatus::STATUS_CANCELLED), 0);
     }
 }
