@@ -34,9 +34,9 @@ fn main() -> ExitCode {
     };
     let result = match sub {
         "ci" => ci(rest),
-        "lint" => lint(),
-        "test" => test(),
-        "loom" => loom(),
+        "lint" => util::refuse_unknown(rest, &[]).and_then(|()| lint()),
+        "test" => util::refuse_unknown(rest, &[]).and_then(|()| test()),
+        "loom" => util::refuse_unknown(rest, &[]).and_then(|()| loom()),
         "cross" => cross::run(rest),
         "stress" => stress::run(rest),
         "fuzz" => fuzz::run(rest),
@@ -62,6 +62,7 @@ fn main() -> ExitCode {
 
 /// Everything CI checks, in order of cost.
 fn ci(rest: &[String]) -> Result<(), String> {
+    util::refuse_unknown(rest, &["--quick"])?;
     let quick = rest.iter().any(|a| a == "--quick");
     lint()?;
     test()?;
@@ -117,11 +118,15 @@ fn standin_check(rest: &[String]) -> Result<(), String> {
         .env("KMDF_HEADERS", dir))
 }
 
-/// `cargo fmt --check`, clippy with warnings denied, and the engine's sync-shim rule.
+/// `cargo fmt --check`, clippy and rustdoc with warnings denied, and the sync-shim rule.
 fn lint() -> Result<(), String> {
     check_sync_shim()?;
     run(cargo().args(["fmt", "--all", "--check"]))?;
-    run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))
+    run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+    // Broken intra-doc links and the like: docs that point nowhere mislead like wrong comments.
+    run(cargo()
+        .args(["doc", "--workspace", "--no-deps"])
+        .env("RUSTDOCFLAGS", "-D warnings"))
 }
 
 /// All tests of the workspace (unit, property, end to end, the header staleness check).
@@ -132,18 +137,26 @@ fn test() -> Result<(), String> {
     run(cargo().args(["test", "--workspace"]))
 }
 
-/// The loom models of the engine (`loom_*` tests), in their own target dir so the `--cfg loom`
+/// The loom models (`loom_*` tests) of the engine (`core/tests/loom.rs`) and of the driver's
+/// cancel/complete race (`driver/tests/loom.rs`), in their own target dir so the `--cfg loom`
 /// build does not evict the normal one. Release for speed, but with debug assertions and
-/// overflow checks on: an invariant the engine asserts only in debug builds is exactly what a
-/// model should trip. Preemption bound 5 unless `LOOM_MAX_PREEMPTIONS` says otherwise (about
-/// 20 s on two cores; see `docs/ENGINE.md`).
+/// overflow checks on: an invariant asserted only in debug builds is exactly what a model should
+/// trip. Preemption bound 5 unless `LOOM_MAX_PREEMPTIONS` says otherwise (about 20 s on two
+/// cores; see `docs/ENGINE.md`).
 fn loom() -> Result<(), String> {
+    for crate_name in ["wsksock-core", "wsksock-driver"] {
+        loom_of(crate_name)?;
+    }
+    Ok(())
+}
+
+fn loom_of(crate_name: &str) -> Result<(), String> {
     let mut c: Cmd = cargo();
     c.args([
         "test",
         "--release",
         "-p",
-        "wsksock-core",
+        crate_name,
         "--test",
         "loom",
         "--",
@@ -161,12 +174,15 @@ fn loom() -> Result<(), String> {
     run(&mut c)
 }
 
-/// The engine takes atomics, `Arc` and locks only from `core/src/sync.rs`, so loom can model it
-/// (clippy's `disallowed-types` cannot tell a re-export from a bypass, so this is a source check).
+/// The engine takes atomics, `Arc` and locks only from `core/src/sync.rs`, and the driver's pure
+/// logic its atomics only from `driver/src/logic/sync.rs`, so loom can model them (clippy's
+/// `disallowed-types` cannot tell a re-export from a bypass, so this is a source check).
 fn check_sync_shim() -> Result<(), String> {
-    let dir = util::root().join("core/src");
     let mut bad = Vec::new();
-    let mut stack = vec![dir];
+    let mut stack = vec![
+        util::root().join("core/src"),
+        util::root().join("driver/src/logic"),
+    ];
     while let Some(d) = stack.pop() {
         for e in std::fs::read_dir(&d).map_err(|e| e.to_string())? {
             let p = e.map_err(|e| e.to_string())?.path();
@@ -188,6 +204,9 @@ fn check_sync_shim() -> Result<(), String> {
     if bad.is_empty() {
         Ok(())
     } else {
-        Err(format!("core must use crate::sync (loom):\n{}", bad.join("\n")))
+        Err(format!(
+            "core must use crate::sync and the driver's logic crate::logic::sync (loom):\n{}",
+            bad.join("\n")
+        ))
     }
 }

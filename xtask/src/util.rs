@@ -71,7 +71,11 @@ pub fn refuse_unknown_with(args: &[String], known: &[&str], with_value: &[&str])
             }
         } else if !known.contains(&a.as_str()) {
             let all: Vec<&str> = known.iter().chain(with_value).copied().collect();
-            return Err(format!("unknown argument {a:?}; known: {}", all.join(" ")));
+            return Err(if all.is_empty() {
+                format!("unknown argument {a:?}: this subcommand takes none")
+            } else {
+                format!("unknown argument {a:?}; known: {}", all.join(" "))
+            });
         }
     }
     Ok(())
@@ -80,4 +84,30 @@ pub fn refuse_unknown_with(args: &[String], known: &[&str], with_value: &[&str])
 /// [`refuse_unknown_with`] for flags without values.
 pub fn refuse_unknown(args: &[String], known: &[&str]) -> Result<(), String> {
     refuse_unknown_with(args, known, &[])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{refuse_unknown, refuse_unknown_with};
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| (*s).to_string()).collect()
+    }
+
+    #[test]
+    fn known_flags_and_values_pass() {
+        assert!(refuse_unknown(&args(&[]), &[]).is_ok());
+        assert!(refuse_unknown(&args(&["--quick"]), &["--quick"]).is_ok());
+        assert!(refuse_unknown_with(&args(&["--only", "x,y", "--keep"]), &["--keep"], &["--only"]).is_ok());
+    }
+
+    #[test]
+    fn unknown_flags_and_missing_values_are_refused() {
+        let none = refuse_unknown(&args(&["--bogus"]), &[]).unwrap_err();
+        assert!(none.contains("takes none"), "{none}");
+        let typo = refuse_unknown(&args(&["--quik"]), &["--quick"]).unwrap_err();
+        assert!(typo.contains("--quick"), "{typo}");
+        assert!(refuse_unknown_with(&args(&["--only"]), &[], &["--only"]).is_err());
+        assert!(refuse_unknown(&args(&["receive"]), &["--keep"]).is_err());
+    }
 }

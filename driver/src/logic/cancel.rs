@@ -244,8 +244,6 @@ impl CancelState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::AtomicU32;
-    use std::sync::Arc;
 
     fn armed() -> CancelState {
         let s = CancelState::new();
@@ -351,47 +349,5 @@ mod tests {
         let done = CancelState::new();
         assert_eq!(done.complete(0, 0, || true), OnComplete::FinishNow);
         assert!(!done.armed(false));
-    }
-
-    /// Completer and routine on two threads, many times: exactly one finish each time.
-    #[test]
-    fn threads_finish_exactly_once() {
-        for round in 0..2000u32 {
-            let s = Arc::new(armed());
-            let finishes = Arc::new(AtomicU32::new(0));
-            // Disarm succeeds only if the routine has not been "invoked" (simulated by a flag the
-            // routine sets first, as IoCancelIrp clears CancelRoutine before calling it).
-            let invoked = Arc::new(std::sync::atomic::AtomicBool::new(false));
-            let (s2, f2, inv2) = (s.clone(), finishes.clone(), invoked.clone());
-            let routine = std::thread::spawn(move || {
-                if inv2.swap(true, Ordering::AcqRel) {
-                    return; // disarmed before the cancel could invoke it
-                }
-                match s2.cancel_started() {
-                    OnCancel::AskEngine => {
-                        if let AfterCancel::Finish(..) = s2.after_cancel() {
-                            f2.fetch_add(1, Ordering::SeqCst);
-                        }
-                    }
-                    OnCancel::Finish(..) => {
-                        f2.fetch_add(1, Ordering::SeqCst);
-                    }
-                    OnCancel::Nothing => {}
-                }
-            });
-            let r = s.complete(i32::try_from(round).unwrap(), 0, || {
-                !invoked.swap(true, Ordering::AcqRel)
-            });
-            if r == OnComplete::FinishNow {
-                finishes.fetch_add(1, Ordering::SeqCst);
-            }
-            routine.join().unwrap();
-            assert_eq!(
-                finishes.load(Ordering::SeqCst),
-                1,
-                "round {round}: {r:?} {:?}",
-                s.state()
-            );
-        }
     }
 }
