@@ -4,7 +4,9 @@
  * IRP_MJ_INTERNAL_DEVICE_CONTROL requests built with IoBuildDeviceIoControlRequest:
  * CLIENT_INFO, SOCKET, BIND, CONNECT, SEND (direct I/O) and SEND_KERNEL (a kernel buffer),
  * RECEIVE until the peer's FIN, CLOSE (graceful, waiting for the teardown). As a check of the
- * driver, not as an example, it also sends one request without a file object, which must fail.
+ * driver, not as an example, it also sends one request without a file object, and *_KERNEL
+ * requests naming buffers no kernel caller may name (a user-range address, an unmapped one),
+ * which must all fail.
  *
  * It runs its scenario in DriverEntry against 127.0.0.1:<PeerPort>; the parameters and the
  * results are values of its service key (what `cargo xtask wine-test` sets and reads):
@@ -13,7 +15,9 @@
  *        Intact (1 if every received byte was the pattern byte[i] = i % 251), Opened (1: through
  *        IoGetDeviceObjectPointer; 2: through ZwCreateFile, Wine's path — see open_wsksock),
  *        NoFileObject (the NTSTATUS of a request sent without a file object, which must be
- *        STATUS_INVALID_DEVICE_REQUEST — see scenario).
+ *        STATUS_INVALID_DEVICE_REQUEST — see scenario), BadKernelBuffer (the first NTSTATUS of
+ *        the *_KERNEL requests with bad buffers that was not STATUS_INVALID_USER_BUFFER, 0 if
+ *        none — see scenario).
  *
  * Build (see xtask/src/wine_test/build.rs):
  *   x86_64-w64-mingw32-gcc -O2 -Wall -Wextra -Werror -I<ddk> -I abi/include -shared -nostdlib \
@@ -167,6 +171,7 @@ typedef struct RESULT {
     ULONG received;
     ULONG intact;
     NTSTATUS no_file_object; /* the answer to the request without a file object */
+    NTSTATUS bad_kernel_buffer; /* the first wrong answer to a *_KERNEL request with a bad buffer */
 } RESULT;
 
 #define STEP(n, expr)                  \
@@ -250,20 +255,43 @@ static void scenario(CONSUMER *c, USHORT port, ULONG send_bytes, ULONG expect, R
     STEP(10, call(c, WSKSOCK_IOCTL_SEND_KERNEL, &data, sizeof(data), NULL, 0, &n));
     STEP(11, n == send_bytes - half ? STATUS_SUCCESS : STATUS_UNSUCCESSFUL);
 
+    /*
+     * Not something a consumer does either: *_KERNEL requests naming buffers a kernel caller may
+     * not name — a user-range address (what a driver forwarding a user's pointer would pass; on
+     * Windows below MmSystemRangeStart) and an unmapped one (on Windows a system address with no
+     * page behind it; under Wine, where every address is winedevice.exe's, simply unmapped).
+     * wsksock must refuse each with STATUS_INVALID_USER_BUFFER before an MDL describes it: no
+     * byte sent (the peer would see it), none received (the RECEIVEs below would miss it).
+     */
+    {
+        static const uint64_t bad[] = { 0x1000, 0xFFFF800000001000ull };
+        ULONG k;
+        for (k = 0; k < 2 * (ULONG)(sizeof(bad) / sizeof(bad[0])) && r->bad_kernel_buffer == 0; k++) {
+            NTSTATUS st;
+            data.buffer = bad[k / 2];
+            data.length = 64;
+            st = call(c, k % 2 ? WSKSOCK_IOCTL_RECEIVE_KERNEL : WSKSOCK_IOCTL_SEND_KERNEL, &data,
+                      sizeof(data), NULL, 0, &n);
+            if (st != STATUS_INVALID_USER_BUFFER)
+                r->bad_kernel_buffer = NT_SUCCESS(st) ? STATUS_UNSUCCESSFUL : st;
+        }
+        STEP(12, r->bad_kernel_buffer == 0 ? STATUS_SUCCESS : r->bad_kernel_buffer);
+    }
+
     /* RECEIVE until the peer's FIN (a 0-byte receive). */
     data.buffer = 0;
     data.length = 0;
     for (;;) {
-        STEP(12, call(c, WSKSOCK_IOCTL_RECEIVE, &data, sizeof(data), buf, RECV_CHUNK, &n));
+        STEP(13, call(c, WSKSOCK_IOCTL_RECEIVE, &data, sizeof(data), buf, RECV_CHUNK, &n));
         if (n == 0)
             break;
         for (i = 0; i < n; i++)
             if (buf[i] != pattern_byte(r->received + i))
                 r->intact = 0;
         r->received += (ULONG)n;
-        STEP(13, r->received <= expect ? STATUS_SUCCESS : STATUS_BUFFER_OVERFLOW);
+        STEP(14, r->received <= expect ? STATUS_SUCCESS : STATUS_BUFFER_OVERFLOW);
     }
-    STEP(14, r->received == expect ? STATUS_SUCCESS : STATUS_UNSUCCESSFUL);
+    STEP(15, r->received == expect ? STATUS_SUCCESS : STATUS_UNSUCCESSFUL);
 
 out:
     if (h.generation != 0) {
@@ -276,7 +304,7 @@ out:
         st = call(c, WSKSOCK_IOCTL_CLOSE, &b, sizeof(b.close_req), &b, sizeof(b.close_reply), &n);
         if (NT_SUCCESS(r->status) && !NT_SUCCESS(st)) {
             r->status = st;
-            r->step = 15;
+            r->step = 16;
         }
     }
     close_wsksock(c);
@@ -342,6 +370,7 @@ NTSTATUS NTAPI DriverEntry(PDRIVER_OBJECT driver, PUNICODE_STRING registry)
     set_dword(key, L"Intact", r.intact);
     set_dword(key, L"Opened", c.opened);
     set_dword(key, L"NoFileObject", (ULONG)r.no_file_object);
+    set_dword(key, L"BadKernelBuffer", (ULONG)r.bad_kernel_buffer);
     ZwClose(key);
     return STATUS_SUCCESS;
 }

@@ -60,6 +60,26 @@ fn closed_stale_and_foreign_handles_are_refused_under_wine() {
     handles(true);
 }
 
+/// The access bits of the control codes, with the host channel doing what the I/O manager does;
+/// the write-only client's bytes reach the peer. (Before the codes had access bits every case
+/// of a handle without data access succeeded or reached the driver.)
+fn access(wine: bool) {
+    let (j, peer) = check(wine, &["access", "ADDR"]);
+    assert_eq!(j["ok"], true, "{j}");
+    assert!(j["cases"].as_u64().unwrap_or(0) >= 12, "{j}");
+    assert_eq!((peer.bytes, peer.intact(), peer.end), (4321, true, End::Fin));
+}
+
+#[test]
+fn handles_without_data_access_are_refused_the_codes_that_need_it() {
+    access(false);
+}
+
+#[test]
+fn handles_without_data_access_are_refused_the_codes_that_need_it_under_wine() {
+    access(true);
+}
+
 #[test]
 fn many_sockets_at_once() {
     // A plain acceptor that holds every connection (the tools' peer takes one).

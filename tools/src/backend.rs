@@ -109,6 +109,31 @@ impl Session {
         }
     }
 
+    /// Another client whose handle may only `read` and/or `write` data (`FILE_READ_DATA`,
+    /// `FILE_WRITE_DATA`): the I/O manager refuses the codes whose access bits it lacks. In host
+    /// mode the channel makes that check itself.
+    #[cfg_attr(windows, allow(clippy::unused_self))]
+    pub fn open_client_with(&self, read: bool, write: bool) -> Result<Client, String> {
+        let data = u32::from(read) | (u32::from(write) << 1);
+        #[cfg(not(windows))]
+        {
+            let device = self.device.as_ref().ok_or("no device")?;
+            let chan = device
+                .open_with_access(data)
+                .map_err(|s| format!("cannot open the engine: {s}"))?;
+            Ok(Client::new(chan))
+        }
+        #[cfg(windows)]
+        {
+            // FILE_READ_DATA (1) and FILE_WRITE_DATA (2) are the control codes' access bits;
+            // FILE_READ_ATTRIBUTES (0x80) keeps a handle with neither a valid open.
+            const FILE_READ_ATTRIBUTES: u32 = 0x80;
+            Ok(Client::new(wsksock_tools::device::DeviceChannel::open_with(
+                data | FILE_READ_ATTRIBUTES,
+            )?))
+        }
+    }
+
     /// Closes the backend: host mode unloads the engine and waits for it; device mode closes
     /// the handle (the driver's cleanup closes what is still open).
     // Only host mode can fail to close.

@@ -121,14 +121,20 @@ fn status_from_win32(err: u32) -> NtStatus {
 }
 
 impl DeviceChannel {
-    /// Opens `\\.\WskSock` (one new client of the driver).
+    /// Opens `\\.\WskSock` (one new client of the driver) for reading and writing.
     pub fn open() -> Result<DeviceChannel, String> {
+        DeviceChannel::open_with(GENERIC_READ | GENERIC_WRITE)
+    }
+
+    /// Opens `\\.\WskSock` with `access` (a `CreateFileW` desired access): the I/O manager
+    /// refuses the control codes whose access bits the handle lacks (docs/ABI.md).
+    pub fn open_with(access: u32) -> Result<DeviceChannel, String> {
         let path: Vec<u16> = DEVICE_PATH.encode_utf16().chain(Some(0)).collect();
         // SAFETY: a NUL-terminated path; no security attributes or template.
         let h = unsafe {
             CreateFileW(
                 path.as_ptr(),
-                GENERIC_READ | GENERIC_WRITE,
+                access,
                 FILE_SHARE_READ | FILE_SHARE_WRITE,
                 std::ptr::null(),
                 OPEN_EXISTING,
@@ -222,8 +228,12 @@ impl Channel for DeviceChannel {
         let slot = Slot::default();
         if err != ERROR_IO_PENDING {
             // Done without pending: the IOSB holds the driver's status if it was written (always
-            // on success), else only the Win32 error is left.
-            let (status, info) = op.result().unwrap_or((status_from_win32(err), 0));
+            // on success), else only the Win32 error is left. STATUS_PENDING there is not a final
+            // status: Wine leaves it when its I/O manager refuses a request synchronously.
+            let (status, info) = op
+                .result()
+                .filter(|(st, _)| *st != NtStatus::STATUS_PENDING)
+                .unwrap_or((status_from_win32(err), 0));
             slot.complete(Completed {
                 status,
                 info,

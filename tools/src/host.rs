@@ -3,11 +3,14 @@
 //!
 //! A request here is what an IRP is to the driver: code, input buffer, output buffer, requestor
 //! mode. Direct-I/O output buffers become [`EmuBuffer`] windows (no copy); the completion writes
-//! the reply at the start of the output buffer, as the driver's front ends do.
+//! the reply at the start of the output buffer, as the driver's front ends do. A channel opened
+//! with restricted access ([`HostDevice::open_with_access`]) refuses, as the I/O manager does,
+//! the codes whose access bits its "handle" lacks, before the engine sees them.
 
 use crate::channel::{Canceller, Channel, Completed, Output, Pending, Slot};
 use std::sync::Arc;
 use std::time::Duration;
+use wsksock_abi::ioctl::access_of;
 use wsksock_abi::NtStatus;
 use wsksock_core::{CancelToken, ClientRef, Config, DataSource, Engine, Provider, Request, RequestorMode};
 use wsksock_emu::{EmuBuffer, HostProvider, Profile};
@@ -114,12 +117,19 @@ impl<P: Provider<Buffer = EmuBuffer>> HostDevice<P> {
         &self.engine
     }
 
-    /// Opens a channel (IRP_MJ_CREATE).
+    /// Opens a channel (IRP_MJ_CREATE) with read and write access.
     pub fn open(&self) -> Result<HostChannel<P>, NtStatus> {
+        self.open_with_access(FILE_READ_DATA | FILE_WRITE_DATA)
+    }
+
+    /// Opens a channel whose "handle" was granted only `granted` of `FILE_READ_DATA` (1) and
+    /// `FILE_WRITE_DATA` (2): the I/O manager's access check on the control codes' access bits.
+    pub fn open_with_access(&self, granted: u32) -> Result<HostChannel<P>, NtStatus> {
         Ok(HostChannel {
             engine: self.engine.clone(),
             client: self.engine.open_client()?,
             kernel: false,
+            granted,
         })
     }
 
@@ -140,11 +150,19 @@ impl<P: Provider<Buffer = EmuBuffer>> HostDevice<P> {
     }
 }
 
+/// `FILE_READ_DATA`, as an access bit of a control code (`FILE_READ_ACCESS`).
+pub const FILE_READ_DATA: u32 = 1;
+/// `FILE_WRITE_DATA`, as an access bit of a control code (`FILE_WRITE_ACCESS`).
+pub const FILE_WRITE_DATA: u32 = 2;
+
 /// One open file object in host mode. Dropping it runs IRP_MJ_CLEANUP.
 pub struct HostChannel<P: Provider<Buffer = EmuBuffer> = HostProvider> {
     engine: Engine<P, HostRequest>,
     client: ClientRef<P, HostRequest>,
     kernel: bool,
+    /// The data access the "handle" was granted (user mode only: the I/O manager does not check
+    /// an IRP a kernel caller builds).
+    granted: u32,
 }
 
 impl<P: Provider<Buffer = EmuBuffer>> HostChannel<P> {
@@ -167,6 +185,15 @@ impl<P: Provider<Buffer = EmuBuffer>> Drop for HostChannel<P> {
 
 impl<P: Provider<Buffer = EmuBuffer>> Channel for HostChannel<P> {
     fn submit(&self, code: u32, input: Vec<u8>, output: Output) -> Pending {
+        let wanted = access_of(code);
+        if !self.kernel && wanted & self.granted != wanted {
+            // The I/O manager's refusal: the driver never sees the request.
+            return Pending::done(Completed {
+                status: NtStatus::STATUS_ACCESS_DENIED,
+                info: 0,
+                output: Vec::new(),
+            });
+        }
         let slot = Slot::default();
         let output_len = match &output {
             Output::Reply(n) => *n,

@@ -52,6 +52,7 @@ const SCENARIOS: &[Scenario] = &[
     ("close-modes", scenarios::close_modes),
     ("linger-expiry", scenarios::linger_expiry),
     ("malformed", scenarios::malformed),
+    ("access", scenarios::access),
     ("parallel", scenarios::parallel),
     ("client-exit", scenarios::client_exit),
     ("consumer-c", |c| scenarios::consumer(c, CONSUMER_C.0)),

@@ -383,6 +383,22 @@ pub fn malformed(ctx: &Ctx) -> Outcome {
     ))
 }
 
+/// The control codes' access bits: a handle opened without FILE_READ_DATA / FILE_WRITE_DATA is
+/// refused the codes that need them — by the I/O manager (wineserver under Wine) before the
+/// driver sees them — and a write-only handle still sends (the peer gets its bytes, then FIN).
+pub fn access(ctx: &Ctx) -> Outcome {
+    let peer = Peer::start(1, 0, secs(60))?;
+    let j = ctx.cli("access", &["check", "access", &peer.addr()], secs(60))?;
+    let conns = peer.finish();
+    Ctx::ok_cases(&j, "access")?;
+    one_fin(&conns, j.get("sent").num())?;
+    Ok(format!(
+        "{} cases: no data access, read-only and write-only handles refused (STATUS_ACCESS_DENIED) what their access lacks; the write-only handle sent {} bytes, then FIN",
+        j.get("cases").num(),
+        j.get("sent").num()
+    ))
+}
+
 /// A kernel consumer (service `svc`, already created in the driver's group) runs its scenario
 /// in DriverEntry: connect, send (direct and kernel buffer), receive to FIN, close.
 pub fn consumer(ctx: &Ctx, svc: &str) -> Outcome {
@@ -398,16 +414,22 @@ pub fn consumer(ctx: &Ctx, svc: &str) -> Outcome {
     let vals = w.service_dwords(svc)?;
     let get = |k: &str| vals.iter().find(|(n, _)| n == k).map(|(_, v)| *v);
     // The C consumer also sends one request without a file object (a kernel caller that forgot
-    // to set it, step 7), which both front ends must refuse with STATUS_INVALID_DEVICE_REQUEST.
+    // to set it, step 7), which both front ends must refuse with STATUS_INVALID_DEVICE_REQUEST,
+    // and *_KERNEL requests naming a user-range and an unmapped buffer (step 12), which must each
+    // get STATUS_INVALID_USER_BUFFER (BadKernelBuffer: the first other answer, 0 if none).
     let no_file_object = get("NoFileObject");
+    let bad_kernel_buffer = get("BadKernelBuffer");
     check(get("Result") == Some(0), || {
         format!(
             "{svc}: Result {} at step {}{} (see boot.log)",
             get("Result").map_or_else(|| "none".to_string(), |v| format!("{v:#x}")),
             get("FailedStep").map_or_else(|| "none".to_string(), |v| v.to_string()),
-            match no_file_object {
-                Some(st) if get("FailedStep") == Some(7) => format!(
+            match (no_file_object, bad_kernel_buffer, get("FailedStep")) {
+                (Some(st), _, Some(7)) => format!(
                     ": the request without a file object got {st:#x}, not STATUS_INVALID_DEVICE_REQUEST"
+                ),
+                (_, Some(st), Some(12)) => format!(
+                    ": a *_KERNEL request with a user-range or unmapped buffer got {st:#x}, not STATUS_INVALID_USER_BUFFER"
                 ),
                 _ => String::new(),
             }
@@ -424,6 +446,13 @@ pub fn consumer(ctx: &Ctx, svc: &str) -> Outcome {
         }
         Some(st) => return Err(format!("{svc}: the request without a file object got {st:#x}")),
     };
+    let refused_buffers = match bad_kernel_buffer {
+        None => "",
+        Some(0) => {
+            "; *_KERNEL requests with a user-range or unmapped buffer refused with STATUS_INVALID_USER_BUFFER"
+        }
+        Some(st) => return Err(format!("{svc}: a *_KERNEL request with a bad buffer got {st:#x}")),
+    };
     one_fin(&conns, send)?;
     w.stop_service(svc, secs(30))?;
     let opened = match get("Opened") {
@@ -432,7 +461,7 @@ pub fn consumer(ctx: &Ctx, svc: &str) -> Outcome {
         _ => "?",
     };
     Ok(format!(
-        "opened via {opened}; sent {send} (direct + kernel buffer), received {greet} intact to FIN; peer saw all then FIN{refused}"
+        "opened via {opened}; sent {send} (direct + kernel buffer), received {greet} intact to FIN; peer saw all then FIN{refused}{refused_buffers}"
     ))
 }
 

@@ -5,6 +5,7 @@
 //! (`handles`, `malformed`) also report `ok` and the cases that differ. What the peer saw on the
 //! wire is the harness's to check.
 
+mod access;
 mod cancel;
 mod handles;
 mod hold;
@@ -39,6 +40,8 @@ enum What {
     Cancel(cancel::Args),
     /// Malformed requests get their documented statuses; the driver keeps serving.
     Malformed(malformed::Args),
+    /// Handles without FILE_READ_DATA / FILE_WRITE_DATA are refused the codes that need them.
+    Access(access::Args),
 }
 
 /// `wsksock check`.
@@ -50,6 +53,7 @@ pub fn run(session: &Session, a: &Args) -> Result<(), String> {
         What::Hold(a) => to_json(&hold::run(session, a)?),
         What::Cancel(a) => to_json(&cancel::run(session, a)?),
         What::Malformed(a) => to_json(&malformed::run(session, a)?),
+        What::Access(a) => to_json(&access::run(session, a)?),
     }?;
     println!("{json}");
     Ok(())
