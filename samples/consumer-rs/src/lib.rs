@@ -169,12 +169,23 @@ impl Device {
         if !nt_success(st) {
             return Err(st);
         }
-        d.file = obj.cast();
-        // SAFETY: 1. a referenced object; if it is a file object its first fields are these.
-        let (ty, device) = unsafe { ((*d.file).Type, (*d.file).DeviceObject) };
+        let file = obj.cast::<FILE_OBJECT>();
+        // Referenced: dropped by `Drop` whatever it turns out to be.
+        d.file = file;
+        // SAFETY: 1. the object behind the handle our ZwCreateFile just returned, which opens files
+        // only: a file object, kept alive by the reference taken above; 2. `Type` is the first
+        // field (a CSHORT) of every I/O object's body, so it is read before anything is assumed.
+        let ty = unsafe { file.cast::<i16>().read() };
         if ty != IO_TYPE_FILE {
             return Err(STATUS_OBJECT_TYPE_MISMATCH);
         }
+        let field = file
+            .cast::<u8>()
+            .wrapping_add(core::mem::offset_of!(FILE_OBJECT, DeviceObject))
+            .cast::<*mut DEVICE_OBJECT>();
+        // SAFETY: 1. a file object (its type, checked above), referenced; `DeviceObject` is its
+        // pointer-sized, aligned field at this offset (the x64 layout checked in `nt.rs`).
+        let device = unsafe { field.read() };
         if device.is_null() {
             return Err(STATUS_NO_SUCH_DEVICE);
         }
@@ -294,7 +305,10 @@ fn size_u32<M: Message>() -> u32 {
     M::SIZE
 }
 
-/// A non-paged pool buffer.
+/// A non-paged pool buffer, zeroed.
+///
+/// # Invariants
+/// `p` is our allocation of `len` bytes, initialized (zeroed by `new`), freed by `Drop`.
 struct Pool {
     p: *mut u8,
     len: usize,
@@ -304,11 +318,19 @@ impl Pool {
     fn new(len: usize) -> Option<Pool> {
         // SAFETY: 1. no preconditions at PASSIVE_LEVEL.
         let p = unsafe { ExAllocatePoolWithTag(NON_PAGED_POOL, len, TAG) }.cast::<u8>();
-        (!p.is_null()).then_some(Pool { p, len })
+        if p.is_null() {
+            return None;
+        }
+        // SAFETY: 1. our fresh allocation of `len` bytes: writable, nobody else sees it yet. Pool
+        // memory is uninitialized: zeroed before any `&[u8]` is made over it.
+        unsafe { p.write_bytes(0, len) };
+        // INVARIANT: allocated and initialized.
+        Some(Pool { p, len })
     }
 
     fn bytes(&mut self) -> &mut [u8] {
-        // SAFETY: 1. our allocation of `len` bytes, exclusively borrowed.
+        // SAFETY: 1. our allocation of `len` initialized bytes (invariant); 2. exclusively
+        // borrowed through `&mut self` (the driver only writes to it during a request we wait for).
         unsafe { core::slice::from_raw_parts_mut(self.p, self.len) }
     }
 }

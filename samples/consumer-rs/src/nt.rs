@@ -82,7 +82,8 @@ impl KEVENT {
     }
 }
 
-/// The first fields of a FILE_OBJECT.
+/// The first fields of a FILE_OBJECT (`Type` is the first field of every I/O object: a file object
+/// has `IO_TYPE_FILE` there).
 #[repr(C)]
 pub struct FILE_OBJECT {
     pub Type: i16,
@@ -130,19 +131,21 @@ const _: () = {
 /// # Safety
 /// `irp` is a live IRP from `IoBuildDeviceIoControlRequest`, not yet sent.
 pub unsafe fn set_next_file_object(irp: *mut IRP, file: *mut FILE_OBJECT) {
-    // SAFETY: 1. the current stack location pointer is at this offset of a live IRP (caller);
-    // 2. the next location is the one below it, within the IRP's stack (it has one for us).
-    unsafe {
-        let current = irp
-            .cast::<u8>()
-            .add(IRP_CURRENT_STACK_LOCATION)
-            .cast::<*mut u8>()
-            .read();
-        let next = current.sub(IO_STACK_LOCATION_SIZE);
-        next.add(IO_STACK_LOCATION_FILE_OBJECT)
-            .cast::<*mut FILE_OBJECT>()
-            .write(file);
-    }
+    let slot = irp
+        .cast::<u8>()
+        .wrapping_add(IRP_CURRENT_STACK_LOCATION)
+        .cast::<*mut u8>();
+    // SAFETY: 1. `Tail.Overlay.CurrentStackLocation` is a pointer-sized, aligned field at this
+    // offset of a live IRP (caller contract; the offset is the x64 layout checked above).
+    let current = unsafe { slot.read() };
+    // The next location is the one below the current one; the IRP was built with one for us.
+    let next = current.wrapping_sub(IO_STACK_LOCATION_SIZE);
+    let field = next
+        .wrapping_add(IO_STACK_LOCATION_FILE_OBJECT)
+        .cast::<*mut FILE_OBJECT>();
+    // SAFETY: 1. `FileObject` of that stack location, inside the IRP's allocation (it has a stack
+    // location below the current one); 2. the IRP is not sent yet, so nobody else reads it.
+    unsafe { field.write(file) };
 }
 
 #[link(name = "ntoskrnl.exe", kind = "raw-dylib", modifiers = "+verbatim")]
