@@ -44,7 +44,7 @@ fn status_of<T>(r: Result<T, api::Error>) -> NtStatus {
     r.map_or_else(|e| e.status, |_| NtStatus::STATUS_SUCCESS)
 }
 
-fn waited(p: Pending) -> NtStatus {
+fn waited(p: &Pending) -> NtStatus {
     p.wait_timeout(Duration::from_secs(30))
         .map_or(NtStatus::STATUS_TIMEOUT, |d| d.status)
 }
@@ -58,8 +58,8 @@ fn each_kind(c: &Client, fam: u16) -> [(&'static str, NtStatus); 4] {
     }
     [
         ("SOCKET", status_of(socket)),
-        ("SEND", waited(c.send(Handle::NULL, vec![1; 16]))),
-        ("RECEIVE", waited(c.receive(Handle::NULL, 16))),
+        ("SEND", waited(&c.send(Handle::NULL, vec![1; 16]))),
+        ("RECEIVE", waited(&c.receive(Handle::NULL, 16))),
         ("STATISTICS", status_of(c.statistics(Handle::NULL))),
     ]
 }
@@ -98,12 +98,12 @@ pub fn run(session: &Session, a: &Args) -> Result<Outcome, String> {
         .map_err(|e| format!("write-only connect: {e}"))?;
     k.check(
         "write-only: SEND",
-        waited(writer.send(h, pattern::bytes(0, SENT))),
+        waited(&writer.send(h, pattern::bytes(0, SENT))),
         S::STATUS_SUCCESS,
     );
     k.check(
         "write-only: RECEIVE",
-        waited(writer.receive(h, 16)),
+        waited(&writer.receive(h, 16)),
         S::STATUS_ACCESS_DENIED,
     );
     k.check(
