@@ -31,16 +31,17 @@ impl Event {
 
     /// Waits for it without a timeout (PASSIVE_LEVEL only: DriverUnload).
     pub fn wait(&self) {
-        // SAFETY: 1. initialized event, alive as long as `self`; 2. null timeout = wait forever;
-        // 3. the caller is at PASSIVE_LEVEL.
-        unsafe {
-            KeWaitForSingleObject(
-                self.0.get().cast(),
-                Executive,
-                KernelMode,
-                FALSE,
-                core::ptr::null(),
-            )
-        };
+        // SAFETY: 1. initialized event, alive as long as `self`; 2. the caller is at PASSIVE_LEVEL.
+        unsafe { wait_forever(self.0.get()) };
     }
+}
+
+/// `KeWaitForSingleObject` on a notification event, without a timeout.
+///
+/// # Safety
+/// `event` is an initialized `KEVENT` that outlives the wait; PASSIVE_LEVEL.
+pub unsafe fn wait_forever(event: *mut KEVENT) {
+    // SAFETY: 1. an initialized event that outlives the call (caller contract); 2. null timeout =
+    // wait forever, allowed at PASSIVE_LEVEL (caller contract); 3. KernelMode, not alertable.
+    unsafe { KeWaitForSingleObject(event.cast(), Executive, KernelMode, FALSE, core::ptr::null()) };
 }

@@ -1,8 +1,10 @@
 //! Counts the driver's callbacks that the kernel may still run (WSK completion routines, timer
-//! DPCs, work items): unload waits — on an event, never by polling — until none is left.
+//! DPCs, work items, and the close of every open file object): unload waits — on an event, never
+//! by polling — until none is left.
 //!
 //! Every `into_foreign` of a context whose callback the kernel will call takes a [`Token`]; the
-//! callback drops it as its last action. The count starts at one, the driver's own reference,
+//! callback drops it as its last action. An open file object holds one until its close is over
+//! (the front ends' `OpenFile`). The count starts at one, the driver's own reference,
 //! which [`rundown`] gives up at unload; whoever brings the count to zero sets the event.
 //!
 //! The count says that every callback has reached its last action; the instructions after it
@@ -15,8 +17,8 @@
 //! - `IDLE` is initialized by [`init`] before any token exists, and set only when `COUNT` reaches
 //!   zero.
 
-use crate::sys::imports::{KeInitializeEvent, KeSetEvent, KeWaitForSingleObject};
-use crate::sys::{Executive, KernelMode, NotificationEvent, FALSE, KEVENT};
+use crate::sys::imports::{KeInitializeEvent, KeSetEvent};
+use crate::sys::{NotificationEvent, FALSE, KEVENT};
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
@@ -70,15 +72,7 @@ impl Drop for Token {
 /// callback has dropped its token. Call once, after the engine reported idle.
 pub fn rundown() {
     release();
-    // SAFETY: 1. initialized by `init` (invariant), alive as long as the image; 2. null timeout =
-    // wait forever; 3. PASSIVE_LEVEL (the caller's contract).
-    unsafe {
-        KeWaitForSingleObject(
-            IDLE.0.get().cast(),
-            Executive,
-            KernelMode,
-            FALSE,
-            core::ptr::null(),
-        )
-    };
+    // SAFETY: 1. initialized by `init` (invariant), a static that outlives the wait; 2. PASSIVE_LEVEL
+    // (the caller's contract).
+    unsafe { crate::kernel::event::wait_forever(IDLE.0.get()) };
 }

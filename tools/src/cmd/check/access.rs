@@ -9,13 +9,13 @@
 //! - write-only: SOCKET, CONNECT and SEND of [`SENT`] bytes to ADDR work, RECEIVE is refused,
 //!   and a graceful CLOSE follows: the peer must see the bytes, then FIN.
 
-use super::Cases;
+use super::{status_of, Cases};
 use crate::backend::Session;
 use serde::Serialize;
 use std::time::Duration;
 use wsksock_abi::msg::{CloseMode, SocketKind};
 use wsksock_abi::{Handle, NtStatus};
-use wsksock_tools::{api, pattern, Client, Pending};
+use wsksock_tools::{pattern, Client, Pending};
 
 /// Bytes the write-only client sends to the peer.
 pub const SENT: usize = 4321;
@@ -38,10 +38,6 @@ pub struct Outcome {
     pub failed: Vec<super::Case>,
     /// Bytes the write-only client sent.
     pub sent: usize,
-}
-
-fn status_of<T>(r: Result<T, api::Error>) -> NtStatus {
-    r.map_or_else(|e| e.status, |_| NtStatus::STATUS_SUCCESS)
 }
 
 fn waited(p: &Pending) -> NtStatus {

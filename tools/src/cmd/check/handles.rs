@@ -3,7 +3,7 @@
 //! The owner sends `SENT` pattern bytes to ADDR and closes gracefully: the peer must see them
 //! and a FIN.
 
-use super::Cases;
+use super::{status_of, Cases};
 use crate::backend::Session;
 use serde::Serialize;
 use std::time::Duration;
@@ -33,10 +33,6 @@ pub struct Outcome {
     pub failed: Vec<super::Case>,
     /// The two clients' ids (must differ).
     pub client_ids: [u64; 2],
-}
-
-fn status_of(r: Result<impl Sized, wsksock_tools::api::Error>) -> NtStatus {
-    r.map_or_else(|e| e.status, |_| NtStatus::STATUS_SUCCESS)
 }
 
 fn send_status(c: &Client, h: Handle, n: usize) -> NtStatus {

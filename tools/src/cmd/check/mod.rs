@@ -59,6 +59,11 @@ pub fn run(session: &Session, a: &Args) -> Result<(), String> {
     Ok(())
 }
 
+/// The status of a typed call: success, or the error's status.
+pub fn status_of(r: Result<impl Sized, wsksock_tools::api::Error>) -> NtStatus {
+    r.map_or_else(|e| e.status, |_| NtStatus::STATUS_SUCCESS)
+}
+
 fn to_json(v: &impl Serialize) -> Result<String, String> {
     serde_json::to_string(v).map_err(|e| e.to_string())
 }
