@@ -9,10 +9,13 @@
 //!
 //! # Unload
 //! `IoQueueWorkItem` takes a reference on the work item's device object and drops it only after
-//! the routine returned (Windows: "System Worker Threads"; Wine 8: `IoQueueWorkItem` calls
-//! `ObReferenceObject`, its worker `ObDereferenceObject` after the routine — read in its
-//! `ntoskrnl.exe`). On Windows that reference keeps the driver image loaded until the routine
-//! has returned; the job's [`Token`] makes unload wait until the routine's work is done.
+//! the routine returned — the reason the `Io…WorkItem` routines exist beside `ExQueueWorkItem`,
+//! whose items can run in an unloaded image (Doron Holan, "Why are there two types of work
+//! items?", MSDN blogs, 2006-08-07); Wine 8's `IoQueueWorkItem` calls `ObReferenceObject` and its
+//! worker `ObDereferenceObject` after the routine (read in its `ntoskrnl.exe`). On Windows that
+//! reference keeps the driver image loaded until the routine has returned (Wine unmaps the image
+//! regardless: docs/DRIVER.md, "Unload"); the job's [`Token`] makes unload wait until the
+//! routine's work is done.
 
 use crate::kernel::foreign::ForeignOwnable;
 use crate::kernel::outstanding::Token;
