@@ -1,4 +1,4 @@
-//! Engine microbenchmarks (issue 7, item 1), each against the baseline in the same run.
+//! Engine microbenchmarks (targets: `docs/PERFORMANCE.md`), each against the baseline in the same run.
 //!
 //! The provider completes inline ([`common::provider`]), so what is timed is the engine: decode,
 //! handle lookup, reference, operation tracking, provider call, completion, reply.

@@ -1,4 +1,4 @@
-//! Memory of the engine (issue 7, item 2): bytes per idle socket object and per pending operation,
+//! Memory of the engine (targets: `docs/PERFORMANCE.md`): bytes per idle socket object and per pending operation,
 //! counted by a global allocator around the engine's own calls only (the provider's and the
 //! request's allocations are excluded, see `common::alloc`).
 //!

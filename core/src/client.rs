@@ -2,12 +2,13 @@
 //!
 //! A handle is a key into the client's table; the entry holds a reference on the socket object
 //! and the socket-local id of that handle (so a close aborts exactly the operations issued through
-//! it). Operations that have no socket yet — creating one, resolving a name — are "unbound" and
-//! tracked here so that cleanup can cancel them.
+//! it). Operations that have no socket yet — creating one, resolving a name — are "unbound"
+//! (module `unbound`); their records live here so that cleanup can cancel them.
 //!
 //! # Invariants
 //! - A client never reaches another client's entries: lookups only search its own table, and a
-//!   stale `{index, generation}` finds nothing (the slab bumps generations on removal).
+//!   stale `{index, generation}` finds nothing (the slab bumps generations on removal and
+//!   retires a slot whose generation would wrap; invariant 2).
 //! - After cleanup (`closed`), no handle is added: late sockets (a create or accept completing
 //!   afterwards) are torn down at once.
 //! - `pending` counts this client's operations in flight; it never exceeds the configured limit.
@@ -16,14 +17,13 @@
 //! `client.state` may be taken before a socket's lock, never after; in practice each is taken alone.
 
 use crate::cancel::CancelState;
-use crate::engine::Shared;
-use crate::provider::{OpOutput, OpValue, PMutex, Provider};
-use crate::request::{CancelToken, Request};
+use crate::provider::{PMutex, Provider};
+use crate::request::Request;
+use crate::shared::Shared;
 use crate::slab::{Key, Slab};
 use crate::socket::teardown::CloseArgs;
 use crate::socket::SockRef;
 use crate::sync::{Arc, AtomicU32, Ordering};
-use alloc::boxed::Box;
 use alloc::vec::Vec;
 use wsksock_abi::msg::CloseMode;
 use wsksock_abi::{Handle, NtStatus};
@@ -147,6 +147,7 @@ impl<P: Provider, R: Request<P>> Client<P, R> {
                 mode: CloseMode::Default,
                 linger_seconds: 0,
                 wait: false,
+                bound_ms: None,
             };
             sock.close_handle(id, &args, None, None);
         }
@@ -155,7 +156,7 @@ impl<P: Provider, R: Request<P>> Client<P, R> {
 
     /// Gives a brand-new socket object its first handle in this client.
     pub(crate) fn add_new_socket(&self, sock: &SockRef<P, R>) -> Result<Handle, NtStatus> {
-        match sock.add_handle() {
+        match sock.add_handle(None) {
             Some(id) => self.insert_handle(sock, id),
             None => Err(NtStatus::STATUS_INVALID_HANDLE),
         }
@@ -168,68 +169,6 @@ impl<P: Provider, R: Request<P>> Client<P, R> {
             .remove(to_key(h))
             .map(|e| (e.sock, e.id))
             .ok_or(NtStatus::STATUS_INVALID_HANDLE)
-    }
-
-    /// Starts an operation that has no socket yet; `issue` makes the provider call.
-    pub(crate) fn start_unbound(
-        this: &Arc<Self>,
-        kind: UnboundKind,
-        mut req: R,
-        issue: impl FnOnce(&P, crate::provider::Completion<P>) -> Option<P::OpRef>,
-    ) {
-        let shared = &this.shared;
-        if !this.reserve_pending() {
-            shared.finish_request(req, NtStatus::STATUS_INSUFFICIENT_RESOURCES, &[], 0, None);
-            return;
-        }
-        if !shared.live.try_acquire() {
-            this.release_pending();
-            shared.finish_request(req, NtStatus::STATUS_DEVICE_NOT_READY, &[], 0, None);
-            return;
-        }
-        let key = {
-            let mut st = this.state.lock();
-            let key = if st.closed { None } else { st.unbound.next_key() };
-            if let Some(key) = key {
-                let target = this.clone();
-                req.set_cancel(CancelToken::new(Box::new(move || target.cancel_unbound(key))));
-                let rec = CancelState::issuing();
-                let inserted = st.unbound.insert(rec);
-                debug_assert_eq!(inserted.ok(), Some(key));
-            }
-            key
-        };
-        let Some(key) = key else {
-            this.release_pending();
-            shared.finish_request(req, NtStatus::STATUS_DELETE_PENDING, &[], 0, None);
-            shared.live_release();
-            return;
-        };
-        shared.stats.op_started();
-        let sink = UnboundSink {
-            client: this.clone(),
-            key,
-            kind,
-            req,
-        };
-        let opref = issue(&shared.provider, crate::provider::Completion::new(Box::new(sink)));
-        let cancel = {
-            let mut st = this.state.lock();
-            st.unbound.get_mut(key).and_then(|rec| rec.issued(opref))
-        };
-        if let Some(op) = cancel {
-            shared.provider.cancel(&op);
-        }
-    }
-
-    fn cancel_unbound(&self, key: Key) {
-        let op = {
-            let mut st = self.state.lock();
-            st.unbound.get_mut(key).and_then(CancelState::request)
-        };
-        if let Some(op) = op {
-            self.shared.provider.cancel(&op);
-        }
     }
 
     /// Remembers a CLOSE waiting on `sock`'s teardown; `None` once the client is cleaned up.
@@ -249,7 +188,13 @@ impl<P: Provider, R: Request<P>> Client<P, R> {
 
     /// IRP_MJ_CLEANUP: closes every handle (each socket with its own linger setting) and cancels
     /// the unbound operations. Idempotent.
-    pub(crate) fn cleanup(&self) {
+    ///
+    /// A graceful teardown started here, or still holding one of this client's requests, turns
+    /// abortive after `bound_ms` (invariant 8; `u64::MAX`: no bound): a peer that stopped reading
+    /// cannot keep the client's requests, and so its file object, forever. Sends through a
+    /// handle that was not its socket's last (another client keeps the socket open) are left
+    /// alone: cancelling them would cut the stream that client goes on using.
+    pub(crate) fn cleanup(&self, bound_ms: u64) {
         let (handles, unbound, parked) = {
             let mut st = self.state.lock();
             st.closed = true;
@@ -268,59 +213,21 @@ impl<P: Provider, R: Request<P>> Client<P, R> {
         for (_, (sock, waiter)) in parked {
             sock.cancel_waiter(waiter);
         }
+        let bound = (bound_ms != u64::MAX).then_some(bound_ms);
         let args = CloseArgs {
             mode: CloseMode::Default,
             linger_seconds: 0,
             wait: false,
+            bound_ms: bound,
         };
         for (_, e) in handles {
             e.sock.close_handle(e.id, &args, None, None);
         }
-    }
-}
-
-/// What an unbound operation is.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) enum UnboundKind {
-    Create(crate::provider::SocketParams),
-    Resolve,
-}
-
-struct UnboundSink<P: Provider, R: Request<P>> {
-    client: Arc<Client<P, R>>,
-    key: Key,
-    kind: UnboundKind,
-    req: R,
-}
-
-impl<P: Provider, R: Request<P>> crate::provider::CompletionSink<P> for UnboundSink<P, R> {
-    fn complete(self: Box<Self>, out: OpOutput<P>) {
-        let UnboundSink {
-            client,
-            key,
-            kind,
-            req,
-        } = *self;
-        let shared = client.shared.clone();
-        let known = client.state.lock().unbound.remove(key).is_some();
-        if !known {
-            shared.stats.contract_violation();
+        // Teardowns started earlier (an explicit graceful CLOSE) that still hold its requests.
+        if let Some(ms) = bound {
+            if self.pending() > 0 {
+                self.shared.bound_teardowns(ms, Some(self));
+            }
         }
-        client.release_pending();
-        shared
-            .stats
-            .op_completed(out.status == NtStatus::STATUS_CANCELLED);
-        crate::dispatch::complete_unbound(&shared, &client, kind, req, out);
-        // This operation's live reference goes last: a socket it created took its own first.
-        shared.live_release();
-    }
-}
-
-/// A created socket's value, or why there is none.
-pub(crate) fn created_socket<P: Provider>(out: OpOutput<P>) -> Result<P::Socket, NtStatus> {
-    match (out.status.is_success(), out.value) {
-        (true, OpValue::Socket(s)) => Ok(s),
-        (true, _) => Err(NtStatus::STATUS_UNSUCCESSFUL),
-        (false, _) => Err(out.status),
     }
 }

@@ -16,14 +16,16 @@
 //! | empty data buffer | STATUS_INVALID_BUFFER_SIZE |
 //! | a per-socket or per-client limit reached | STATUS_INSUFFICIENT_RESOURCES |
 
-use crate::client::{created_socket, Client, UnboundKind};
-use crate::engine::{client_key, Engine, Shared};
-use crate::provider::{AddrKind, Family, OpOutput, OpValue, Provider, SockOpt, SocketKind, SocketParams};
+use crate::client::Client;
+use crate::engine::{client_key, Engine};
+use crate::provider::{AddrKind, Family, Provider, SockOpt, SocketKind, SocketParams};
 use crate::request::{DataSource, Request, RequestorMode};
+use crate::shared::Shared;
 use crate::socket::ops::OpKind;
 use crate::socket::teardown::CloseArgs;
 use crate::socket::SocketObj;
 use crate::sync::Arc;
+use crate::unbound::{self, UnboundKind};
 use core::net::SocketAddr;
 use wsksock_abi::addr::{AF_INET, AF_INET6, AF_UNSPEC};
 use wsksock_abi::msg::{
@@ -31,17 +33,11 @@ use wsksock_abi::msg::{
     DatagramRequest, DuplicateRequest, GetAddressRequest, HandleReply, HandleRequest, ListenRequest, Message,
     OptionReply, OptionRequest, ResolveReply, ResolveRequest, ShutdownHow, ShutdownRequest, SocketOption,
     SocketRequest, StatisticsReply, ABI_VERSION, CLOSE_FLAG_WAIT_FOR_TEARDOWN, DATA_FLAG_WAITALL,
-    RECEIVE_FROM_DATA_OFFSET, RESOLVE_MAX_ADDRS,
+    RECEIVE_FROM_DATA_OFFSET,
 };
 use wsksock_abi::{parse, Handle, NtStatus, Op, SockAddr};
 
 type Res<T> = Result<T, NtStatus>;
-
-/// Completes `req` with a fixed reply struct.
-fn reply<P: Provider, R: Request<P>, M: Message>(shared: &Shared<P, R>, req: R, m: &M) {
-    let b = m.as_bytes();
-    shared.finish_request(req, NtStatus::STATUS_SUCCESS, b, b.len(), None);
-}
 
 fn check(cond: bool, status: NtStatus) -> Res<()> {
     if cond {
@@ -74,13 +70,13 @@ pub(crate) fn dispatch<P: Provider, R: Request<P>>(
     req: R,
 ) {
     let Some(op) = Op::from_code(req.code()) else {
-        return shared.finish_request(req, NtStatus::STATUS_INVALID_DEVICE_REQUEST, &[], 0, None);
+        return shared.complete_engine_request(req, NtStatus::STATUS_INVALID_DEVICE_REQUEST, &[], 0, None);
     };
     if op.is_kernel_only() && req.requestor() == RequestorMode::User {
-        return shared.finish_request(req, NtStatus::STATUS_ACCESS_DENIED, &[], 0, None);
+        return shared.complete_engine_request(req, NtStatus::STATUS_ACCESS_DENIED, &[], 0, None);
     }
     if shared.is_unloading() {
-        return shared.finish_request(req, NtStatus::STATUS_DEVICE_NOT_READY, &[], 0, None);
+        return shared.complete_engine_request(req, NtStatus::STATUS_DEVICE_NOT_READY, &[], 0, None);
     }
     // Each route either hands `req` on (Ok) or gives it back with the reason it was refused.
     let routed = match op {
@@ -102,7 +98,7 @@ pub(crate) fn dispatch<P: Provider, R: Request<P>>(
         Op::ClientInfo => client_info(shared, client, req),
     };
     if let Err((req, status)) = routed {
-        shared.finish_request(req, status, &[], 0, None);
+        shared.complete_engine_request(req, status, &[], 0, None);
     }
 }
 
@@ -133,7 +129,7 @@ fn socket<P: Provider, R: Request<P>>(client: &Arc<Client<P, R>>, req: R) -> Rou
         check(m.protocol == 0, NtStatus::STATUS_NOT_SUPPORTED)?;
         Ok(SocketParams { family, kind })
     })?;
-    Client::start_unbound(client, UnboundKind::Create(params), req, move |p, done| {
+    unbound::start(client, UnboundKind::Create(params), req, move |p, done| {
         p.create_socket(params, done)
     });
     Ok(())
@@ -230,7 +226,7 @@ fn data<P: Provider, R: Request<P>>(client: &Arc<Client<P, R>>, req: R, op: Op) 
     };
     if crate::provider::Buffer::is_empty(&buf) {
         sock.shared
-            .finish_request(req, NtStatus::STATUS_INVALID_BUFFER_SIZE, &[], 0, Some(buf));
+            .complete_engine_request(req, NtStatus::STATUS_INVALID_BUFFER_SIZE, &[], 0, Some(buf));
         return Ok(());
     }
     if receive {
@@ -275,7 +271,7 @@ fn datagram<P: Provider, R: Request<P>>(client: &Arc<Client<P, R>>, req: R, op: 
     };
     if crate::provider::Buffer::is_empty(&buf) {
         sock.shared
-            .finish_request(req, NtStatus::STATUS_INVALID_BUFFER_SIZE, &[], 0, Some(buf));
+            .complete_engine_request(req, NtStatus::STATUS_INVALID_BUFFER_SIZE, &[], 0, Some(buf));
         return Ok(());
     }
     match addr {
@@ -344,8 +340,12 @@ fn set_option<P: Provider, R: Request<P>>(
     })?;
     match provider_option(opt) {
         None => {
-            sock.state.lock().linger = (value.0 == 1).then_some(value.1);
-            shared.finish_request(req, NtStatus::STATUS_SUCCESS, &[], 0, None);
+            // Checked above: a u16.
+            let secs = u16::try_from(value.1).unwrap_or(u16::MAX);
+            match sock.set_linger(hid, (value.0 == 1).then_some(secs)) {
+                Ok(()) => shared.complete_engine_request(req, NtStatus::STATUS_SUCCESS, &[], 0, None),
+                Err(e) => return Err((req, e)),
+            }
         }
         Some(o) => {
             let v = value.0;
@@ -375,11 +375,14 @@ fn get_option<P: Provider, R: Request<P>>(
     })?;
     match provider_option(opt) {
         None => {
-            let linger = sock.state.lock().linger;
+            let linger = match sock.linger(hid) {
+                Ok(l) => l,
+                Err(e) => return Err((req, e)),
+            };
             let mut r = OptionReply::new_zeroed_with_header();
             r.value = u32::from(linger.is_some());
-            r.value2 = linger.unwrap_or(0);
-            reply(shared, req, &r);
+            r.value2 = u32::from(linger.unwrap_or(0));
+            shared.reply(req, &r);
         }
         Some(o) => {
             sock.start_op(client, hid, OpKind::GetOption, req, None, move |p, s, _, d| {
@@ -417,10 +420,10 @@ fn duplicate<P: Provider, R: Request<P>>(
     client: &Arc<Client<P, R>>,
     req: R,
 ) -> Routed<R> {
-    let (req, (sock, target)) = validate(req, |req| {
+    let (req, (sock, hid, target)) = validate(req, |req| {
         let m: DuplicateRequest = parse::decode(req.input())?;
         need_output::<P, R>(req, size_of::<HandleReply>())?;
-        let (sock, _) = client.lookup(m.handle)?;
+        let (sock, hid) = client.lookup(m.handle)?;
         let target = if m.target_client == 0 {
             client.clone()
         } else {
@@ -430,17 +433,17 @@ fn duplicate<P: Provider, R: Request<P>>(
                 .cloned()
                 .ok_or(NtStatus::STATUS_INVALID_PARAMETER)?
         };
-        Ok((sock, target))
+        Ok((sock, hid, target))
     })?;
-    let Some(id) = sock.add_handle() else {
-        // Its last handle was closed meanwhile.
+    let Some(id) = sock.add_handle(Some(hid)) else {
+        // The handle was closed since its lookup (invariant 3).
         return Err((req, NtStatus::STATUS_INVALID_HANDLE));
     };
     match target.insert_handle(&sock, id) {
         Ok(handle) => {
             let mut r = HandleReply::new_zeroed_with_header();
             r.handle = handle;
-            reply(shared, req, &r);
+            shared.reply(req, &r);
             Ok(())
         }
         Err(e) => Err((req, e)),
@@ -472,10 +475,11 @@ fn close<P: Provider, R: Request<P>>(client: &Arc<Client<P, R>>, req: R) -> Rout
                 mode,
                 linger_seconds: m.linger_seconds,
                 wait,
+                bound_ms: None,
             },
         ))
     })?;
-    // Rule 4: the handle leaves the table at once.
+    // Invariant 4: the handle leaves the table at once.
     match client.remove_handle(handle) {
         Ok((sock, hid)) => {
             sock.close_handle(hid, &args, Some(req), Some(client));
@@ -498,7 +502,7 @@ fn cancel<P: Provider, R: Request<P>>(
     let n = sock.cancel_handle_ops(hid);
     let mut r = CancelReply::new_zeroed_with_header();
     r.cancelled = n;
-    reply(shared, req, &r);
+    shared.reply(req, &r);
     Ok(())
 }
 
@@ -520,7 +524,7 @@ fn statistics<P: Provider, R: Request<P>>(
             Err(e) => return Err((req, e)),
         }
     };
-    reply(shared, req, &r);
+    shared.reply(req, &r);
     Ok(())
 }
 
@@ -545,7 +549,7 @@ fn resolve<P: Provider, R: Request<P>>(client: &Arc<Client<P, R>>, req: R) -> Ro
         AF_INET6 => Some(Family::V6),
         _ => None,
     };
-    Client::start_unbound(client, UnboundKind::Resolve, req, move |p, done| {
+    unbound::start(client, UnboundKind::Resolve, req, move |p, done| {
         let node = parse::c_str(&m.node).unwrap_or("");
         p.resolve(node, family, m.port, done)
     });
@@ -567,50 +571,6 @@ fn client_info<P: Provider, R: Request<P>>(
     r.max_pending_per_socket = shared.config.max_pending_per_socket;
     r.max_pending_per_client = shared.config.max_pending_per_client;
     r.max_handles = shared.config.max_handles_per_client;
-    reply(shared, req, &r);
+    shared.reply(req, &r);
     Ok(())
-}
-
-/// Completes an unbound operation (create, resolve).
-pub(crate) fn complete_unbound<P: Provider, R: Request<P>>(
-    shared: &Arc<Shared<P, R>>,
-    client: &Arc<Client<P, R>>,
-    kind: UnboundKind,
-    req: R,
-    out: OpOutput<P>,
-) {
-    match kind {
-        UnboundKind::Create(params) => match created_socket(out) {
-            Ok(s) => {
-                // The create operation still holds its live reference: nest the socket's.
-                shared.live.acquire_nested();
-                let sock = SocketObj::create(shared, s, params.kind, params.family);
-                match client.add_new_socket(&sock) {
-                    Ok(handle) => {
-                        let mut r = HandleReply::new_zeroed_with_header();
-                        r.handle = handle;
-                        reply(shared, req, &r);
-                    }
-                    Err(e) => shared.finish_request(req, e, &[], 0, None),
-                }
-            }
-            Err(e) => shared.finish_request(req, e, &[], 0, None),
-        },
-        UnboundKind::Resolve => {
-            if !out.status.is_success() {
-                return shared.finish_request(req, out.status, &[], 0, None);
-            }
-            let mut r = ResolveReply::new_zeroed_with_header();
-            if let OpValue::Addresses(list) = out.value {
-                for (slot, a) in r.addrs.iter_mut().zip(list.iter().take(RESOLVE_MAX_ADDRS)) {
-                    *slot = SockAddr::from(*a);
-                    r.count += 1;
-                }
-            }
-            if r.count == 0 {
-                return shared.finish_request(req, NtStatus::STATUS_NOT_FOUND, &[], 0, None);
-            }
-            reply(shared, req, &r);
-        }
-    }
 }

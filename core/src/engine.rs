@@ -1,255 +1,19 @@
-//! The engine: clients, the registry of live sockets, global statistics, unload.
+//! The engine: the front ends' entry points — clients, dispatch, cleanup, unload, figures.
 //!
-//! # Invariants
-//! - `live` is a [`Rundown`] counting socket objects not yet finished plus unbound operations in
-//!   flight. Unload revokes it; `on_idle` runs exactly once, when it drains — only then may the
-//!   platform release the provider (WskReleaseProviderNPI, WskDeregister).
-//! - Every request handed to the engine is completed exactly once, through
-//!   [`Shared::finish_request`] (which also counts it).
-//! - The registry lock and the client-table lock are taken only to add or remove an entry (socket
-//!   creation and teardown, client open and cleanup, DUPLICATE to another client), never on the
-//!   data path: sends and receives touch only their client's and their socket's locks.
-//!
-//! # Lock order
-//! `clients` → `client.state` → `socket.state`; `sockets` and `on_idle` are leaves. No lock is
-//! held across a provider call, a timer call or a request completion.
+//! A façade over `shared` (the state every part shares) and the modules doing the work:
+//! [`crate::client`], `socket`, `unbound` and the request router.
 
 use crate::client::{Client, ClientRef};
-use crate::provider::{PMutex, Provider};
+pub use crate::config::{Config, Stats};
+use crate::provider::Provider;
 use crate::request::Request;
-use crate::rundown::{Drained, Rundown};
-use crate::slab::{Key, Slab};
-use crate::socket::SocketStats;
-use crate::socket::{SockRef, SocketObj};
-use crate::sync::{Arc, AtomicBool, AtomicU64, Ordering};
+use crate::shared::Shared;
+use crate::slab::Key;
+use crate::sync::Arc;
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 use wsksock_abi::msg::{Message, StatisticsReply};
 use wsksock_abi::NtStatus;
-
-/// Limits and timeouts.
-#[derive(Clone, Debug)]
-pub struct Config {
-    /// Operations in flight per socket before requests get STATUS_INSUFFICIENT_RESOURCES.
-    pub max_pending_per_socket: u32,
-    /// Operations in flight per client.
-    pub max_pending_per_client: u32,
-    /// Handles per client.
-    pub max_handles_per_client: u32,
-    /// At unload, graceful teardowns turn abortive after this many milliseconds.
-    pub unload_linger_ms: u64,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            max_pending_per_socket: 256,
-            max_pending_per_client: 4096,
-            max_handles_per_client: 1 << 20,
-            unload_linger_ms: 5_000,
-        }
-    }
-}
-
-/// Engine-wide counters. None is touched per data operation (two threads on distinct sockets
-/// share no cache line): operations and their requests are counted in each socket's state under
-/// its own lock, and added here when the socket finishes. What is counted here directly: sockets
-/// created and alive, the rare unbound operations (create, resolve), requests the engine answers
-/// itself (refusals, CLOSE, DUPLICATE, STATISTICS...), provider contract violations.
-#[derive(Default)]
-pub(crate) struct GlobalStats {
-    sockets_alive: AtomicU64,
-    sockets_created: AtomicU64,
-    bytes_sent: AtomicU64,
-    bytes_received: AtomicU64,
-    ops_started: AtomicU64,
-    ops_completed: AtomicU64,
-    ops_cancelled: AtomicU64,
-    requests: AtomicU64,
-    requests_failed: AtomicU64,
-    contract_violations: AtomicU64,
-}
-
-impl GlobalStats {
-    /// An unbound operation (create, resolve) started.
-    pub fn op_started(&self) {
-        self.ops_started.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// An unbound operation completed.
-    pub fn op_completed(&self, cancelled: bool) {
-        self.ops_completed.fetch_add(1, Ordering::Relaxed);
-        if cancelled {
-            self.ops_cancelled.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    pub fn contract_violation(&self) {
-        self.contract_violations.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Folds a finished socket's figures in.
-    fn retire(&self, s: &SocketStats) {
-        let add = |a: &AtomicU64, v: u64| {
-            a.fetch_add(v, Ordering::Relaxed);
-        };
-        add(&self.bytes_sent, s.bytes_sent);
-        add(&self.bytes_received, s.bytes_received);
-        add(&self.ops_started, s.ops_started);
-        add(&self.ops_completed, s.ops_completed);
-        add(&self.ops_cancelled, s.ops_cancelled);
-        add(&self.requests, s.requests);
-        add(&self.requests_failed, s.requests_failed);
-    }
-
-    /// These counters plus the live sockets' own.
-    fn snapshot(&self, live: impl Iterator<Item = SocketStats>) -> Stats {
-        let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        let mut t = Stats {
-            sockets_alive: l(&self.sockets_alive),
-            sockets_created: l(&self.sockets_created),
-            bytes_sent: l(&self.bytes_sent),
-            bytes_received: l(&self.bytes_received),
-            ops_started: l(&self.ops_started),
-            ops_completed: l(&self.ops_completed),
-            ops_cancelled: l(&self.ops_cancelled),
-            requests: l(&self.requests),
-            requests_failed: l(&self.requests_failed),
-            contract_violations: l(&self.contract_violations),
-        };
-        for s in live {
-            t.bytes_sent += s.bytes_sent;
-            t.bytes_received += s.bytes_received;
-            t.ops_started += s.ops_started;
-            t.ops_completed += s.ops_completed;
-            t.ops_cancelled += s.ops_cancelled;
-            t.requests += s.requests;
-            t.requests_failed += s.requests_failed;
-        }
-        t
-    }
-}
-
-/// A snapshot of the global figures.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Stats {
-    /// Socket objects not yet finished.
-    pub sockets_alive: u64,
-    /// Socket objects ever created.
-    pub sockets_created: u64,
-    /// Payload bytes sent.
-    pub bytes_sent: u64,
-    /// Payload bytes received.
-    pub bytes_received: u64,
-    /// Provider operations started.
-    pub ops_started: u64,
-    /// Provider operations completed.
-    pub ops_completed: u64,
-    /// Of those, completed with STATUS_CANCELLED.
-    pub ops_cancelled: u64,
-    /// Requests completed.
-    pub requests: u64,
-    /// Of those, with an error status.
-    pub requests_failed: u64,
-    /// Completions the provider delivered for unknown operations (must stay 0).
-    pub contract_violations: u64,
-}
-
-/// State shared by the engine, its clients and its sockets.
-pub(crate) struct Shared<P: Provider, R: Request<P>> {
-    pub provider: P,
-    pub config: Config,
-    pub clients: PMutex<P, Slab<ClientRef<P, R>>>,
-    pub sockets: PMutex<P, Slab<SockRef<P, R>>>,
-    pub stats: GlobalStats,
-    pub live: Rundown,
-    unloading: AtomicBool,
-    on_idle: PMutex<P, Option<Box<dyn FnOnce() + Send>>>,
-}
-
-impl<P: Provider, R: Request<P>> Shared<P, R> {
-    pub fn is_unloading(&self) -> bool {
-        self.unloading.load(Ordering::Acquire)
-    }
-
-    /// Completes a request and counts it engine-wide. Every request ends here or in
-    /// [`Shared::complete_request`] exactly once.
-    pub fn finish_request(
-        &self,
-        req: R,
-        status: NtStatus,
-        reply: &[u8],
-        info: usize,
-        buf: Option<P::Buffer>,
-    ) {
-        self.stats.requests.fetch_add(1, Ordering::Relaxed);
-        if status.is_error() {
-            self.stats.requests_failed.fetch_add(1, Ordering::Relaxed);
-        }
-        self.complete_request(req, status, reply, info, buf);
-    }
-
-    /// Completes a request its socket already counted (the data path: no engine-wide counter).
-    #[allow(clippy::unused_self)] // a method like finish_request, so call sites read alike
-    pub fn complete_request(
-        &self,
-        req: R,
-        status: NtStatus,
-        reply: &[u8],
-        info: usize,
-        buf: Option<P::Buffer>,
-    ) {
-        let (reply, info) = if status.is_error() {
-            (&[][..], 0)
-        } else {
-            (reply, info)
-        };
-        req.complete(status, reply, info, buf);
-    }
-
-    /// Global figures: the retired totals plus every live socket's.
-    pub fn snapshot(&self) -> Stats {
-        let live: Vec<SockRef<P, R>> = self.sockets.lock().iter().map(|(_, s)| s.clone()).collect();
-        self.stats.snapshot(live.iter().map(|s| s.state.lock().stats))
-    }
-
-    /// Adds a new socket object to the registry (`make` receives its registry key).
-    pub fn register_socket(&self, make: impl FnOnce(Key) -> SockRef<P, R>) -> SockRef<P, R> {
-        self.stats.sockets_alive.fetch_add(1, Ordering::Relaxed);
-        self.stats.sockets_created.fetch_add(1, Ordering::Relaxed);
-        let mut reg = self.sockets.lock();
-        let key = reg.next_key().unwrap_or_default();
-        let obj = make(key);
-        let _ = reg.insert(obj.clone());
-        obj
-    }
-
-    /// A socket's teardown finished: forget it, drop its live reference.
-    pub fn socket_finished(&self, sock: &SocketObj<P, R>) {
-        let stats = sock.state.lock().stats;
-        let removed = self.sockets.lock().remove(sock.registry_key);
-        // Retired after leaving the registry: a concurrent snapshot may miss this socket's
-        // figures for a moment, but never counts them twice.
-        self.stats.retire(&stats);
-        drop(removed);
-        self.stats.sockets_alive.fetch_sub(1, Ordering::Relaxed);
-        self.live_release();
-    }
-
-    /// Drops one live reference; runs `on_idle` if that was the last one after unload began.
-    pub fn live_release(&self) {
-        if self.live.release() == Drained::Yes {
-            self.idle();
-        }
-    }
-
-    fn idle(&self) {
-        let f = self.on_idle.lock().take();
-        if let Some(f) = f {
-            f();
-        }
-    }
-}
 
 /// The engine. Cheap to clone.
 ///
@@ -271,20 +35,8 @@ impl<P: Provider, R: Request<P>> Clone for Engine<P, R> {
 impl<P: Provider, R: Request<P>> Engine<P, R> {
     /// An engine over `provider`.
     pub fn new(provider: P, config: Config) -> Self {
-        let clients = crate::provider::new_mutex(&provider, Slab::new());
-        let sockets = crate::provider::new_mutex(&provider, Slab::new());
-        let on_idle = crate::provider::new_mutex(&provider, None);
         Engine {
-            shared: Arc::new(Shared {
-                provider,
-                config,
-                clients,
-                sockets,
-                stats: GlobalStats::default(),
-                live: Rundown::new(),
-                unloading: AtomicBool::new(false),
-                on_idle,
-            }),
+            shared: Arc::new(Shared::new(provider, config)),
         }
     }
 
@@ -322,7 +74,9 @@ impl<P: Provider, R: Request<P>> Engine<P, R> {
         crate::dispatch::dispatch(&self.shared, client, req);
     }
 
-    /// IRP_MJ_CLEANUP: closes every handle of the client and cancels its operations.
+    /// IRP_MJ_CLEANUP: closes every handle of the client (each socket with its own linger
+    /// setting, graceful teardowns bounded by [`Config::cleanup_linger_ms`]) and cancels its
+    /// operations. Idempotent.
     pub fn cleanup_client(&self, client: &ClientRef<P, R>) {
         let removed = {
             let mut clients = self.shared.clients.lock();
@@ -335,7 +89,7 @@ impl<P: Provider, R: Request<P>> Engine<P, R> {
             }
         };
         drop(removed);
-        client.cleanup();
+        client.cleanup(self.shared.config.cleanup_linger_ms);
     }
 
     /// Unload: closes every socket (graceful ones get `unload_linger_ms` before turning
@@ -343,8 +97,7 @@ impl<P: Provider, R: Request<P>> Engine<P, R> {
     /// operation is left — maybe before returning.
     pub fn unload(&self, on_idle: Box<dyn FnOnce() + Send>) {
         let shared = &self.shared;
-        shared.unloading.store(true, Ordering::Release);
-        *shared.on_idle.lock() = Some(on_idle);
+        shared.begin_unload(on_idle);
         let clients: Vec<_> = shared
             .clients
             .lock()
@@ -352,16 +105,12 @@ impl<P: Provider, R: Request<P>> Engine<P, R> {
             .into_iter()
             .map(|(_, c)| c)
             .collect();
+        let bound = shared.config.unload_linger_ms;
         for c in clients {
-            c.cleanup();
+            c.cleanup(bound);
         }
-        let socks: Vec<_> = shared.sockets.lock().iter().map(|(_, s)| s.clone()).collect();
-        for s in socks {
-            s.bound_teardown(shared.config.unload_linger_ms);
-        }
-        if shared.live.revoke() == Drained::Yes {
-            shared.idle();
-        }
+        shared.bound_teardowns(bound, None);
+        shared.revoke_live();
     }
 
     /// Global figures.

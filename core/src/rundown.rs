@@ -5,7 +5,11 @@
 //! The teardown calls [`Rundown::revoke`] before `WskCloseSocket`: from then on `try_acquire`
 //! fails, and exactly one of `revoke` (if no call was in progress) or the `release` that ends the
 //! last call in progress returns [`Drained::Yes`] — that caller issues the close. So the close is
-//! never issued while another call on the socket is in progress (spec section 2, rule 5).
+//! never issued while another call on the socket is in progress (invariant 5 of the crate).
+//!
+//! The engine uses a second one as its live count: every socket object not yet finished and
+//! every unbound operation in flight holds a reference; unload revokes it, and the release that
+//! drains it reports idle (invariant 8).
 //!
 //! # Invariants
 //! - `state` = `REVOKED` bit | number of calls in progress.
@@ -26,7 +30,7 @@ pub enum Drained {
     No,
 }
 
-/// Rundown protection for one socket.
+/// Rundown protection: of one socket's provider calls, or of the engine's live objects.
 #[derive(Debug)]
 pub struct Rundown {
     state: AtomicUsize,

@@ -141,14 +141,17 @@ impl<T> Slab<T> {
         if slot.generation != key.generation || matches!(slot.entry, Entry::Vacant(_)) {
             return None;
         }
-        let Entry::Occupied(value) = core::mem::replace(&mut slot.entry, Entry::Vacant(self.free_head))
-        else {
+        let Entry::Occupied(value) = core::mem::replace(&mut slot.entry, Entry::Vacant(NONE)) else {
             return None;
         };
-        // INVARIANT: generations skip 0 when they wrap.
-        slot.generation = slot.generation.checked_add(1).unwrap_or(1);
-        self.free_head = key.index;
         self.len -= 1;
+        if let Some(next) = slot.generation.checked_add(1) {
+            slot.generation = next;
+            slot.entry = Entry::Vacant(self.free_head);
+            self.free_head = key.index;
+        }
+        // INVARIANT: otherwise the slot stays vacant at `u32::MAX`, off the free list: every
+        // generation it could take next was already handed out.
         Some(value)
     }
 
@@ -203,6 +206,43 @@ impl<T> Slab<T> {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+
+    impl<T> Slab<T> {
+        /// Fast-forwards a slot's generation (2^32 real reuses take too long for a test).
+        fn age(&mut self, index: u32, generation: u32) {
+            self.slots[index as usize].generation = generation;
+        }
+    }
+
+    #[test]
+    fn a_slot_whose_generation_would_wrap_is_retired() {
+        let mut s = Slab::new();
+        let first = s.insert("first").unwrap();
+        assert_eq!(first.generation, 1);
+        assert_eq!(s.remove(first), Some("first"));
+        // 2^32 - 2 reuses later:
+        s.age(first.index, u32::MAX);
+        let last = s.insert("last").unwrap();
+        assert_eq!(
+            last,
+            Key {
+                index: first.index,
+                generation: u32::MAX
+            }
+        );
+        assert_eq!(s.remove(last), Some("last"));
+        let next = s.insert("next").unwrap();
+        assert_ne!(next.index, first.index, "the worn-out slot is never reused");
+        assert_eq!(s.get(first), None, "a stale handle stays dead");
+        assert_eq!(s.get(last), None);
+        assert_eq!(s.len(), 1);
+        // The retired slot stays out of the free list after the slab empties and refills.
+        assert_eq!(s.remove(next), Some("next"));
+        let again = s.insert("again").unwrap();
+        assert_eq!(again.index, next.index);
+        assert_eq!(s.next_key().map(|k| k.index), Some(2));
+        assert!(s.iter().all(|(k, _)| k != first && k != last));
+    }
 
     #[test]
     fn stale_key_misses_after_reuse() {

@@ -3,7 +3,9 @@
 //! Under `cfg(loom)` these are loom's types; otherwise the standard ones. The engine's locks are
 //! `lock_api::Mutex<P::RawLock, T>` built from a raw lock the platform hands out
 //! ([`crate::Provider::new_raw_lock`]): a kernel spin lock in the driver, a host mutex in the
-//! emulator, a loom-visible spin lock in the models. `.clippy.toml` forbids bypassing this module.
+//! emulator, a loom-visible spin lock in the models. `cargo xtask lint` (`check_sync_shim` in
+//! `xtask/src/main.rs`) fails on any other source of them in `core/src` — clippy's
+//! `disallowed-types` cannot tell a re-export from a bypass.
 //!
 //! No lock of the engine is ever held across a provider call or a request completion: a provider
 //! may complete an operation synchronously, and that completion takes the same locks again.

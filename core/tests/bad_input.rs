@@ -1,5 +1,4 @@
 //! Bad input, one case per test: each gets its specific status and the engine keeps serving.
-#![allow(clippy::many_single_char_names)]
 
 mod support;
 
@@ -9,14 +8,14 @@ use wsksock_abi::msg::{CloseMode, CloseRequest, DataRequest, Message, SocketKind
 use wsksock_abi::{Handle, NtStatus, Op};
 
 fn status_of(r: TReq) -> NtStatus {
-    let (e, p) = engine();
-    let c = e.open_client().unwrap();
-    let s = go(&e, &c, r).status();
+    let (engine, provider) = engine();
+    let client = engine.open_client().unwrap();
+    let status = go(&engine, &client, r).status();
     // The engine keeps serving after refusing.
-    let h = go(&e, &c, socket_req(AF_INET, SocketKind::Stream)).handle();
-    assert_ne!(h, Handle::NULL);
-    p.assert_clean();
-    s
+    let handle = go(&engine, &client, socket_req(AF_INET, SocketKind::Stream)).handle();
+    assert_ne!(handle, Handle::NULL);
+    provider.assert_clean();
+    status
 }
 
 fn close_bytes() -> Vec<u8> {
@@ -90,19 +89,19 @@ fn stale_handle_is_invalid_handle() {
 #[test]
 fn other_clients_handle_is_invalid_handle() {
     let (e, p) = engine();
-    let a = e.open_client().unwrap();
-    let b = e.open_client().unwrap();
-    let h = go(&e, &a, socket_req(AF_INET, SocketKind::Stream)).handle();
+    let owner = e.open_client().unwrap();
+    let other = e.open_client().unwrap();
+    let h = go(&e, &owner, socket_req(AF_INET, SocketKind::Stream)).handle();
     assert_eq!(
-        go(&e, &b, recv_req(h, 1)).status(),
+        go(&e, &other, recv_req(h, 1)).status(),
         NtStatus::STATUS_INVALID_HANDLE
     );
     assert_eq!(
-        go(&e, &b, close_req(h, CloseMode::Abortive, 0, false)).status(),
+        go(&e, &other, close_req(h, CloseMode::Abortive, 0, false)).status(),
         NtStatus::STATUS_INVALID_HANDLE
     );
-    // ...and it did not close a's socket.
-    go(&e, &a, handle_req(Op::Statistics, h)).expect_ok();
+    // ...and it did not close the owner's socket.
+    go(&e, &owner, handle_req(Op::Statistics, h)).expect_ok();
     p.assert_clean();
 }
 
@@ -209,15 +208,13 @@ fn empty_data_buffer_is_invalid_buffer_size() {
 
 #[test]
 fn direct_code_with_a_kernel_pointer_is_invalid_parameter() {
-    let (e, p) = engine();
-    let c = e.open_client().unwrap();
-    let h = connected(&e, &p, &c);
+    let f = Fixture::connected();
     let mut m = DataRequest::new_zeroed_with_header();
-    m.handle = h;
+    m.handle = f.handle;
     m.buffer = 0x1000;
     m.length = 4;
-    let r = TReq::new(Op::Send, bytes(&m)).with_data(vec![1; 4]);
-    assert_eq!(go(&e, &c, r).status(), NtStatus::STATUS_INVALID_PARAMETER);
+    let send = TReq::new(Op::Send, bytes(&m)).with_data(vec![1; 4]);
+    assert_eq!(f.go(send).status(), NtStatus::STATUS_INVALID_PARAMETER);
 }
 
 #[test]

@@ -1,4 +1,4 @@
-//! Zero copy (issue 7, item 3): on the data path the engine only *moves* the caller's buffer
+//! Zero copy (`docs/PERFORMANCE.md`): on the data path the engine only *moves* the caller's buffer
 //! descriptor (the driver's MDL): it never reads, writes or copies a payload byte.
 //!
 //! The engine is generic over `Provider::Buffer`, whose trait offers `len` and nothing else, so it
@@ -13,7 +13,6 @@
 //!
 //! The counting allocator needs `unsafe` (a `GlobalAlloc` cannot be written without it); it only
 //! forwards to the system allocator and bumps a thread-local counter.
-#![allow(clippy::many_single_char_names)]
 
 use parking_lot::Mutex;
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -320,19 +319,32 @@ impl Request<ZProv> for ZReq {
 
 type ZEngine = Engine<ZProv, ZReq>;
 
-fn setup(kind: AbiKind) -> (ZEngine, ZProv, wsksock_core::ClientRef<ZProv, ZReq>, Handle) {
-    let p = ZProv::default();
-    let e = Engine::new(p.clone(), Config::default());
-    let c = e.open_client().expect("client");
+/// Fixture: an engine over the zero-copy provider, a client, a socket of that client.
+struct Fixture {
+    engine: ZEngine,
+    provider: ZProv,
+    client: wsksock_core::ClientRef<ZProv, ZReq>,
+    handle: Handle,
+}
+
+fn setup(kind: AbiKind) -> Fixture {
+    let provider = ZProv::default();
+    let engine = Engine::new(provider.clone(), Config::default());
+    let client = engine.open_client().expect("client");
     let mut m = SocketRequest::new_zeroed_with_header();
     m.family = wsksock_abi::addr::AF_INET;
     m.kind = kind as u16;
     let (r, done, _) = ZReq::new(Op::Socket, &m, None);
-    e.dispatch(&c, r);
+    engine.dispatch(&client, r);
     let (st, reply, _, _) = done.lock().take().expect("SOCKET completes inline");
     assert_eq!(st, NtStatus::STATUS_SUCCESS);
-    let h = HandleReply::read_from_prefix(&reply).expect("reply").0.handle;
-    (e, p, c, h)
+    let handle = HandleReply::read_from_prefix(&reply).expect("reply").0.handle;
+    Fixture {
+        engine,
+        provider,
+        client,
+        handle,
+    }
 }
 
 fn payload(f: fn(usize) -> u8) -> Box<[u8]> {
@@ -341,14 +353,9 @@ fn payload(f: fn(usize) -> u8) -> Box<[u8]> {
 
 /// Dispatches `r`, returning its completion and the number of payload-sized allocations made on
 /// this thread meanwhile.
-fn run(
-    e: &ZEngine,
-    c: &wsksock_core::ClientRef<ZProv, ZReq>,
-    r: ZReq,
-    done: &Done,
-) -> (u64, Option<(NtStatus, usize, ZBuf)>) {
+fn run(f: &Fixture, r: ZReq, done: &Done) -> (u64, Option<(NtStatus, usize, ZBuf)>) {
     let before = big_allocs();
-    e.dispatch(c, r);
+    f.engine.dispatch(&f.client, r);
     let big = big_allocs() - before;
     let out = done
         .lock()
@@ -369,21 +376,21 @@ const MAX_LEN_CALLS: usize = 1;
 
 #[test]
 fn send_hands_the_callers_buffer_to_the_provider_and_back_untouched() {
-    let (e, p, c, h) = setup(AbiKind::Stream);
+    let f = setup(AbiKind::Stream);
     let data = payload(sent_byte);
     let addr = data.as_ptr() as usize;
-    let (r, done, probe) = data_req(Op::Send, h, data);
-    let (big, out) = run(&e, &c, r, &done);
+    let (r, done, probe) = data_req(Op::Send, f.handle, data);
+    let (big, out) = run(&f, r, &done);
     let (st, info, buf) = out.expect("the send completes inline");
     assert_eq!(st, NtStatus::STATUS_SUCCESS);
     assert_eq!(info, PAYLOAD);
     assert_eq!(
-        p.seen.lock().addrs,
+        f.provider.seen.lock().addrs,
         vec![addr],
         "the provider got the caller's memory"
     );
     assert_eq!(
-        p.seen.lock().sent_ok,
+        f.provider.seen.lock().sent_ok,
         vec![true],
         "and transmitted the caller's bytes"
     );
@@ -399,15 +406,15 @@ fn send_hands_the_callers_buffer_to_the_provider_and_back_untouched() {
 
 #[test]
 fn receive_is_filled_in_place_by_the_provider() {
-    let (e, p, c, h) = setup(AbiKind::Stream);
+    let f = setup(AbiKind::Stream);
     let data = vec![0u8; PAYLOAD].into_boxed_slice();
     let addr = data.as_ptr() as usize;
-    let (r, done, probe) = data_req(Op::Receive, h, data);
-    let (big, out) = run(&e, &c, r, &done);
+    let (r, done, probe) = data_req(Op::Receive, f.handle, data);
+    let (big, out) = run(&f, r, &done);
     let (st, info, buf) = out.expect("the receive completes inline");
     assert_eq!(st, NtStatus::STATUS_SUCCESS);
     assert_eq!(info, PAYLOAD);
-    assert_eq!(p.seen.lock().addrs, vec![addr]);
+    assert_eq!(f.provider.seen.lock().addrs, vec![addr]);
     assert_eq!(buf.addr(), addr);
     assert!(
         buf.data.iter().enumerate().all(|(i, b)| *b == received_byte(i)),
@@ -419,25 +426,25 @@ fn receive_is_filled_in_place_by_the_provider() {
 
 #[test]
 fn datagrams_move_the_window_not_the_bytes() {
-    let (e, p, c, h) = setup(AbiKind::Datagram);
+    let f = setup(AbiKind::Datagram);
     // SEND_TO: the whole output buffer is the payload.
     let mut m = DatagramRequest::new_zeroed_with_header();
-    m.handle = h;
+    m.handle = f.handle;
     m.addr = SockAddr::from("127.0.0.1:9".parse::<SocketAddr>().expect("addr"));
     let data = payload(sent_byte);
     let addr = data.as_ptr() as usize;
     let (r, done, _) = ZReq::new(Op::SendTo, &m, Some(data));
-    let (big, out) = run(&e, &c, r, &done);
+    let (big, out) = run(&f, r, &done);
     let (st, _, buf) = out.expect("inline");
     assert_eq!((st, buf.addr(), big), (NtStatus::STATUS_SUCCESS, addr, 0));
-    assert_eq!(p.seen.lock().sent_ok, vec![true]);
+    assert_eq!(f.provider.seen.lock().sent_ok, vec![true]);
     // RECEIVE_FROM: the payload starts after the reply header, in the same buffer.
     let mut m = DatagramRequest::new_zeroed_with_header();
-    m.handle = h;
+    m.handle = f.handle;
     let data = vec![0u8; RECEIVE_FROM_DATA_OFFSET + PAYLOAD].into_boxed_slice();
     let addr = data.as_ptr() as usize;
     let (r, done, _) = ZReq::new(Op::ReceiveFrom, &m, Some(data));
-    let (big, out) = run(&e, &c, r, &done);
+    let (big, out) = run(&f, r, &done);
     let (st, info, buf) = out.expect("inline");
     assert_eq!((st, buf.addr(), big), (NtStatus::STATUS_SUCCESS, addr, 0));
     assert_eq!(buf.offset, RECEIVE_FROM_DATA_OFFSET);
@@ -448,19 +455,19 @@ fn datagrams_move_the_window_not_the_bytes() {
 
 #[test]
 fn a_cancelled_receive_gives_the_same_buffer_back() {
-    let (e, p, c, h) = setup(AbiKind::Stream);
-    p.hold.store(true, Ordering::Relaxed);
+    let f = setup(AbiKind::Stream);
+    f.provider.hold.store(true, Ordering::Relaxed);
     let data = vec![0u8; PAYLOAD].into_boxed_slice();
     let addr = data.as_ptr() as usize;
-    let (r, done, _) = data_req(Op::Receive, h, data);
-    let (big, out) = run(&e, &c, r, &done);
+    let (r, done, _) = data_req(Op::Receive, f.handle, data);
+    let (big, out) = run(&f, r, &done);
     assert!(out.is_none(), "the receive pends");
     assert_eq!(big, 0);
     let mut m = CloseRequest::new_zeroed_with_header();
-    m.handle = h;
+    m.handle = f.handle;
     m.mode = CloseMode::Abortive as u32;
     let (close, close_done, _) = ZReq::new(Op::Close, &m, None);
-    e.dispatch(&c, close);
+    f.engine.dispatch(&f.client, close);
     assert_eq!(
         close_done.lock().take().expect("CLOSE completes").0,
         NtStatus::STATUS_SUCCESS
@@ -468,5 +475,5 @@ fn a_cancelled_receive_gives_the_same_buffer_back() {
     let (st, _, _, buf) = done.lock().take().expect("the receive completed");
     assert_eq!(st, NtStatus::STATUS_CANCELLED);
     assert_eq!(buf.expect("buffer back").addr(), addr);
-    assert!(p.held.lock().is_empty());
+    assert!(f.provider.held.lock().is_empty());
 }

@@ -7,7 +7,9 @@
 //! ([`crate::HostProvider::checker`]); [`crate::Verifier`] puts one around any provider.
 //!
 //! Rules (one [`ViolationKind`] each):
-//! - no call on a socket while its close is in progress, and none after its close completed;
+//! - no call on a socket while its close is in progress, and none after its close completed —
+//!   `cancel` (`IoCancelIrp` on one of the socket's operations) included, since a WSK cancel
+//!   routine reaches into the socket;
 //! - no `close` while another call on the same socket is in progress (a completion that runs
 //!   inside a call counts as inside it, as an IRP completed synchronously does), and no second
 //!   `close`;
@@ -61,7 +63,7 @@ pub enum Call {
     GetAddress,
     /// `resolve` (WskGetAddressInfo).
     Resolve,
-    /// `cancel` (IoCancelIrp).
+    /// `cancel` (IoCancelIrp): a call on the socket of the operation it names.
     Cancel,
 }
 

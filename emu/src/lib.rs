@@ -29,4 +29,4 @@ pub use checker::{Call, Checker, Violation, ViolationKind};
 pub use fault::{FaultAction, FaultEvent, FaultInjector, FaultPlan, FaultSocket};
 pub use host::{HostOp, HostProvider, HostSocket, HostTimer};
 pub use profile::{CompletionMode, Config, Profile, WINE_MAX_PENDING};
-pub use verifier::{VerifiedSocket, Verifier};
+pub use verifier::{VerifiedOp, VerifiedSocket, Verifier};

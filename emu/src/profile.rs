@@ -33,6 +33,11 @@ pub enum CompletionMode {
     /// returns (except contract failures and Wine's synchronous stubs). The most asynchronous
     /// schedule, for shaking out races.
     Deferred,
+    /// Calls run as in `Inline`, but every completion and every timer callback is handed to a
+    /// pool of delivery threads ([`Config::delivery_threads`]) that run them concurrently and in
+    /// random order — as on Windows, where the close IRP, the other IRPs of a socket and the
+    /// linger DPC complete on several CPUs at once. Nothing completes inside its call.
+    Concurrent,
 }
 
 /// Settings of a [`crate::HostProvider`].
@@ -44,6 +49,8 @@ pub struct Config {
     pub completions: CompletionMode,
     /// How often a graceful disconnect re-checks that the peer acknowledged everything.
     pub drain_poll: Duration,
+    /// Delivery threads of [`CompletionMode::Concurrent`].
+    pub delivery_threads: usize,
 }
 
 impl Default for Config {
@@ -52,6 +59,7 @@ impl Default for Config {
             profile: Profile::Windows,
             completions: CompletionMode::Inline,
             drain_poll: Duration::from_millis(2),
+            delivery_threads: 3,
         }
     }
 }

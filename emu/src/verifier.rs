@@ -1,7 +1,9 @@
 //! [`Verifier`]: the contract checker around any provider, like Driver Verifier around a driver.
 //!
 //! `Verifier<P>` is itself a [`Provider`]: every call goes through its [`Checker`] and then to
-//! `P`; every completion comes back through it. A call the checker refuses (on a socket whose
+//! `P`; every completion comes back through it. A cancel is a call on its operation's socket
+//! like any other ([`VerifiedOp`] remembers which): it may not come during or after that socket's
+//! close, and a close may not come while it is in progress. A call the checker refuses (on a socket whose
 //! close was called, after teardown) is not passed on — in WSK it would touch freed memory — but
 //! completed at once with STATUS_INVALID_HANDLE (STATUS_DEVICE_NOT_READY after teardown), its
 //! buffer given back. Dropping the verifier tears the checker down (records what is still alive),
@@ -56,6 +58,31 @@ impl<S> core::fmt::Debug for VerifiedSocket<S> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         write!(f, "VerifiedSocket(#{})", self.id)
     }
+}
+
+/// An operation seen through a [`Verifier`]: the inner provider's reference and the checker's id
+/// of the socket it was issued on (`None`: create, resolve).
+#[derive(Clone)]
+pub struct VerifiedOp<O> {
+    socket: Option<u64>,
+    inner: O,
+}
+
+impl<O> VerifiedOp<O> {
+    /// The inner provider's reference.
+    pub fn inner(&self) -> &O {
+        &self.inner
+    }
+}
+
+impl<O> core::fmt::Debug for VerifiedOp<O> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "VerifiedOp(socket {:?})", self.socket)
+    }
+}
+
+fn global<O>(inner: Option<O>) -> Option<VerifiedOp<O>> {
+    inner.map(|inner| VerifiedOp { socket: None, inner })
 }
 
 /// Checks the WSK contract of every call made through it to `P`.
@@ -121,7 +148,7 @@ impl<P: Provider> Verifier<P> {
         buf: Option<P::Buffer>,
         done: Completion<Self>,
         pass: impl FnOnce(&P, &P::Socket, Option<P::Buffer>, Completion<P>) -> Option<P::OpRef>,
-    ) -> Option<P::OpRef> {
+    ) -> Option<VerifiedOp<P::OpRef>> {
         let (guard, ok) = if call == Call::Close {
             self.checker.enter_close(s.id)
         } else {
@@ -136,7 +163,10 @@ impl<P: Provider> Verifier<P> {
         let inner_done = self.wrap(op, call, Some(s.id), None, done);
         let r = pass(&self.inner, &s.inner, buf, inner_done);
         drop(guard);
-        r
+        r.map(|inner| VerifiedOp {
+            socket: Some(s.id),
+            inner,
+        })
     }
 }
 
@@ -186,7 +216,7 @@ impl<P: Provider> CompletionSink<P> for VerifierSink<P> {
 impl<P: Provider> Provider for Verifier<P> {
     type Socket = VerifiedSocket<P::Socket>;
     type Buffer = P::Buffer;
-    type OpRef = P::OpRef;
+    type OpRef = VerifiedOp<P::OpRef>;
     type TimerRef = P::TimerRef;
     type RawLock = P::RawLock;
 
@@ -194,7 +224,7 @@ impl<P: Provider> Provider for Verifier<P> {
         self.inner.new_raw_lock()
     }
 
-    fn create_socket(&self, params: SocketParams, done: Completion<Self>) -> Option<P::OpRef> {
+    fn create_socket(&self, params: SocketParams, done: Completion<Self>) -> Option<Self::OpRef> {
         let op = self.checker.op_started(None, Call::CreateSocket);
         if !self.checker.enter_global(Call::CreateSocket) {
             self.checker.op_completed(op);
@@ -208,26 +238,32 @@ impl<P: Provider> Provider for Verifier<P> {
         };
         let label = format!("{kind}/{:?}", params.family);
         let d = self.wrap(op, Call::CreateSocket, None, Some(label), done);
-        self.inner.create_socket(params, d)
+        global(self.inner.create_socket(params, d))
     }
 
-    fn bind(&self, s: &Self::Socket, local: SocketAddr, done: Completion<Self>) -> Option<P::OpRef> {
+    fn bind(&self, s: &Self::Socket, local: SocketAddr, done: Completion<Self>) -> Option<Self::OpRef> {
         self.on_socket(s, Call::Bind, None, done, |p, s, _, d| p.bind(s, local, d))
     }
 
-    fn listen(&self, s: &Self::Socket, backlog: u32, done: Completion<Self>) -> Option<P::OpRef> {
+    fn listen(&self, s: &Self::Socket, backlog: u32, done: Completion<Self>) -> Option<Self::OpRef> {
         self.on_socket(s, Call::Listen, None, done, |p, s, _, d| p.listen(s, backlog, d))
     }
 
-    fn accept(&self, s: &Self::Socket, done: Completion<Self>) -> Option<P::OpRef> {
+    fn accept(&self, s: &Self::Socket, done: Completion<Self>) -> Option<Self::OpRef> {
         self.on_socket(s, Call::Accept, None, done, |p, s, _, d| p.accept(s, d))
     }
 
-    fn connect(&self, s: &Self::Socket, remote: SocketAddr, done: Completion<Self>) -> Option<P::OpRef> {
+    fn connect(&self, s: &Self::Socket, remote: SocketAddr, done: Completion<Self>) -> Option<Self::OpRef> {
         self.on_socket(s, Call::Connect, None, done, |p, s, _, d| p.connect(s, remote, d))
     }
 
-    fn send(&self, s: &Self::Socket, buf: P::Buffer, flags: u32, done: Completion<Self>) -> Option<P::OpRef> {
+    fn send(
+        &self,
+        s: &Self::Socket,
+        buf: P::Buffer,
+        flags: u32,
+        done: Completion<Self>,
+    ) -> Option<Self::OpRef> {
         self.on_socket(s, Call::Send, Some(buf), done, |p, s, b, d| match b {
             Some(b) => p.send(s, b, flags, d),
             None => None,
@@ -240,7 +276,7 @@ impl<P: Provider> Provider for Verifier<P> {
         buf: P::Buffer,
         flags: u32,
         done: Completion<Self>,
-    ) -> Option<P::OpRef> {
+    ) -> Option<Self::OpRef> {
         self.on_socket(s, Call::Receive, Some(buf), done, |p, s, b, d| match b {
             Some(b) => p.receive(s, b, flags, d),
             None => None,
@@ -253,27 +289,27 @@ impl<P: Provider> Provider for Verifier<P> {
         buf: P::Buffer,
         remote: SocketAddr,
         done: Completion<Self>,
-    ) -> Option<P::OpRef> {
+    ) -> Option<Self::OpRef> {
         self.on_socket(s, Call::SendTo, Some(buf), done, |p, s, b, d| match b {
             Some(b) => p.send_to(s, b, remote, d),
             None => None,
         })
     }
 
-    fn receive_from(&self, s: &Self::Socket, buf: P::Buffer, done: Completion<Self>) -> Option<P::OpRef> {
+    fn receive_from(&self, s: &Self::Socket, buf: P::Buffer, done: Completion<Self>) -> Option<Self::OpRef> {
         self.on_socket(s, Call::ReceiveFrom, Some(buf), done, |p, s, b, d| match b {
             Some(b) => p.receive_from(s, b, d),
             None => None,
         })
     }
 
-    fn disconnect(&self, s: &Self::Socket, abortive: bool, done: Completion<Self>) -> Option<P::OpRef> {
+    fn disconnect(&self, s: &Self::Socket, abortive: bool, done: Completion<Self>) -> Option<Self::OpRef> {
         self.on_socket(s, Call::Disconnect, None, done, |p, s, _, d| {
             p.disconnect(s, abortive, d)
         })
     }
 
-    fn close(&self, s: &Self::Socket, done: Completion<Self>) -> Option<P::OpRef> {
+    fn close(&self, s: &Self::Socket, done: Completion<Self>) -> Option<Self::OpRef> {
         self.on_socket(s, Call::Close, None, done, |p, s, _, d| p.close(s, d))
     }
 
@@ -283,19 +319,19 @@ impl<P: Provider> Provider for Verifier<P> {
         opt: SockOpt,
         value: u32,
         done: Completion<Self>,
-    ) -> Option<P::OpRef> {
+    ) -> Option<Self::OpRef> {
         self.on_socket(s, Call::SetOption, None, done, |p, s, _, d| {
             p.set_option(s, opt, value, d)
         })
     }
 
-    fn get_option(&self, s: &Self::Socket, opt: SockOpt, done: Completion<Self>) -> Option<P::OpRef> {
+    fn get_option(&self, s: &Self::Socket, opt: SockOpt, done: Completion<Self>) -> Option<Self::OpRef> {
         self.on_socket(s, Call::GetOption, None, done, |p, s, _, d| {
             p.get_option(s, opt, d)
         })
     }
 
-    fn get_address(&self, s: &Self::Socket, which: AddrKind, done: Completion<Self>) -> Option<P::OpRef> {
+    fn get_address(&self, s: &Self::Socket, which: AddrKind, done: Completion<Self>) -> Option<Self::OpRef> {
         self.on_socket(s, Call::GetAddress, None, done, |p, s, _, d| {
             p.get_address(s, which, d)
         })
@@ -307,7 +343,7 @@ impl<P: Provider> Provider for Verifier<P> {
         family: Option<Family>,
         port: u16,
         done: Completion<Self>,
-    ) -> Option<P::OpRef> {
+    ) -> Option<Self::OpRef> {
         let op = self.checker.op_started(None, Call::Resolve);
         if !self.checker.enter_global(Call::Resolve) {
             self.checker.op_completed(op);
@@ -315,11 +351,21 @@ impl<P: Provider> Provider for Verifier<P> {
             return None;
         }
         let d = self.wrap(op, Call::Resolve, None, None, done);
-        self.inner.resolve(node, family, port, d)
+        global(self.inner.resolve(node, family, port, d))
     }
 
-    fn cancel(&self, op: &P::OpRef) {
-        self.inner.cancel(op);
+    fn cancel(&self, op: &Self::OpRef) {
+        let Some(socket) = op.socket else {
+            self.inner.cancel(&op.inner);
+            return;
+        };
+        // A cancel reaches into the socket (WSK's cancel routine): not during or after its
+        // close, and the close must wait for it.
+        let (guard, ok) = self.checker.enter(socket, Call::Cancel);
+        if ok {
+            self.inner.cancel(&op.inner);
+        }
+        drop(guard);
     }
 
     fn start_timer(&self, delay_ms: u64, callback: TimerCallback) -> P::TimerRef {

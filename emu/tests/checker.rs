@@ -115,6 +115,62 @@ fn close_while_another_call_is_in_progress_is_recorded() {
     });
 }
 
+/// A cancel reaches into the operation's socket: after the socket's close it is refused and
+/// recorded, by the host provider's checker and by a verifier around any provider.
+fn cancel_after_close_is_recorded<P: Provider<Buffer = EmuBuffer>>(
+    p: &P,
+    checker: &Checker,
+    socket: &P::Socket,
+) {
+    let (done, recv) = completion::<P>();
+    let op = p
+        .receive(socket, EmuBuffer::zeroed(16), 0, done)
+        .expect("a receive with nothing to read pends");
+    assert_eq!(Blocking::new(p).close(socket), NtStatus::STATUS_SUCCESS);
+    assert_eq!(
+        recv.wait().status,
+        NtStatus::STATUS_CANCELLED,
+        "the close completed it"
+    );
+    p.cancel(&op);
+    let v = checker.take_violations();
+    assert_eq!(
+        v.iter().map(|v| v.kind).collect::<Vec<_>>(),
+        [ViolationKind::CallAfterClose],
+        "{v:?}"
+    );
+    assert!(v[0].message.contains("cancel on socket"), "{}", v[0].message);
+}
+
+#[test]
+fn a_cancel_after_close_is_recorded_by_the_host_provider() {
+    with_timeout(LIMIT, || {
+        let p = HostProvider::new().unwrap();
+        let (s, _peer) = connected(&p, Family::V4);
+        cancel_after_close_is_recorded(&p, &p.checker(), &s);
+        p.shutdown_and_assert_clean();
+    });
+}
+
+#[test]
+fn a_cancel_after_close_is_recorded_and_not_passed_on_by_the_verifier() {
+    with_timeout(LIMIT, || {
+        let host = HostProvider::new().unwrap();
+        let v = Verifier::new(host.clone());
+        let checker = v.checker();
+        let b = Blocking::new(&v);
+        let s = b.socket(Family::V4, SocketKind::Stream);
+        let (l, addr) = peer_listener(Family::V4);
+        assert_eq!(b.bind(&s, any(Family::V4)), NtStatus::STATUS_SUCCESS);
+        assert_eq!(b.connect(&s, addr), NtStatus::STATUS_SUCCESS);
+        let _peer = l.accept().unwrap();
+        cancel_after_close_is_recorded(&v, &checker, &s);
+        drop(v);
+        checker.assert_clean();
+        host.shutdown_and_assert_clean();
+    });
+}
+
 #[test]
 fn unknown_and_repeated_completions_are_recorded() {
     // Providers that track operations by id (the host provider inside, scripted providers in

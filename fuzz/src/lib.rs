@@ -48,6 +48,7 @@ pub fn harness() -> &'static Harness {
             max_pending_per_client: 64,
             max_handles_per_client: 64,
             unload_linger_ms: 200,
+            cleanup_linger_ms: 200,
         };
         Harness {
             device: HostDevice::with_provider(v, config),

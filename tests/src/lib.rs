@@ -1,4 +1,4 @@
-//! Shared support of the end-to-end suites (`tests/tests/e2e_*.rs`, issue 3 item 6): the engine
+//! Shared support of the end-to-end suites (`tests/tests/e2e_*.rs`): the engine
 //! in-process over the WSK emulator on real host sockets, every close semantic observed on the
 //! wire by a real loopback peer, each scenario under Windows' WSK and Wine 8's
 //! (`..._under_wine`), some also with deferred completions (`..._deferred_completions`).
@@ -25,7 +25,7 @@ pub mod ops;
 pub mod rig;
 pub mod wire;
 
-pub use rig::{run, run_deferred, run_with, Rig};
+pub use rig::{run, run_concurrent, run_deferred, run_with, Rig};
 pub use wsksock_abi::{Handle, NtStatus};
 pub use wsksock_emu::Profile;
 pub use wsksock_tools::peer::{End, Report};

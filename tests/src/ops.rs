@@ -71,6 +71,26 @@ pub fn connect(client: &Client, addr: SocketAddr) -> Handle {
         .unwrap_or_else(|e| panic!("connect to {addr}: {e}"))
 }
 
+/// A connection to a peer that stopped reading (its 16 KiB window fills), with sends pending.
+pub struct Stalled {
+    /// The engine's handle.
+    pub handle: Handle,
+    /// The peer's side (not read yet).
+    pub conn: crate::wire::Conn,
+    /// The sends posted: (bytes, request).
+    pub sends: Vec<(usize, Pending)>,
+}
+
+/// Connects `client` to a peer that does not read and posts `total` bytes in `count` sends.
+#[track_caller]
+pub fn stalled_sends(client: &Client, total: usize, count: usize) -> Stalled {
+    let peer = crate::wire::Listener::v4_small();
+    let handle = connect(client, peer.addr());
+    let conn = peer.accept(Duration::from_secs(5));
+    let sends = post_sends(client, handle, total, count);
+    Stalled { handle, conn, sends }
+}
+
 /// CLOSE, asserting its request succeeded.
 #[track_caller]
 pub fn close(client: &Client, h: Handle, mode: CloseMode, wait: bool) -> Closed {

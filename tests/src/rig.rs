@@ -11,6 +11,17 @@ use wsksock_emu::testutil::with_timeout;
 use wsksock_emu::{CompletionMode, HostProvider, Profile};
 use wsksock_tools::{Client, HostDevice};
 
+/// The emulator's completion mode for the suites: `WSKSOCK_COMPLETIONS` = `inline` (the
+/// default), `deferred` or `concurrent` (`cargo xtask ci` runs the end-to-end suites again with
+/// `concurrent`: completions and timers delivered at once and reordered on several threads).
+pub fn completions_from_env() -> CompletionMode {
+    match std::env::var("WSKSOCK_COMPLETIONS").as_deref() {
+        Ok("deferred") => CompletionMode::Deferred,
+        Ok("concurrent") => CompletionMode::Concurrent,
+        _ => CompletionMode::Inline,
+    }
+}
+
 /// How long unload may take to report idle at the end of a test.
 pub const UNLOAD_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -29,9 +40,10 @@ impl Rig {
         Rig::with_config(profile, Config::default())
     }
 
-    /// A fresh engine with `config` over a fresh emulator with `profile`.
+    /// A fresh engine with `config` over a fresh emulator with `profile`, completing as
+    /// [`completions_from_env`] says (inline unless the suite runs under another mode).
     pub fn with_config(profile: Profile, config: Config) -> Rig {
-        Rig::with_completions(profile, CompletionMode::Inline, config)
+        Rig::with_completions(profile, completions_from_env(), config)
     }
 
     /// A fresh engine with `config` over a fresh emulator with `profile` and `completions`
@@ -130,6 +142,16 @@ pub fn run_with(
 ) {
     with_timeout(limit, move || {
         let rig = Rig::with_config(profile, config);
+        scenario(&rig);
+        rig.finish();
+    });
+}
+
+/// [`run`] over an emulator in [`CompletionMode::Concurrent`].
+#[track_caller]
+pub fn run_concurrent(profile: Profile, limit: Duration, scenario: impl FnOnce(&Rig) + Send + 'static) {
+    with_timeout(limit, move || {
+        let rig = Rig::with_completions(profile, CompletionMode::Concurrent, Config::default());
         scenario(&rig);
         rig.finish();
     });

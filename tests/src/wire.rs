@@ -209,6 +209,22 @@ impl Conn {
         std::thread::spawn(move || self.drain(timeout))
     }
 
+    /// After the engine's FIN was read: whether a RST follows within `period` (the socket
+    /// records it as an error — EPIPE once the FIN was received, ECONNRESET before — without the
+    /// peer having to send anything that could provoke one itself).
+    pub fn reset_after_fin(&self, period: Duration) -> bool {
+        let deadline = Instant::now() + period;
+        loop {
+            if let Ok(Some(e)) = self.stream.take_error() {
+                return matches!(e.kind(), ErrorKind::BrokenPipe | ErrorKind::ConnectionReset);
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
     /// Half-closes the peer's sending side (FIN towards the engine).
     pub fn shutdown_write(&self) {
         self.stream

@@ -1,5 +1,5 @@
-//! End to end: the `wsksock` CLI binary (host backend) against loopback peers (issue 3, items 5
-//! and 6): `send --json` and `close-race --json` report what the peer saw on the wire, bad input
+//! End to end: the `wsksock` CLI binary (host backend) against loopback peers
+//! `send --json` and `close-race --json` report what the peer saw on the wire, bad input
 //! exits non-zero with an error, under both emulator profiles.
 //!
 //! The binary unloads its engine before exiting and fails if it does not report idle; the
@@ -271,7 +271,7 @@ fn cli_bad_flag_exits_nonzero_with_error() {
     });
 }
 
-/// Issue 3 item 5 asks for a one-line error on a bad flag as well; clap prints its usage and a
+/// A bad flag should give a one-line error as well; clap prints its usage and a
 /// "For more information, try '--help'." tail (3 to 6 lines).
 #[test]
 fn cli_bad_flag_error_is_one_line() {

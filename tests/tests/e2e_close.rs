@@ -1,4 +1,4 @@
-//! End to end: the close modes of spec section 2 on the wire (issue 3, item 6).
+//! End to end: the close modes of `docs/ENGINE.md` ("Close semantics") on the wire.
 //!
 //! Each scenario runs the engine over the emulator against a real loopback peer and is written
 //! once with both profiles' expectations: Windows' WSK, and Wine 8's (no WskDisconnect — the
@@ -42,7 +42,7 @@ fn graceful_close_64_mib(rig: &Rig) {
         NtStatus::STATUS_PENDING,
         "no wait flag: {closed:?}"
     );
-    // Rule 4: the handle is gone at once, while its socket still drains.
+    // Invariant 4: the handle is gone at once, while its socket still drains.
     assert_eq!(ops::probe_send(&client, h), NtStatus::STATUS_INVALID_HANDLE);
     let report = conn.drain(LONG);
     assert_report(&report, TOTAL as u64, &End::Fin);
@@ -235,7 +235,7 @@ fn many_sockets_closed_at_once_each_peer_gets_all_then_fin_under_wine() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// An explicit close mode overrides SO_LINGER for that close (spec section 2, last row).
+// An explicit close mode overrides SO_LINGER for that close (the close table of `docs/ENGINE.md`, last row).
 
 fn explicit_mode_overrides(rig: &Rig) {
     const TOTAL: usize = 4 * MIB;
@@ -391,8 +391,8 @@ fn close_reply_with_wait_flag_counts_cancelled_operations() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// A CLOSE waiting for its teardown is a wait like any other (spec section 3: every wait
-// operation can be cancelled with IoCancelIrp / CancelIoEx; rule 8: cleanup cancels the client's
+// A CLOSE waiting for its teardown is a wait like any other (every wait operation can be
+// cancelled with IoCancelIrp / CancelIoEx; invariant 8: cleanup cancels the client's
 // pending requests). Against a peer that stopped reading, a graceful teardown without linger
 // never ends on its own, so a waiter that cannot be cancelled waits forever.
 

@@ -1,4 +1,4 @@
-//! End to end: handles and clients (issue 3, item 6) — duplicates keep a socket open until the
+//! End to end: handles and clients — duplicates keep a socket open until the
 //! last close, stale and foreign handles are refused without disturbing anything, and client
 //! cleanup (IRP_MJ_CLEANUP) closes everything with each socket's own linger setting.
 
@@ -41,7 +41,7 @@ fn duplicate_same_client(rig: &Rig) {
     conn.assert_silent(QUIET);
     if rig.is_wine() {
         // Wine ignores IoCancelIrp: the receive stays posted in netio (closed.cancelled counts
-        // the cancel requested) and takes the next bytes — which it returns, not loses (rule 6).
+        // the cancel requested) and takes the next bytes — which it returns, not loses (invariant 6).
         assert_pending(&recv_h, "receive through the closed handle under Wine", QUIET);
         conn.write_all(b"first");
         let c = wait(&recv_h, "receive through the closed handle", SHORT);

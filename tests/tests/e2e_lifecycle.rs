@@ -1,6 +1,7 @@
-//! End to end, around the close path (issue 3, item 6, and spec section 2 rules 3, 6, 8): unload
-//! with a teardown stuck on a stalled peer, a peer's reset, half close, cancellation without
-//! close, IRP_MJ_CLEANUP on a channel still in use, and Wine's 10-operation limit.
+//! End to end, around the close path (invariants 3, 6 and 8 of `core/src/lib.rs`): unload with a
+//! teardown stuck on a stalled peer, a peer's reset, half close and what it leaves the close,
+//! cancellation without close, IRP_MJ_CLEANUP on a channel still in use or stuck on a stalled
+//! peer, and Wine's 10-operation limit.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -9,7 +10,7 @@ use wsksock_abi::msg::{Disconnect, ShutdownHow, SocketKind};
 use wsksock_core::Config;
 use wsksock_emu::{CompletionMode, WINE_MAX_PENDING};
 use wsksock_tests::fastpattern as pattern;
-use wsksock_tests::ops::{self, assert_pending, assert_torn_down, post_sends, wait, wait_sends};
+use wsksock_tests::ops::{self, assert_pending, assert_torn_down, post_sends, wait, wait_sends, Stalled};
 use wsksock_tests::wire::{assert_report, Listener};
 use wsksock_tests::{run, run_deferred, run_with, Client, CloseMode, End, NtStatus, Profile, Rig, MIB};
 
@@ -19,15 +20,12 @@ const LONG: Duration = Duration::from_secs(30);
 
 // ---------------------------------------------------------------------------------------------
 // Unload with a graceful teardown stuck behind a peer that does not read: after
-// `unload_linger_ms` it turns abortive, and unload reports idle (rule 8).
+// `unload_linger_ms` it turns abortive, and unload reports idle (invariant 8).
 
 fn unload_stalled(rig: &Rig) {
     const TOTAL: usize = 16 * MIB;
     let client = rig.client();
-    let peer = Listener::v4_small();
-    let h = ops::connect(&client, peer.addr());
-    let mut conn = peer.accept(SHORT);
-    let sends = post_sends(&client, h, TOTAL, 8);
+    let Stalled { mut conn, sends, .. } = ops::stalled_sends(&client, TOTAL, 8);
     let started = Instant::now();
     assert!(rig.unload(SHORT), "unload did not report idle");
     let took = started.elapsed();
@@ -205,6 +203,112 @@ fn shutdown_send_is_not_implemented_and_close_ends_with_fin_under_wine() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Only a SHUTDOWN that succeeded spares the close its disconnect (docs/ENGINE.md, "SHUTDOWN and
+// RST"): after one that failed, a graceful close still sends every byte then FIN (a close
+// without a disconnect resets on Windows); after one that succeeded, an abortive close still
+// resets, as a hard close does.
+
+fn failed_shutdown_then_graceful_close(rig: &Rig) {
+    const TOTAL: usize = MIB;
+    let client = rig.client();
+    let peer = Listener::v4();
+    let h = client.socket(AF_INET, SocketKind::Stream).expect("socket");
+    client.bind(h, wsksock_tests::wire::v4_any()).expect("bind");
+    // Not connected yet: the SHUTDOWN fails and sends nothing.
+    let s = wait(&client.shutdown(h, ShutdownHow::Send), "shutdown", SHORT).status;
+    assert!(s.is_error(), "SHUTDOWN of an unconnected socket: {s:?}");
+    let c = wait(&client.connect(h, peer.addr()), "connect", SHORT);
+    assert_eq!(c.status, NtStatus::STATUS_SUCCESS);
+    let conn = peer.accept(SHORT);
+    let reader = conn.drain_in_background(LONG);
+    let sends = post_sends(&client, h, TOTAL, 4);
+    let closed = ops::close(&client, h, CloseMode::Graceful, true);
+    assert_report(&reader.join().expect("peer"), TOTAL as u64, &End::Fin);
+    assert!(wait_sends(&sends, SHORT).failures.is_empty());
+    assert_torn_down(rig, &closed, Disconnect::Graceful);
+}
+
+#[test]
+fn a_failed_shutdown_leaves_the_graceful_close_its_fin() {
+    run(Profile::Windows, LIMIT, failed_shutdown_then_graceful_close);
+}
+
+#[test]
+fn a_failed_shutdown_leaves_the_graceful_close_its_fin_deferred_completions() {
+    run_deferred(Profile::Windows, LIMIT, failed_shutdown_then_graceful_close);
+}
+
+fn shutdown_then_abortive_close(rig: &Rig) {
+    let client = rig.client();
+    let peer = Listener::v4();
+    let h = ops::connect(&client, peer.addr());
+    let mut conn = peer.accept(SHORT);
+    client.send(h, b"data".to_vec());
+    let s = wait(&client.shutdown(h, ShutdownHow::Send), "shutdown", SHORT).status;
+    assert_eq!(s, NtStatus::STATUS_SUCCESS);
+    let r = conn.drain(SHORT);
+    assert_eq!((r.bytes, &r.end), (4, &End::Fin), "{r:?}");
+    assert!(
+        !conn.reset_after_fin(Duration::from_millis(50)),
+        "RST before the close"
+    );
+    let closed = ops::close(&client, h, CloseMode::Abortive, true);
+    assert!(
+        conn.reset_after_fin(SHORT),
+        "an abortive close after SHUTDOWN(send) put no RST on the wire"
+    );
+    assert_torn_down(rig, &closed, Disconnect::Abortive);
+}
+
+#[test]
+fn an_abortive_close_after_a_successful_shutdown_resets() {
+    run(Profile::Windows, LIMIT, shutdown_then_abortive_close);
+}
+
+#[test]
+fn an_abortive_close_after_a_successful_shutdown_resets_deferred_completions() {
+    run_deferred(Profile::Windows, LIMIT, shutdown_then_abortive_close);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Client cleanup bounds a graceful teardown (Config::cleanup_linger_ms): against a peer that
+// stopped reading, the client's sends end and the peer sees RST soon after IRP_MJ_CLEANUP.
+
+fn quick_cleanup() -> Config {
+    Config {
+        cleanup_linger_ms: 300,
+        ..Config::default()
+    }
+}
+
+fn cleanup_stalled(rig: &Rig) {
+    const TOTAL: usize = 16 * MIB;
+    let client = rig.client();
+    let Stalled { mut conn, sends, .. } = ops::stalled_sends(&client, TOTAL, 8);
+    assert_pending(&sends[7].1, "the last send", Duration::from_millis(50));
+    drop(client); // IRP_MJ_CLEANUP
+    let sent = wait_sends(&sends, SHORT);
+    assert!(
+        !sent.failures.is_empty() && sent.failures.iter().all(|s| *s == NtStatus::STATUS_CANCELLED),
+        "cut by the cleanup bound: {sent:?}"
+    );
+    let r = conn.drain(LONG);
+    assert!(r.first_mismatch.is_none() && r.bytes < TOTAL as u64, "{r:?}");
+    let expected = if rig.is_wine() { End::Fin } else { End::Reset };
+    assert_eq!(r.end, expected, "{r:?}");
+}
+
+#[test]
+fn cleanup_bounds_a_graceful_teardown_stuck_on_a_stalled_peer() {
+    run_with(Profile::Windows, quick_cleanup(), LIMIT, cleanup_stalled);
+}
+
+#[test]
+fn cleanup_bounds_a_graceful_teardown_stuck_on_a_stalled_peer_under_wine() {
+    run_with(Profile::Wine8, quick_cleanup(), LIMIT, cleanup_stalled);
+}
+
+// ---------------------------------------------------------------------------------------------
 // Cancellation without close: CancelIoEx on a pending receive, and the CANCEL request. On
 // Windows both complete it with STATUS_CANCELLED and the socket keeps working; Wine ignores
 // IoCancelIrp, so the receive stays pending and later takes data (returned, not lost).
@@ -349,7 +453,7 @@ fn eleventh_pending_operation_fails_cleanly_under_wine() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// A cancel is a request (rule 6): racing CancelIoEx against arriving data, every byte the peer
+// A cancel is a request (invariant 6): racing CancelIoEx against arriving data, every byte the peer
 // wrote is delivered exactly once — by the cancelled receive (success, with data) or by a later
 // one — in order.
 

@@ -1,4 +1,4 @@
-//! End to end: the other socket paths against std peers (issue 3, item 6) — listen and accept,
+//! End to end: the other socket paths against std peers — listen and accept,
 //! IPv6 loopback, UDP — under Windows' and Wine 8's WSK.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, UdpSocket};

@@ -16,7 +16,7 @@
 mod reliability;
 
 use reliability::peers::{End, PeerReport, Refusing, Sink};
-use reliability::rig::{test_config, Rig};
+use reliability::rig::{test_config, CheckedRig};
 use reliability::PATIENCE;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -49,7 +49,7 @@ struct Outcome {
     teardown: Option<NtStatus>,
 }
 
-type Scenario = fn(&Rig, &Sink) -> Outcome;
+type Scenario = fn(&CheckedRig, &Sink) -> Outcome;
 
 /// Sends `n` chunks of the pattern, waiting for each; the bytes sent.
 fn send_chunks(c: &Client, h: Handle, n: u64, len: usize) -> u64 {
@@ -74,7 +74,7 @@ fn any_v4() -> SocketAddr {
 }
 
 /// SOCKET, BIND, CONNECT, GET_ADDRESS, three SENDs, CLOSE in `mode` (wait flag as given).
-fn connect_send_close(rig: &Rig, sink: &Sink, mode: CloseMode, wait: bool) -> Outcome {
+fn connect_send_close(rig: &CheckedRig, sink: &Sink, mode: CloseMode, wait: bool) -> Outcome {
     let c = rig.client();
     let any = Outcome {
         wire: Wire::Any,
@@ -107,27 +107,27 @@ fn connect_send_close(rig: &Rig, sink: &Sink, mode: CloseMode, wait: bool) -> Ou
     }
 }
 
-fn close_default(rig: &Rig, sink: &Sink) -> Outcome {
+fn close_default(rig: &CheckedRig, sink: &Sink) -> Outcome {
     connect_send_close(rig, sink, CloseMode::Default, false)
 }
-fn close_graceful(rig: &Rig, sink: &Sink) -> Outcome {
+fn close_graceful(rig: &CheckedRig, sink: &Sink) -> Outcome {
     connect_send_close(rig, sink, CloseMode::Graceful, false)
 }
-fn close_abortive(rig: &Rig, sink: &Sink) -> Outcome {
+fn close_abortive(rig: &CheckedRig, sink: &Sink) -> Outcome {
     connect_send_close(rig, sink, CloseMode::Abortive, false)
 }
-fn close_linger(rig: &Rig, sink: &Sink) -> Outcome {
+fn close_linger(rig: &CheckedRig, sink: &Sink) -> Outcome {
     connect_send_close(rig, sink, CloseMode::Linger, false)
 }
-fn close_graceful_wait(rig: &Rig, sink: &Sink) -> Outcome {
+fn close_graceful_wait(rig: &CheckedRig, sink: &Sink) -> Outcome {
     connect_send_close(rig, sink, CloseMode::Graceful, true)
 }
-fn close_abortive_wait(rig: &Rig, sink: &Sink) -> Outcome {
+fn close_abortive_wait(rig: &CheckedRig, sink: &Sink) -> Outcome {
     connect_send_close(rig, sink, CloseMode::Abortive, true)
 }
 
 /// SO_LINGER {1,0} then a default close: abortive.
-fn close_linger_zero(rig: &Rig, sink: &Sink) -> Outcome {
+fn close_linger_zero(rig: &CheckedRig, sink: &Sink) -> Outcome {
     let c = rig.client();
     let mut out = Outcome {
         wire: Wire::Any,
@@ -145,7 +145,7 @@ fn close_linger_zero(rig: &Rig, sink: &Sink) -> Outcome {
 }
 
 /// A receive pending when the handle is closed gracefully, options set and read on the way.
-fn receive_and_options(rig: &Rig, sink: &Sink) -> Outcome {
+fn receive_and_options(rig: &CheckedRig, sink: &Sink) -> Outcome {
     let c = rig.client();
     let any = Outcome {
         wire: Wire::Any,
@@ -172,7 +172,7 @@ fn receive_and_options(rig: &Rig, sink: &Sink) -> Outcome {
 }
 
 /// LISTEN socket, ACCEPT, a real peer connects, the accepted socket sends and closes.
-fn accept(rig: &Rig, sink: &Sink) -> Outcome {
+fn accept(rig: &CheckedRig, sink: &Sink) -> Outcome {
     let c = rig.client();
     let any = Outcome {
         wire: Wire::Any,
@@ -206,7 +206,7 @@ fn accept(rig: &Rig, sink: &Sink) -> Outcome {
 }
 
 /// DUPLICATE into another client; the original closes, the duplicate sends and closes.
-fn duplicate(rig: &Rig, sink: &Sink) -> Outcome {
+fn duplicate(rig: &CheckedRig, sink: &Sink) -> Outcome {
     let a = rig.client();
     let b = rig.client();
     let any = Outcome {
@@ -241,7 +241,7 @@ fn send_chunks_at(c: &Client, h: Handle, start: u64, n: u64, len: usize) -> u64 
 }
 
 /// The client goes away (IRP_MJ_CLEANUP) with a receive and a connect pending.
-fn cleanup(rig: &Rig, sink: &Sink) -> Outcome {
+fn cleanup(rig: &CheckedRig, sink: &Sink) -> Outcome {
     let c = rig.client();
     let any = Outcome {
         wire: Wire::Any,
@@ -279,7 +279,7 @@ fn cleanup(rig: &Rig, sink: &Sink) -> Outcome {
 }
 
 /// Unload with a connection open, a receive pending and a peer that reads.
-fn unload(rig: &Rig, sink: &Sink) -> Outcome {
+fn unload(rig: &CheckedRig, sink: &Sink) -> Outcome {
     let c = rig.client();
     let mut out = Outcome {
         wire: Wire::Any,
@@ -297,7 +297,7 @@ fn unload(rig: &Rig, sink: &Sink) -> Outcome {
 }
 
 /// Name resolution and a datagram round trip.
-fn resolve_and_datagram(rig: &Rig, _sink: &Sink) -> Outcome {
+fn resolve_and_datagram(rig: &CheckedRig, _sink: &Sink) -> Outcome {
     let c = rig.client();
     let _ = c.resolve("localhost", AF_INET, 80);
     if let Ok(u) = c.socket(AF_INET, SocketKind::Datagram) {
@@ -341,7 +341,7 @@ fn run_once(name: &str, scenario: Scenario, k: u64, mode: CompletionMode, burst:
     } else {
         (k..k + burst).fold(FaultPlan::new(k), |p, n| p.fail_nth(n, INJECTED))
     };
-    let rig = Rig::new(plan, mode, test_config());
+    let rig = CheckedRig::new(plan, mode, test_config());
     let sink = Sink::raw();
     let out = scenario(&rig, &sink);
     let failed = rig

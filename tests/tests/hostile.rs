@@ -16,7 +16,7 @@
 mod reliability;
 
 use reliability::peers::{End, Sink};
-use reliability::rig::{test_config, Rig};
+use reliability::rig::{test_config, CheckedRig};
 use reliability::PATIENCE;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -165,7 +165,7 @@ fn assert_all_invalid(c: &Client, h: Handle, remote: SocketAddr, what: &str) {
 
 #[test]
 fn a_client_cannot_name_another_clients_socket() {
-    let rig = Rig::plain();
+    let rig = CheckedRig::plain();
     let sink = Sink::raw();
     let a = rig.client();
     let b = rig.client();
@@ -202,7 +202,7 @@ fn a_client_cannot_name_another_clients_socket() {
 
 #[test]
 fn a_stale_generation_is_refused_after_the_slot_is_reused() {
-    let rig = Rig::plain();
+    let rig = CheckedRig::plain();
     let sink = Sink::raw();
     let c = rig.client();
     let old = c.socket(AF_INET, SocketKind::Stream).expect("socket");
@@ -243,7 +243,7 @@ fn kernel_data_request(h: Handle, buffer: u64, length: u64) -> Vec<u8> {
 
 #[test]
 fn method_neither_codes_from_user_mode_are_access_denied() {
-    let rig = Rig::plain();
+    let rig = CheckedRig::plain();
     let sink = Sink::raw();
     let user = rig.client();
     let h = user.connect_to(sink.addr()).expect("connect");
@@ -287,7 +287,7 @@ fn method_neither_codes_from_user_mode_are_access_denied() {
 
 #[test]
 fn overflowing_lengths_and_oversized_counts_are_refused() {
-    let rig = Rig::plain();
+    let rig = CheckedRig::plain();
     let sink = Sink::raw();
     let kernel = Client::new(rig.kernel_channel());
     let h = kernel.connect_to(sink.addr()).expect("connect");
@@ -432,7 +432,7 @@ fn well_formed(op: Op) -> Vec<u8> {
 
 #[test]
 fn unknown_versions_codes_and_short_inputs_get_their_status() {
-    let rig = Rig::plain();
+    let rig = CheckedRig::plain();
     let kernel = Client::new(rig.kernel_channel());
     let chan = kernel.channel().clone();
     for &op in Op::ALL {
@@ -512,12 +512,13 @@ fn flood_config() -> Config {
         max_pending_per_client: 40,
         max_handles_per_client: 12,
         unload_linger_ms: 300,
+        cleanup_linger_ms: 300,
     }
 }
 
 #[test]
 fn a_flood_on_one_socket_and_from_one_client_is_bounded() {
-    let rig = Rig::new(FaultPlan::new(0), CompletionMode::Inline, flood_config());
+    let rig = CheckedRig::new(FaultPlan::new(0), CompletionMode::Inline, flood_config());
     let sink = Sink::stalled();
     let c = rig.client();
     let h = c.connect_to(sink.addr()).expect("connect");
@@ -618,7 +619,7 @@ fn a_flood_on_one_socket_and_from_one_client_is_bounded() {
 
 #[test]
 fn a_flood_of_sends_to_a_stalled_peer_is_bounded() {
-    let rig = Rig::new(FaultPlan::new(0), CompletionMode::Inline, flood_config());
+    let rig = CheckedRig::new(FaultPlan::new(0), CompletionMode::Inline, flood_config());
     let sink = Sink::stalled();
     let c = rig.client();
     let h = c.connect_to(sink.addr()).expect("connect");
@@ -669,7 +670,7 @@ fn a_flood_of_sends_to_a_stalled_peer_is_bounded() {
 #[test]
 fn a_client_that_disappears_mid_operation_leaves_nothing_behind() {
     for mode in [CompletionMode::Inline, CompletionMode::Deferred] {
-        let rig = Rig::new(FaultPlan::new(0), mode, test_config());
+        let rig = CheckedRig::new(FaultPlan::new(0), mode, test_config());
         let sink = Sink::raw();
         let keeper = rig.client();
         let before = rig.stats();
@@ -736,7 +737,7 @@ fn a_client_that_disappears_mid_operation_leaves_nothing_behind() {
     }
 }
 
-/// Spec section 2, linger-0 row: an abortive close completes the receives pending on the socket
+/// The close table of `docs/ENGINE.md`, linger-0 row: an abortive close completes the receives pending on the socket
 /// with STATUS_CANCELLED. With two or more pending, only the first is: its cancel completes inline
 /// (or on the emulator's loop), that completion drives the teardown, which issues the abortive
 /// disconnect while `close_handle` still holds the other cancels unsent — the disconnect then
@@ -744,7 +745,7 @@ fn a_client_that_disappears_mid_operation_leaves_nothing_behind() {
 #[test]
 fn abortive_close_cancels_every_pending_receive() {
     for mode in [CompletionMode::Inline, CompletionMode::Deferred] {
-        let rig = Rig::new(FaultPlan::new(0), mode, test_config());
+        let rig = CheckedRig::new(FaultPlan::new(0), mode, test_config());
         let sink = Sink::stalled();
         let c = rig.client();
         let h = c.connect_to(sink.addr()).expect("connect");
@@ -769,7 +770,7 @@ fn abortive_close_cancels_every_pending_receive() {
 /// it itself with STATUS_NOT_SUPPORTED, as it does for other calls a socket kind lacks.
 #[test]
 fn get_address_of_the_peer_is_refused_on_sockets_without_one() {
-    let rig = Rig::plain();
+    let rig = CheckedRig::plain();
     let c = rig.client();
     for kind in [SocketKind::Datagram, SocketKind::Listen] {
         let h = c.socket(AF_INET, kind).expect("socket");

@@ -56,8 +56,17 @@ fn ci(rest: &[String]) -> Result<(), String> {
     let quick = rest.iter().any(|a| a == "--quick");
     lint()?;
     test()?;
+    // The end-to-end suites again over the emulator delivering completions and timer callbacks
+    // concurrently and reordered on several threads, as Windows does on a multiprocessor.
+    let mut e2e = cargo();
+    e2e.args(["test", "-p", "wsksock-tests"]);
+    for suite in ["e2e_close", "e2e_handles", "e2e_lifecycle", "e2e_sockets"] {
+        e2e.args(["--test", suite]);
+    }
+    run(e2e.env("WSKSOCK_COMPLETIONS", "concurrent"))?;
     loom()?;
-    // Short forms of the reliability runs (the long ones: docs/RELIABILITY.md).
+    // Short forms of the reliability runs (the long ones: docs/RELIABILITY.md); the stress
+    // splits its operations between inline, deferred and concurrent completions.
     stress::run(&["--ops".into(), "50000".into()])?;
     if !quick {
         fuzz::run(&["--seconds".into(), "10".into()])?;
@@ -84,7 +93,10 @@ fn test() -> Result<(), String> {
 }
 
 /// The loom models of the engine (`loom_*` tests), in their own target dir so the `--cfg loom`
-/// build does not evict the normal one.
+/// build does not evict the normal one. Release for speed, but with debug assertions and
+/// overflow checks on: an invariant the engine asserts only in debug builds is exactly what a
+/// model should trip. Preemption bound 5 unless `LOOM_MAX_PREEMPTIONS` says otherwise (about
+/// 20 s on two cores; see `docs/ENGINE.md`).
 fn loom() -> Result<(), String> {
     let mut c: Cmd = cargo();
     c.args([
@@ -97,10 +109,13 @@ fn loom() -> Result<(), String> {
         "--",
         "--test-threads=2",
     ])
-    .env("RUSTFLAGS", "--cfg loom")
+    .env(
+        "RUSTFLAGS",
+        "--cfg loom -C debug-assertions=on -C overflow-checks=on",
+    )
     .env(
         "LOOM_MAX_PREEMPTIONS",
-        std::env::var("LOOM_MAX_PREEMPTIONS").unwrap_or_else(|_| "3".into()),
+        std::env::var("LOOM_MAX_PREEMPTIONS").unwrap_or_else(|_| "5".into()),
     )
     .env("CARGO_TARGET_DIR", util::target_dir().join("loom"));
     run(&mut c)

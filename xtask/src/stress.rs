@@ -1,13 +1,14 @@
-//! `cargo xtask stress [--ops N] [--seed S] [--mode inline|deferred|both] [--workers W] [--release]`:
-//! the randomized stress of `tests/tests/stress.rs` (the ignored `stress_from_env` test, which
-//! takes its arguments from `WSKSOCK_STRESS_*` variables).
+//! `cargo xtask stress [--ops N] [--seed S] [--mode inline|deferred|concurrent|both|all]
+//! [--workers W] [--release]`: the randomized stress of `tests/tests/engine_stress.rs` (the
+//! ignored `stress_from_env` test, which takes its arguments from `WSKSOCK_STRESS_*` variables).
 //!
 //! Several worker threads run random operations against the engine over the emulator with real
 //! loopback peers and seeded fault injection, then unload; every invariant is checked along the
-//! way and at the end (see `tests/tests/reliability/stress.rs` and `docs/RELIABILITY.md`). The
-//! seed is printed first; `--seed S` reruns it. `--mode both` (the default) splits the operations
-//! between inline and deferred completions (the second half uses seed + 1). CI runs
-//! `stress --ops 50000` (a few seconds); the long mode is `--ops 1000000 --release`.
+//! way and at the end (see `tests/tests/reliability/workload.rs` and `docs/RELIABILITY.md`). The
+//! seed is printed first; `--seed S` reruns it. `--mode all` (the default) splits the operations
+//! between inline, deferred and concurrent completions (seed, seed + 1, seed + 2); `both` is
+//! inline and deferred. CI runs `stress --ops 50000` (a few seconds); the long mode is
+//! `--ops 1000000 --release`.
 
 use crate::util::{self, cargo};
 
@@ -15,7 +16,7 @@ use crate::util::{self, cargo};
 pub fn run(args: &[String]) -> Result<(), String> {
     let mut ops = "50000".to_string();
     let mut seed: Option<String> = None;
-    let mut mode = "both".to_string();
+    let mut mode = "all".to_string();
     let mut workers = "4".to_string();
     let mut release = false;
     let mut it = args.iter();
@@ -27,21 +28,26 @@ pub fn run(args: &[String]) -> Result<(), String> {
             "--workers" => workers = number(&value("--workers")?)?,
             "--mode" => {
                 mode = value("--mode")?;
-                if !matches!(mode.as_str(), "inline" | "deferred" | "both") {
-                    return Err(format!("--mode {mode}: expected inline, deferred or both"));
+                if !matches!(
+                    mode.as_str(),
+                    "inline" | "deferred" | "concurrent" | "both" | "all"
+                ) {
+                    return Err(format!(
+                        "--mode {mode}: expected inline, deferred, concurrent, both or all"
+                    ));
                 }
             }
             "--release" => release = true,
             other => {
                 return Err(format!(
                     "unknown argument {other}\nusage: cargo xtask stress [--ops N] [--seed S] \
-                     [--mode inline|deferred|both] [--workers W] [--release]"
+                     [--mode inline|deferred|concurrent|both|all] [--workers W] [--release]"
                 ))
             }
         }
     }
     let mut c = cargo();
-    c.args(["test", "-p", "wsksock-tests", "--test", "stress"]);
+    c.args(["test", "-p", "wsksock-tests", "--test", "engine_stress"]);
     if release {
         c.arg("--release");
     }

@@ -6,35 +6,44 @@
 //! for the close, which is issued once the rundown drained (see [`crate::rundown`]).
 //!
 //! # Invariants
-//! - `state.handles` counts the handle-table entries naming this object; the teardown starts when
-//!   it drops to 0 and never before ([`teardown`]).
+//! - `state.handles` holds the ids of the handle-table entries naming this object; the teardown
+//!   starts when the last is removed and never before ([`teardown`]; invariant 1).
+//! - A client's operation starts only through a handle id still in `state.handles`, checked
+//!   under the socket lock; a close removes the id under the same lock as it cancels the
+//!   operations issued through it (invariant 3).
 //! - Every provider operation issued on the socket has a record in `state.ops` from before the
 //!   call until its completion; its request (if any) is completed exactly once, by that completion
-//!   or by the refusal that prevented the call.
+//!   or by the refusal that prevented the call. A completion that removed its record counts in
+//!   `state.replying` until its request is completed: the object does not finish before
+//!   (invariant 1).
 //! - No provider call starts unless `phase` is `Open`, or it is the teardown's own disconnect.
 //! - After `close` was issued nothing else is called on the socket (the rundown is revoked, and
-//!   cancels also take the rundown).
+//!   cancels also take the rundown; invariant 5).
 //!
 //! # Lock order
 //! `engine.clients` → `client.state` → `socket.state`; in practice the socket lock is taken alone,
 //! and it is never held across a provider call, a timer call or a request completion.
 
+pub(crate) mod handles;
 pub(crate) mod ops;
 pub(crate) mod teardown;
 
-use crate::engine::Shared;
 use crate::provider::{Family, PMutex, Provider, SocketKind};
 use crate::request::Request;
 use crate::rundown::Rundown;
+use crate::shared::Shared;
 use crate::slab::Slab;
 use crate::sync::Arc;
 use alloc::boxed::Box;
 use alloc::vec::Vec;
+use handles::HandleIds;
 use ops::OpRecord;
 use teardown::Teardown;
 use wsksock_abi::msg::StatisticsReply;
+use wsksock_abi::NtStatus;
 
-/// Where a socket is in its life. Every change goes through [`SockState::set_phase`].
+/// Where a socket is in its life. Every change goes through [`SockState::set_phase`], along the
+/// edges of the diagram in [`teardown`].
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Phase {
     /// At least one handle is open.
@@ -70,20 +79,36 @@ pub struct SocketStats {
     pub requests_failed: u64,
 }
 
+/// What the connection of a stream socket needs from the teardown, as far as the operations
+/// that *completed* tell (a SHUTDOWN counts when it succeeded, not when it was issued).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Conn {
+    /// No connection (never connected, or a listening or datagram socket): nothing to end.
+    None,
+    /// Connected (connect or accept succeeded): graceful teardowns send FIN, abortive ones RST.
+    Connected,
+    /// A SHUTDOWN(send) succeeded, the FIN is out: a graceful teardown has nothing left to
+    /// disconnect; an abortive one still resets (a hard close resets, as Winsock's does).
+    SendShutDown,
+    /// A SHUTDOWN(abort) succeeded: the connection is gone, nothing to end.
+    Reset,
+}
+
 /// The mutable part of a socket, under its lock.
 pub(crate) struct SockState<P: Provider, R: Request<P>> {
     pub phase: Phase,
-    pub handles: u32,
-    pub next_handle_id: u32,
+    /// Open handles (invariant 3: an operation starts only through one of these).
+    pub handles: HandleIds,
     pub ops: Slab<OpRecord<P, R>>,
     /// Sends (and graceful shutdowns) a graceful close waits for.
     pub sends_pending: u32,
-    /// SO_LINGER as set by the client: `None` = off, `Some(secs)`.
-    pub linger: Option<u32>,
-    /// A connection exists (connect or accept succeeded): the teardown disconnects it.
-    pub connected: bool,
-    /// A SHUTDOWN already disconnected the sending side: the teardown does not disconnect again.
-    pub shut_down: bool,
+    /// Completions that removed their record and are still completing its request.
+    pub replying: u32,
+    /// SO_LINGER as set by the client: `None` = off, `Some(secs)` (Winsock's `l_linger` is a
+    /// `u_short`; 4 bytes here, where every idle socket counts).
+    pub linger: Option<u16>,
+    /// What the teardown has to end on the wire.
+    pub conn: Conn,
     /// Allocated at the last close: an open socket does not carry the teardown's state.
     pub teardown_state: Option<Box<Teardown<P, R>>>,
     pub stats: SocketStats,
@@ -96,9 +121,21 @@ impl<P: Provider, R: Request<P>> SockState<P, R> {
             .get_or_insert_with(|| Box::new(Teardown::new()))
     }
 
-    /// The one place the phase changes.
+    /// The one place the phase changes; a debug build checks the change is an edge of the
+    /// diagram in [`teardown`] (the loom models run with debug assertions).
     pub fn set_phase(&mut self, new: Phase) {
-        // Traced as `old => new` in debug builds of the tests (no_std: nothing to print to).
+        debug_assert!(
+            matches!(
+                (self.phase, new),
+                (Phase::Open, Phase::Draining)
+                    | (Phase::Draining, Phase::Disconnecting | Phase::Closing)
+                    | (Phase::Disconnecting, Phase::Closing)
+                    | (Phase::Closing, Phase::Closed)
+                    | (Phase::Closed, Phase::Finished)
+            ),
+            "socket phase {:?} => {new:?}",
+            self.phase
+        );
         self.phase = new;
     }
 }
@@ -142,13 +179,12 @@ impl<P: Provider, R: Request<P>> SocketObj<P, R> {
     ) -> SockRef<P, R> {
         let state = SockState {
             phase: Phase::Open,
-            handles: 0,
-            next_handle_id: 1,
+            handles: HandleIds::new(),
             ops: Slab::new(),
             sends_pending: 0,
+            replying: 0,
             linger: None,
-            connected: false,
-            shut_down: false,
+            conn: Conn::None,
             teardown_state: None,
             stats: SocketStats::default(),
         };
@@ -166,16 +202,36 @@ impl<P: Provider, R: Request<P>> SocketObj<P, R> {
         })
     }
 
-    /// Adds a handle (open, duplicate, accept); `None` once the last handle was closed.
-    pub fn add_handle(&self) -> Option<u32> {
+    /// Adds a handle: the first of a new object (`from` `None`), or a duplicate of the open
+    /// handle `from`. `None` once the last handle was closed, or `from` was.
+    pub fn add_handle(&self, from: Option<u32>) -> Option<u32> {
         let mut st = self.state.lock();
-        if st.phase != Phase::Open {
+        if st.phase != Phase::Open || from.is_some_and(|id| !st.handles.contains(id)) {
             return None;
         }
-        let id = st.next_handle_id;
-        st.next_handle_id = st.next_handle_id.wrapping_add(1).max(1);
-        st.handles += 1;
-        Some(id)
+        Some(st.handles.add())
+    }
+
+    /// SO_LINGER through handle `id` (the engine keeps it): `None` off, `Some(secs)`.
+    /// STATUS_INVALID_HANDLE if the handle was closed since its lookup.
+    pub fn linger(&self, id: u32) -> Result<Option<u16>, NtStatus> {
+        let st = self.state.lock();
+        if st.handles.contains(id) {
+            Ok(st.linger)
+        } else {
+            Err(NtStatus::STATUS_INVALID_HANDLE)
+        }
+    }
+
+    /// Sets SO_LINGER through handle `id`; STATUS_INVALID_HANDLE if it was closed meanwhile.
+    pub fn set_linger(&self, id: u32, linger: Option<u16>) -> Result<(), NtStatus> {
+        let mut st = self.state.lock();
+        if st.handles.contains(id) {
+            st.linger = linger;
+            Ok(())
+        } else {
+            Err(NtStatus::STATUS_INVALID_HANDLE)
+        }
     }
 
     /// Figures for STATISTICS.
@@ -184,7 +240,7 @@ impl<P: Provider, R: Request<P>> SocketObj<P, R> {
         let st = self.state.lock();
         let mut r = StatisticsReply::new_zeroed_with_header();
         r.scope = 1;
-        r.handles = st.handles;
+        r.handles = st.handles.count();
         r.sockets_alive = 1;
         r.sockets_created = 1;
         r.bytes_sent = st.stats.bytes_sent;

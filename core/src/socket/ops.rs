@@ -7,7 +7,7 @@
 //! teardown. A cancel that arrives while the call still runs is only recorded (`CancelState`): the
 //! issuer sends it when the call returns.
 
-use super::{Cancels, Phase, SockRef, SocketObj};
+use super::{Cancels, Conn, Phase, SockRef, SocketObj};
 use crate::cancel::CancelState;
 use crate::client::Client;
 use crate::provider::{Completion, CompletionSink, OpOutput, OpValue, Provider};
@@ -88,7 +88,7 @@ impl<P: Provider, R: Request<P>> CompletionSink<P> for OpSink<P, R> {
 
 impl<P: Provider, R: Request<P>> SockRef<P, R> {
     /// Starts a client's operation through handle `handle_id`, or completes `req` with the reason
-    /// it cannot start (the handle was closed meanwhile, or a limit was reached).
+    /// it cannot start (the handle was closed since its lookup, or a limit was reached).
     pub fn start_op(
         &self,
         client: &Arc<Client<P, R>>,
@@ -100,13 +100,15 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
     ) {
         let shared = &self.shared;
         if !client.reserve_pending() {
-            shared.finish_request(req, NtStatus::STATUS_INSUFFICIENT_RESOURCES, &[], 0, buffer);
+            shared.complete_engine_request(req, NtStatus::STATUS_INSUFFICIENT_RESOURCES, &[], 0, buffer);
             return;
         }
         let mut st = self.state.lock();
         let refuse = match st.phase {
-            Phase::Open => None,
-            // The handle was closed after the lookup: the request names a closed handle.
+            // Invariant 3: the handle may have been closed after the lookup while another one
+            // keeps the socket open; its close cancelled what existed, so refuse what comes late.
+            Phase::Open => (!st.handles.contains(handle_id)).then_some(NtStatus::STATUS_INVALID_HANDLE),
+            // The last handle was closed after the lookup: the request names a closed handle.
             Phase::Draining | Phase::Disconnecting | Phase::Closing | Phase::Closed | Phase::Finished => {
                 Some(NtStatus::STATUS_INVALID_HANDLE)
             }
@@ -119,7 +121,7 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
             drop(st);
             client.release_pending();
             let status = refuse.unwrap_or(NtStatus::STATUS_INSUFFICIENT_RESOURCES);
-            shared.finish_request(req, status, &[], 0, buffer);
+            shared.complete_engine_request(req, status, &[], 0, buffer);
             return;
         };
         // INVARIANT: the rundown is revoked only after the phase left `Open`, under this lock.
@@ -138,9 +140,6 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
         debug_assert_eq!(inserted.ok(), Some(key));
         if kind.is_send_like() {
             st.sends_pending += 1;
-        }
-        if let OpKind::Shutdown { .. } = kind {
-            st.shut_down = true;
         }
         st.stats.ops_started += 1;
         drop(st);
@@ -237,6 +236,15 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
         }
     }
 
+    /// Whether an operation of `client` is in flight on this socket.
+    pub fn has_ops_of(&self, client: &Client<P, R>) -> bool {
+        self.state
+            .lock()
+            .ops
+            .iter()
+            .any(|(_, rec)| rec.client.as_ref().is_some_and(|c| c.id() == client.id()))
+    }
+
     /// Cancels every operation issued through `handle_id` (CANCEL request); returns how many.
     pub fn cancel_handle_ops(&self, handle_id: u32) -> u32 {
         let mut count = 0;
@@ -285,9 +293,25 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
                 st.sends_pending -= 1;
                 st.stats.bytes_sent += bytes;
             }
-            OpKind::Shutdown { abortive: false } => st.sends_pending -= 1,
+            OpKind::Shutdown { abortive: false } => {
+                st.sends_pending -= 1;
+                // Only a SHUTDOWN that succeeded sent the FIN (one that failed or was cancelled
+                // did not: the teardown must still disconnect).
+                if ok && st.conn == Conn::Connected {
+                    st.conn = Conn::SendShutDown;
+                }
+            }
+            OpKind::Shutdown { abortive: true } => {
+                if ok && st.conn != Conn::None {
+                    st.conn = Conn::Reset;
+                }
+            }
             OpKind::Receive | OpKind::ReceiveFrom => st.stats.bytes_received += bytes,
-            OpKind::Connect => st.connected |= ok,
+            OpKind::Connect => {
+                if ok && st.conn == Conn::None {
+                    st.conn = Conn::Connected;
+                }
+            }
             OpKind::Disconnect { abortive } => st.td().disconnect_completed(abortive, out.status),
             OpKind::Close => {
                 st.td().close_status = out.status;
@@ -296,10 +320,16 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
             OpKind::Bind
             | OpKind::Listen
             | OpKind::Accept
-            | OpKind::Shutdown { abortive: true }
             | OpKind::SetOption
             | OpKind::GetOption
             | OpKind::GetAddress => {}
+        }
+        // Invariant 1: until its request is completed, this completion holds the object back
+        // from finishing (a thread that sees no operation left — the close's completion, the
+        // timer — must not finish it, complete a waiting CLOSE or drop the live count before).
+        let replying = rec.request.is_some();
+        if replying {
+            st.replying += 1;
         }
         let step = self.next_step(&mut st);
         drop(st);
@@ -310,6 +340,14 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
             self.reply(rec.kind, rec.client, req, out);
         }
         self.run(step);
+        if replying {
+            let step = {
+                let mut st = self.state.lock();
+                st.replying -= 1;
+                self.next_step(&mut st)
+            };
+            self.run(step);
+        }
     }
 
     /// Completes a client's request from its operation's output.
@@ -322,12 +360,12 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
             value,
         } = out;
         if !status.is_success() {
-            shared.complete_request(req, status, &[], 0, buffer);
+            shared.complete_socket_request(req, status, &[], 0, buffer);
             return;
         }
         match (kind, value) {
             (OpKind::Send | OpKind::Receive | OpKind::SendTo, _) => {
-                shared.complete_request(req, status, &[], bytes, buffer);
+                shared.complete_socket_request(req, status, &[], bytes, buffer);
             }
             (OpKind::ReceiveFrom, value) => {
                 let mut r = ReceiveFromReply::new_zeroed_with_header();
@@ -335,7 +373,7 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
                 if let OpValue::Address(a) = value {
                     r.remote = SockAddr::from(a);
                 }
-                shared.complete_request(
+                shared.complete_socket_request(
                     req,
                     status,
                     r.as_bytes(),
@@ -346,12 +384,12 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
             (OpKind::GetOption, value) => {
                 let mut r = OptionReply::new_zeroed_with_header();
                 r.value = if let OpValue::Value(v) = value { v } else { 0 };
-                shared.complete_request(req, status, r.as_bytes(), r.as_bytes().len(), buffer);
+                shared.complete_socket_request(req, status, r.as_bytes(), r.as_bytes().len(), buffer);
             }
             (OpKind::GetAddress, OpValue::Address(a)) => {
                 let mut r = AddressReply::new_zeroed_with_header();
                 r.addr = SockAddr::from(a);
-                shared.complete_request(req, status, r.as_bytes(), r.as_bytes().len(), buffer);
+                shared.complete_socket_request(req, status, r.as_bytes(), r.as_bytes().len(), buffer);
             }
             (
                 OpKind::Accept,
@@ -362,30 +400,30 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
                 },
             ) => {
                 let Some(client) = client else {
-                    shared.complete_request(req, NtStatus::STATUS_UNSUCCESSFUL, &[], 0, buffer);
+                    shared.complete_socket_request(req, NtStatus::STATUS_UNSUCCESSFUL, &[], 0, buffer);
                     return;
                 };
                 // The accepted socket becomes an object of its own; this object's live reference
-                // (held until this operation's completion returns) covers the nested acquire.
+                // (held until this reply returned: `replying`) covers the nested acquire.
                 shared.live.acquire_nested();
                 let sock =
                     SocketObj::create(shared, socket, crate::provider::SocketKind::Stream, self.family);
-                sock.state.lock().connected = true;
+                sock.state.lock().conn = Conn::Connected;
                 match client.add_new_socket(&sock) {
                     Ok(handle) => {
                         let mut r = AcceptReply::new_zeroed_with_header();
                         r.handle = handle;
                         r.local = SockAddr::from(local);
                         r.remote = SockAddr::from(remote);
-                        shared.complete_request(req, status, r.as_bytes(), r.as_bytes().len(), buffer);
+                        shared.complete_socket_request(req, status, r.as_bytes(), r.as_bytes().len(), buffer);
                     }
-                    Err(st) => shared.complete_request(req, st, &[], 0, buffer),
+                    Err(st) => shared.complete_socket_request(req, st, &[], 0, buffer),
                 }
             }
             (OpKind::Accept | OpKind::GetAddress, _) => {
                 // Success without the value the operation must produce: a provider bug.
                 shared.stats.contract_violation();
-                shared.complete_request(req, NtStatus::STATUS_UNSUCCESSFUL, &[], 0, buffer);
+                shared.complete_socket_request(req, NtStatus::STATUS_UNSUCCESSFUL, &[], 0, buffer);
             }
             (
                 OpKind::Bind
@@ -396,7 +434,7 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
                 | OpKind::Disconnect { .. }
                 | OpKind::Close,
                 _,
-            ) => shared.complete_request(req, status, &[], 0, buffer),
+            ) => shared.complete_socket_request(req, status, &[], 0, buffer),
         }
     }
 }

@@ -1,28 +1,39 @@
-//! The close state machine of spec section 2: what happens when a handle closes, and at the last
-//! one, the graceful, lingering or abortive teardown ending in `WskCloseSocket`.
+//! The close state machine (invariants 1, 3, 4, 5 and 9 of the crate; `docs/ENGINE.md` tells
+//! it in prose): what happens when a handle closes, and at the last one, the graceful, lingering
+//! or abortive teardown ending in `WskCloseSocket`.
 //!
 //! ```text
 //!   Open ──last handle closed──▶ Draining ──sends done (graceful)──▶ Disconnecting ──▶ Closing ──▶ Closed ──▶ Finished
-//!                                   │  └─ abortive / linger expired: at once ──▶ Disconnecting(abortive)
-//!                                   └─ nothing to disconnect (never connected, shut down) ──▶ Closing
+//!                                   │  └─ abortive / deadline passed: at once ──▶ Disconnecting(abortive)
+//!                                   └─ nothing to disconnect ──▶ Closing
 //! ```
-//! - Draining: graceful modes wait for the sends issued before the close; everything else issued
-//!   through the closed handles was cancelled. Abortive modes cancel the sends too and go on at
-//!   once, without waiting for the cancels (a provider may ignore them, as Wine does).
+//! "Nothing to disconnect": not a connected stream socket, a SHUTDOWN(abort) succeeded, or — for
+//! a graceful teardown only — a SHUTDOWN(send) succeeded (the FIN is out). An abortive teardown
+//! resets a connection whose sending side was shut down (a hard close resets, as in Winsock).
+//! - Draining: graceful modes wait for the sends (and graceful SHUTDOWNs) issued before the
+//!   close; everything else issued through the closed handles was cancelled. Abortive modes
+//!   cancel the sends too and go on at once, without waiting for the cancels (a provider may
+//!   ignore them, as Wine does).
 //! - Disconnecting: `WskDisconnect(0)` or `(WSK_FLAG_ABORTIVE)`. If the linger timer expires
 //!   while a graceful disconnect pends (the peer stopped reading), an abortive disconnect is
 //!   issued and the teardown goes on when it completes; the close then forces the graceful one to
 //!   complete. Any failure, synchronous or not, just moves on.
 //! - Closing: the rundown is revoked; when no call is in progress, `WskCloseSocket` is issued.
-//! - Closed: the close completed; the object finishes once every operation completed and the
-//!   linger timer can no longer fire. Then waiting CLOSE requests complete, the engine's live
-//!   count drops, and unload may proceed.
+//! - Closed: the close completed; the object finishes once every operation completed, every
+//!   request of those operations was completed (`replying`), and the deadline timer can no
+//!   longer fire. Then waiting CLOSE requests complete, the engine's live count drops, and unload
+//!   may proceed.
+//!
+//! Deadlines: a lingering teardown arms a provider timer at the last close. Unload and client
+//! cleanup bound graceful teardowns ([`SockRef::bound_teardown`]): a teardown without a timer
+//! gets one, a longer one is replaced — also while it is still being started (`timer_ms` tells its
+//! starter) — and an abortive teardown is left alone. At most one timer is outstanding.
 //!
 //! Every step is computed under the socket lock by [`SocketObj::next_step`] and executed by
 //! [`SocketObj::run`] with no lock held. Nothing here blocks.
 
 use super::ops::OpKind;
-use super::{Cancels, Phase, SockRef, SockState};
+use super::{Cancels, Conn, Phase, SockRef, SockState};
 use crate::client::Client;
 use crate::provider::{Provider, SocketKind};
 use crate::request::CancelToken;
@@ -47,6 +58,17 @@ pub enum TeardownMode {
 }
 
 impl TeardownMode {
+    /// This mode under a deadline of `ms` (unload, client cleanup): graceful teardowns linger at
+    /// most `ms`.
+    #[must_use]
+    pub fn bounded(self, ms: u64) -> TeardownMode {
+        match self {
+            TeardownMode::Graceful => TeardownMode::Linger(ms),
+            TeardownMode::Linger(t) => TeardownMode::Linger(t.min(ms)),
+            TeardownMode::Abortive => TeardownMode::Abortive,
+        }
+    }
+
     /// Resolves a CLOSE mode against SO_LINGER (`None` off, `Some(secs)`), as closesocket does.
     pub fn resolve(mode: CloseMode, linger_seconds: u32, linger: Option<u32>) -> TeardownMode {
         match mode {
@@ -62,18 +84,32 @@ impl TeardownMode {
     }
 }
 
-/// Teardown bookkeeping of one socket.
+/// Teardown bookkeeping of one socket (allocated at its last close).
 pub(crate) struct Teardown<P: Provider, R: Request<P>> {
+    /// How the teardown runs: the CLOSE mode against SO_LINGER, under the unload or cleanup
+    /// bound if one applied at the last close.
     pub mode: TeardownMode,
-    /// The linger timer expired (or unload forced it): the teardown is abortive from now on.
+    /// The deadline passed (linger expired, or the unload or cleanup bound): the teardown is
+    /// abortive from now on.
     pub escalated: bool,
+    /// Disconnects the teardown issued that have not completed (a graceful one and, after an
+    /// escalation, the abortive one).
     pub disconnects_pending: u32,
+    /// The teardown's abortive disconnect completed: after an escalation the teardown waits for
+    /// it only (the close then forces a stuck graceful one to complete).
     pub abortive_disconnect_done: bool,
-    /// The disconnect performed (succeeded), for the CLOSE reply.
+    /// The disconnect performed (one that succeeded; abortive wins), for the CLOSE reply.
     pub disconnect: Disconnect,
+    /// The close's status (STATUS_PENDING until it completed), for the CLOSE reply.
     pub close_status: NtStatus,
-    /// A timer was started and has neither fired nor been cancelled.
+    /// A deadline timer was started, or is being started, and has neither fired nor been
+    /// cancelled: the object does not finish while this is set.
     pub timer_outstanding: bool,
+    /// The delay the outstanding timer should have (ms). A bound lowers it; if the timer is still
+    /// being started then, its starter replaces it ([`SockRef::arm_timer`]).
+    pub timer_ms: u64,
+    /// The outstanding timer once `start_timer` returned (`None` while it is being started,
+    /// fires, or is being cancelled).
     pub timer: Option<P::TimerRef>,
     /// Cancel batches being delivered: the teardown does not move on until they are all sent,
     /// so an abortive disconnect never overtakes the cancels of the close that started it.
@@ -101,6 +137,7 @@ impl<P: Provider, R: Request<P>> Teardown<P, R> {
             disconnect: Disconnect::None,
             close_status: NtStatus::STATUS_PENDING,
             timer_outstanding: false,
+            timer_ms: 0,
             timer: None,
             hold: 0,
             waiters: Slab::new(),
@@ -130,6 +167,7 @@ impl<P: Provider, R: Request<P>> Teardown<P, R> {
 /// The next thing the teardown does, decided under the lock, done without it.
 pub(crate) enum Step<P: Provider> {
     None,
+    /// Issue a teardown disconnect; the rundown is already entered for it.
     Disconnect {
         abortive: bool,
     },
@@ -147,12 +185,16 @@ pub(crate) struct CloseArgs {
     pub mode: CloseMode,
     pub linger_seconds: u32,
     pub wait: bool,
+    /// A deadline for a graceful teardown this close starts (client cleanup): it turns abortive
+    /// after this many ms.
+    pub bound_ms: Option<u64>,
 }
 
 impl<P: Provider, R: Request<P>> SockRef<P, R> {
     /// Closes handle `handle_id`: cancels what was issued through it (sends survive a graceful
     /// close), and at the last handle starts the teardown. Completes `req` (now, or at the end of
-    /// the teardown with the wait flag).
+    /// the teardown with the wait flag). The handle id leaves the socket under the same lock as
+    /// the cancels are decided, so nothing started through it afterwards (invariant 3).
     pub fn close_handle(
         &self,
         handle_id: u32,
@@ -164,17 +206,19 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
         let mut cancels: Cancels<P> = Cancels::<P>::new();
         let mut cancelled = 0u32;
         let mut st = self.state.lock();
-        st.handles -= 1;
-        let last = st.handles == 0;
-        let mut mode = TeardownMode::resolve(args.mode, args.linger_seconds, st.linger);
-        if shared.is_unloading() {
-            // Unload never waits longer than unload_linger_ms for a peer that stopped reading.
-            let bound = shared.config.unload_linger_ms;
-            mode = match mode {
-                TeardownMode::Graceful => TeardownMode::Linger(bound),
-                TeardownMode::Linger(ms) => TeardownMode::Linger(ms.min(bound)),
-                TeardownMode::Abortive => TeardownMode::Abortive,
-            };
+        let was_open = st.handles.remove(handle_id);
+        debug_assert!(was_open, "handle {handle_id} closed twice");
+        let last = st.handles.count() == 0;
+        let mut mode = TeardownMode::resolve(args.mode, args.linger_seconds, st.linger.map(u32::from));
+        // Unload never waits longer than unload_linger_ms for a peer that stopped reading, nor
+        // client cleanup longer than its bound.
+        let unload_bound = shared.is_unloading().then_some(shared.config.unload_linger_ms);
+        let bound = match (unload_bound, args.bound_ms) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        if let Some(ms) = bound {
+            mode = mode.bounded(ms);
         }
         let abortive = mode == TeardownMode::Abortive;
         for (_, rec) in st.ops.iter_mut() {
@@ -196,6 +240,7 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
             st.set_phase(Phase::Draining);
             if let TeardownMode::Linger(ms) = mode {
                 st.td().timer_outstanding = true;
+                st.td().timer_ms = ms;
                 timer_ms = Some(ms);
             }
             if args.wait {
@@ -225,7 +270,7 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
             r.last_reference = u32::from(last);
             r.cancelled = cancelled;
             r.teardown_status = NtStatus::STATUS_PENDING.0;
-            shared.finish_request(
+            shared.complete_engine_request(
                 req,
                 NtStatus::STATUS_SUCCESS,
                 r.as_bytes(),
@@ -267,40 +312,58 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
                 c.unpark(*ck);
             }
             self.shared
-                .finish_request(w.req, NtStatus::STATUS_CANCELLED, &[], 0, None);
+                .complete_engine_request(w.req, NtStatus::STATUS_CANCELLED, &[], 0, None);
         }
     }
 
-    /// Unload: a teardown still waiting gracefully, or lingering longer than `ms`, gets the
-    /// deadline `ms`, after which it is abortive.
+    /// Unload or cleanup: a teardown still waiting gracefully, or lingering longer than `ms`,
+    /// gets the deadline `ms`, after which it is abortive. An abortive teardown has nothing to
+    /// bound; one past `Disconnecting` has nothing left to wait for.
     pub fn bound_teardown(&self, ms: u64) {
-        let (arm, rearm) = {
-            let mut st = self.state.lock();
-            let waiting = matches!(st.phase, Phase::Draining | Phase::Disconnecting);
-            let live = waiting && !st.td().escalated;
-            let arm = live && !st.td().timer_outstanding;
-            if arm {
-                st.td().timer_outstanding = true;
-            }
-            let longer = matches!(st.td().mode, TeardownMode::Linger(t) if t > ms);
-            let rearm = if live && longer {
-                st.td().timer.take()
-            } else {
-                None
-            };
-            (arm, rearm)
-        };
-        if arm {
-            self.arm_timer(ms);
+        enum Act<T> {
+            Arm,
+            Replace(T),
         }
-        if let Some(t) = rearm {
-            if self.shared.provider.cancel_timer(&t) {
-                // Still outstanding: the new timer replaces the cancelled one.
-                self.arm_timer(ms);
+        let act = {
+            let mut st = self.state.lock();
+            if !matches!(st.phase, Phase::Draining | Phase::Disconnecting) {
+                return;
+            }
+            let td = st.td();
+            if td.abortive() {
+                return;
+            }
+            if !td.timer_outstanding {
+                td.timer_outstanding = true;
+                td.timer_ms = ms;
+                Act::Arm
+            } else if td.timer_ms > ms {
+                td.timer_ms = ms;
+                match td.timer.take() {
+                    Some(t) => Act::Replace(t),
+                    // Being started: its starter sees the lower `timer_ms` and replaces it.
+                    // (Or firing: the teardown turns abortive now anyway.)
+                    None => return,
+                }
+            } else {
+                return;
+            }
+        };
+        match act {
+            Act::Arm => self.arm_timer(ms),
+            Act::Replace(t) => {
+                if self.shared.provider.cancel_timer(&t) {
+                    // Still outstanding: the new timer replaces the cancelled one.
+                    self.arm_timer(ms);
+                }
+                // Otherwise it is firing: the teardown turns abortive now.
             }
         }
     }
 
+    /// Starts the deadline timer (`timer_outstanding` is already set, `timer_ms` says how long)
+    /// and stores it — unless meanwhile it fired, the teardown moved past the point where it
+    /// matters, or a bound asked for a shorter one.
     fn arm_timer(&self, ms: u64) {
         let target = self.clone();
         let t = self
@@ -312,13 +375,22 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
             // Fired already, during start_timer.
             return;
         }
-        if matches!(st.phase, Phase::Draining | Phase::Disconnecting) {
-            st.td().timer = Some(t);
+        if !matches!(st.phase, Phase::Draining | Phase::Disconnecting) {
+            // The teardown moved past the point where the timer matters before we could store it.
+            drop(st);
+            self.run(Step::CancelTimer(t));
             return;
         }
-        // The teardown moved past the point where the timer matters before we could store it.
-        drop(st);
-        self.run(Step::CancelTimer(t));
+        let wanted = st.td().timer_ms;
+        if wanted < ms {
+            // A bound arrived while this timer was being started: one of `wanted` replaces it.
+            drop(st);
+            if self.shared.provider.cancel_timer(&t) {
+                self.arm_timer(wanted);
+            }
+            return;
+        }
+        st.td().timer = Some(t);
     }
 
     /// The linger (or unload) deadline passed.
@@ -346,8 +418,7 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
             Phase::Disconnecting => {
                 if !st.td().escalated {
                     st.td().escalated = true;
-                    st.td().disconnects_pending += 1;
-                    step = Step::Disconnect { abortive: true };
+                    step = self.disconnect_step(&mut st, true);
                 }
             }
             // Too late to matter; the finish may have waited for this timer.
@@ -389,11 +460,17 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
                 if !abortive && st.sends_pending > 0 {
                     return Step::None;
                 }
-                let needs_disconnect = self.kind == SocketKind::Stream && st.connected && !st.shut_down;
+                // A graceful teardown after a SHUTDOWN(send) that succeeded has nothing to end;
+                // an abortive one resets it (a hard close resets).
+                let needs_disconnect = self.kind == SocketKind::Stream
+                    && match st.conn {
+                        Conn::Connected => true,
+                        Conn::SendShutDown => abortive,
+                        Conn::None | Conn::Reset => false,
+                    };
                 if needs_disconnect {
                     st.set_phase(Phase::Disconnecting);
-                    st.td().disconnects_pending += 1;
-                    Step::Disconnect { abortive }
+                    self.disconnect_step(st, abortive)
                 } else {
                     st.set_phase(Phase::Closing);
                     Step::Revoke {
@@ -417,7 +494,7 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
             Phase::Closing => Step::None,
             // Finish once nothing can call back any more.
             Phase::Closed => {
-                if st.ops.is_empty() && !st.td().timer_outstanding {
+                if st.ops.is_empty() && st.replying == 0 && !st.td().timer_outstanding {
                     st.set_phase(Phase::Finished);
                     Step::Finish
                 } else {
@@ -429,17 +506,27 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
         }
     }
 
+    /// A teardown disconnect to issue, counted and with the rundown entered under the lock: so
+    /// the close cannot overtake it, even if an abortive disconnect issued meanwhile from
+    /// another thread completes and the teardown moves on (invariant 5).
+    fn disconnect_step(&self, st: &mut SockState<P, R>, abortive: bool) -> Step<P> {
+        // INVARIANT: the rundown is revoked only after the phase left `Draining` and
+        // `Disconnecting`, under this lock.
+        let entered = self.rundown.try_acquire();
+        debug_assert!(entered, "rundown revoked before the teardown's disconnect");
+        if !entered {
+            return Step::None;
+        }
+        st.td().disconnects_pending += 1;
+        Step::Disconnect { abortive }
+    }
+
     /// Executes a step (no lock held) and whatever follows from it.
     pub fn run(&self, step: Step<P>) {
         match step {
             Step::None => {}
-            Step::Disconnect { abortive } => {
-                if self.rundown.try_acquire() {
-                    self.start_internal(OpKind::Disconnect { abortive }, true);
-                } else {
-                    debug_assert!(false, "disconnect after revoke");
-                }
-            }
+            // The rundown was entered when the step was decided.
+            Step::Disconnect { abortive } => self.start_internal(OpKind::Disconnect { abortive }, true),
             Step::Revoke { timer } => {
                 if let Some(t) = timer {
                     self.run(Step::CancelTimer(t));
@@ -481,7 +568,7 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
             r.cancelled = w.cancelled;
             r.teardown_status = status.0;
             r.disconnect = disconnect as u32;
-            self.shared.finish_request(
+            self.shared.complete_engine_request(
                 w.req,
                 NtStatus::STATUS_SUCCESS,
                 r.as_bytes(),

@@ -4,12 +4,7 @@
 //! The scripted provider is also a contract checker for the engine: it records as violations a
 //! call on a socket after its close, a close while another call on that socket is in progress,
 //! a cancel after close, and a completion delivered twice.
-#![allow(
-    dead_code,
-    clippy::missing_panics_doc,
-    missing_docs,
-    clippy::many_single_char_names
-)]
+#![allow(dead_code, clippy::missing_panics_doc, missing_docs)]
 
 pub mod lock;
 pub mod scripted;
@@ -23,6 +18,7 @@ use wsksock_abi::{Handle, Op, SockAddr};
 use wsksock_core::{Config, Engine};
 
 pub type TEngine = Engine<Scripted, TReq>;
+pub type TClient = wsksock_core::ClientRef<Scripted, TReq>;
 
 pub fn engine() -> (TEngine, Scripted) {
     engine_with(Config::default())
@@ -95,22 +91,146 @@ pub fn linger_req(h: Handle, on: bool, secs: u32) -> TReq {
 }
 
 /// Dispatches a request and returns its outcome slot.
-pub fn go(e: &TEngine, c: &wsksock_core::ClientRef<Scripted, TReq>, r: TReq) -> treq::Slot {
+pub fn go(e: &TEngine, c: &TClient, r: TReq) -> treq::Slot {
     let slot = r.slot();
     e.dispatch(c, r);
     slot
 }
 
+/// A socket of `kind`, created (auto-completes) and bound.
+fn bound(engine: &TEngine, provider: &Scripted, client: &TClient, kind: SocketKind) -> Handle {
+    let handle = go(engine, client, socket_req(wsksock_abi::addr::AF_INET, kind)).handle();
+    let bind = go(engine, client, addr_req(Op::Bind, handle, "127.0.0.1:0"));
+    provider.complete_all(CallKind::Bind);
+    bind.expect_ok();
+    handle
+}
+
 /// A connected stream socket: create (auto-completes), bind, connect — all completed.
-pub fn connected(e: &TEngine, p: &Scripted, c: &wsksock_core::ClientRef<Scripted, TReq>) -> Handle {
-    let h = go(e, c, socket_req(wsksock_abi::addr::AF_INET, SocketKind::Stream)).handle();
-    let b = go(e, c, addr_req(Op::Bind, h, "127.0.0.1:0"));
-    p.complete_all(CallKind::Bind);
-    b.expect_ok();
-    let k = go(e, c, addr_req(Op::Connect, h, "127.0.0.1:9"));
-    p.complete_all(CallKind::Connect);
-    k.expect_ok();
-    h
+pub fn connected(engine: &TEngine, provider: &Scripted, client: &TClient) -> Handle {
+    let handle = bound(engine, provider, client, SocketKind::Stream);
+    let connect = go(engine, client, addr_req(Op::Connect, handle, "127.0.0.1:9"));
+    provider.complete_all(CallKind::Connect);
+    connect.expect_ok();
+    handle
+}
+
+/// A listening socket: create (auto-completes), bind and listen — completed.
+pub fn listening(engine: &TEngine, provider: &Scripted, client: &TClient) -> Handle {
+    let handle = bound(engine, provider, client, SocketKind::Listen);
+    let mut m = ListenRequest::new_zeroed_with_header();
+    m.handle = handle;
+    m.backlog = 4;
+    let listen = go(engine, client, TReq::new(Op::Listen, bytes(&m)));
+    provider.complete_all(CallKind::Listen);
+    listen.expect_ok();
+    handle
+}
+
+pub fn shutdown_req(h: Handle, how: ShutdownHow) -> TReq {
+    let mut m = ShutdownRequest::new_zeroed_with_header();
+    m.handle = h;
+    m.how = how as u32;
+    TReq::new(Op::Shutdown, bytes(&m))
+}
+
+/// Fixture: an engine, one client, and one socket of that client.
+pub struct Fixture {
+    pub engine: TEngine,
+    pub provider: Scripted,
+    pub client: TClient,
+    pub handle: Handle,
+    /// The provider's id of the socket.
+    pub sock: u64,
+}
+
+impl Fixture {
+    /// A connected stream socket (default configuration).
+    pub fn connected() -> Fixture {
+        Fixture::connected_with(Config::default())
+    }
+
+    /// A connected stream socket in an engine with `config`.
+    pub fn connected_with(config: Config) -> Fixture {
+        let (engine, provider) = engine_with(config);
+        let client = engine.open_client().unwrap();
+        let handle = connected(&engine, &provider, &client);
+        Fixture::new(engine, provider, client, handle)
+    }
+
+    /// A listening socket.
+    pub fn listening() -> Fixture {
+        let (engine, provider) = engine();
+        let client = engine.open_client().unwrap();
+        let handle = listening(&engine, &provider, &client);
+        Fixture::new(engine, provider, client, handle)
+    }
+
+    fn new(engine: TEngine, provider: Scripted, client: TClient, handle: Handle) -> Fixture {
+        let sock = provider
+            .calls()
+            .iter()
+            .rev()
+            .find(|c| c.kind == CallKind::Bind)
+            .unwrap()
+            .sock;
+        Fixture {
+            engine,
+            provider,
+            client,
+            handle,
+            sock,
+        }
+    }
+
+    /// Dispatches a request from the fixture's client.
+    pub fn go(&self, r: TReq) -> treq::Slot {
+        go(&self.engine, &self.client, r)
+    }
+
+    /// Another handle to the socket, in the same client.
+    pub fn duplicate(&self) -> Handle {
+        self.go(dup_req(self.handle, 0)).handle()
+    }
+
+    /// The disconnects issued on the socket (`true`: abortive), SHUTDOWN's included.
+    pub fn disconnects(&self) -> Vec<bool> {
+        self.provider
+            .calls_on(self.sock)
+            .into_iter()
+            .filter_map(|k| match k {
+                CallKind::Disconnect { abortive } => Some(abortive),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The teardown's deadline passes (linger, unload or cleanup): its timers fire, and the
+    /// abortive disconnect that follows completes at once. Returns the timers fired.
+    pub fn pass_deadline(&self) -> usize {
+        self.provider
+            .set_auto(CallKind::Disconnect { abortive: true }, true);
+        self.provider.fire_timers()
+    }
+
+    /// How many times the socket was closed (`WskCloseSocket`).
+    pub fn closes(&self) -> usize {
+        self.provider
+            .calls_on(self.sock)
+            .into_iter()
+            .filter(|k| *k == CallKind::Close)
+            .count()
+    }
+
+    /// Whether the provider socket was freed.
+    pub fn freed(&self) -> bool {
+        self.provider.freed().contains(&self.sock)
+    }
+
+    /// [`unload_clean`] of the fixture's engine.
+    pub fn unload_clean(&self) {
+        unload_clean(&self.engine, &self.provider);
+    }
 }
 
 /// The reply struct of a completed request.

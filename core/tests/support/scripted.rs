@@ -79,9 +79,19 @@ struct State {
     pending: BTreeMap<u64, PendingOp>,
     socks: HashMap<u64, SockInfo>,
     violations: Vec<String>,
-    timers: BTreeMap<u64, TimerCallback>,
+    /// Armed timers: delay (ms) and callback.
+    timers: BTreeMap<u64, (u64, TimerCallback)>,
+    /// Runs once at the start of the next `start_timer`, before the timer exists.
+    start_timer_hook: Option<Box<dyn FnOnce() + Send>>,
+    /// The socket of every operation ever issued (a cancel reference stays valid after its
+    /// operation completed, and a cancel through it is still a call on that socket).
+    op_sock: HashMap<u64, u64>,
     auto: HashSet<CallKind>,
     cancel_mode: CancelMode,
+    /// Whether `close` completes what is pending on its socket (WSK does; with `false` those
+    /// operations stay pending for the test to complete, as when their completions run on other
+    /// CPUs after the close's).
+    close_completes_pending: bool,
     disconnect_not_implemented: bool,
     freed: Vec<u64>,
     created: u64,
@@ -138,8 +148,11 @@ impl Scripted {
             socks: HashMap::new(),
             violations: Vec::new(),
             timers: BTreeMap::new(),
+            start_timer_hook: None,
+            op_sock: HashMap::new(),
             auto,
             cancel_mode: CancelMode::Immediate,
+            close_completes_pending: true,
             disconnect_not_implemented: false,
             freed: Vec::new(),
             created: 0,
@@ -158,6 +171,31 @@ impl Scripted {
 
     pub fn set_cancel_mode(&self, m: CancelMode) {
         self.0.lock().unwrap().cancel_mode = m;
+    }
+
+    /// A provider that completes nothing on its own: cancels are ignored, and a close pends and
+    /// leaves what was pending on its socket pending too — the test completes each, in the order
+    /// (or on the threads) it chooses.
+    pub fn hold_completions(&self) {
+        self.set_cancel_mode(CancelMode::Ignore);
+        self.set_close_completes_pending(false);
+        self.set_auto(CallKind::Close, false);
+    }
+
+    /// `false`: `close` leaves the operations pending on its socket for the test to complete.
+    pub fn set_close_completes_pending(&self, on: bool) {
+        self.0.lock().unwrap().close_completes_pending = on;
+    }
+
+    /// Runs `f` once, at the start of the next `start_timer` (no engine lock is held there):
+    /// what another thread does between the engine deciding on a timer and storing it.
+    pub fn on_start_timer(&self, f: impl FnOnce() + Send + 'static) {
+        self.0.lock().unwrap().start_timer_hook = Some(Box::new(f));
+    }
+
+    /// Delays (ms) of the timers armed now, oldest first.
+    pub fn timer_delays(&self) -> Vec<u64> {
+        self.0.lock().unwrap().timers.values().map(|t| t.0).collect()
     }
 
     /// Wine 8: disconnect fails synchronously with STATUS_NOT_IMPLEMENTED.
@@ -207,6 +245,17 @@ impl Scripted {
 
     pub fn freed(&self) -> Vec<u64> {
         self.0.lock().unwrap().freed.clone()
+    }
+
+    /// Sockets created whose close has not completed.
+    pub fn open_sockets(&self) -> usize {
+        self.0
+            .lock()
+            .unwrap()
+            .socks
+            .values()
+            .filter(|i| !i.close_completed)
+            .count()
     }
 
     pub fn created(&self) -> u64 {
@@ -263,7 +312,7 @@ impl Scripted {
             .into_values()
             .collect();
         let n = timers.len();
-        for t in timers {
+        for (_, t) in timers {
             t();
         }
         n
@@ -287,6 +336,7 @@ impl Scripted {
         let id = s.next_id;
         s.next_id += 1;
         s.calls.push(Call { sock, kind, op: id });
+        s.op_sock.insert(id, sock);
         if sock != 0 {
             let info = s.socks.entry(sock).or_default();
             let closed = info.closed;
@@ -418,7 +468,7 @@ impl Provider for Scripted {
             let ids: Vec<u64> = st
                 .pending
                 .iter()
-                .filter(|(_, p)| p.sock == s.id)
+                .filter(|(_, p)| p.sock == s.id && st.close_completes_pending)
                 .map(|(i, _)| *i)
                 .collect();
             let v = ids.into_iter().filter_map(|i| st.pending.remove(&i)).collect();
@@ -475,32 +525,42 @@ impl Provider for Scripted {
     }
 
     fn cancel(&self, op: &u64) {
-        let (mode, target) = {
+        // A cancel is a call on the operation's socket like any other: it counts as in progress
+        // (a close meanwhile is a violation) and must not come after the close.
+        let (mode, sock) = {
             let mut s = self.0.lock().unwrap();
-            let sock = s.pending.get(op).map_or(0, |p| p.sock);
+            let sock = s.op_sock.get(op).copied().unwrap_or(0);
             s.calls.push(Call {
                 sock,
                 kind: CallKind::Cancel,
                 op: *op,
             });
-            if sock != 0 && s.socks.get(&sock).is_some_and(|i| i.closed) {
-                s.violations
-                    .push(format!("cancel of op {op} on socket {sock} after its close"));
+            if sock != 0 {
+                let info = s.socks.entry(sock).or_default();
+                info.in_call += 1;
+                if info.closed {
+                    s.violations
+                        .push(format!("cancel of op {op} on socket {sock} after its close"));
+                }
             }
             (s.cancel_mode, sock)
         };
-        let _ = target;
         if mode == CancelMode::Immediate {
             // Like a WSK cancel routine: completes the IRP inside IoCancelIrp.
             self.complete(*op, NtStatus::STATUS_CANCELLED, 0);
         }
+        self.leave(sock);
     }
 
-    fn start_timer(&self, _ms: u64, callback: TimerCallback) -> u64 {
+    fn start_timer(&self, ms: u64, callback: TimerCallback) -> u64 {
+        let hook = self.0.lock().unwrap().start_timer_hook.take();
+        if let Some(f) = hook {
+            f();
+        }
         let mut s = self.0.lock().unwrap();
         let id = s.next_id;
         s.next_id += 1;
-        s.timers.insert(id, callback);
+        s.timers.insert(id, (ms, callback));
         id
     }
 

@@ -15,10 +15,22 @@ pub struct Outcome {
     pub data: Option<Vec<u8>>,
 }
 
+// Completions of every test request, numbered in the order they happened. Under loom the
+// counter is loom's, so that loom sees two completions' order as something a test depends on
+// (and explores both).
+#[cfg(not(loom))]
+static COMPLETION_ORDER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+#[cfg(loom)]
+loom::lazy_static! {
+    static ref COMPLETION_ORDER: loom::sync::atomic::AtomicU64 = loom::sync::atomic::AtomicU64::new(1);
+}
+
 #[derive(Default)]
 struct SlotInner {
     outcome: Option<Outcome>,
     completions: u32,
+    /// When it completed, in `COMPLETION_ORDER`.
+    order: u64,
     cancel: Option<CancelToken>,
 }
 
@@ -37,6 +49,13 @@ impl Slot {
 
     pub fn is_done(&self) -> bool {
         self.completions() > 0
+    }
+
+    /// Whether this request completed before `other` (both must have completed).
+    pub fn completed_before(&self, other: &Slot) -> bool {
+        let (a, b) = (self.0.lock().unwrap().order, other.0.lock().unwrap().order);
+        assert!(a != 0 && b != 0, "both requests must have completed");
+        a < b
     }
 
     /// Status; panics if still pending.
@@ -68,6 +87,9 @@ impl Slot {
     }
 }
 
+/// Something a test runs from inside the engine's handling of a request.
+type Hook = Box<dyn FnOnce() + Send>;
+
 /// A request.
 pub struct TReq {
     code: u32,
@@ -76,6 +98,11 @@ pub struct TReq {
     mode: RequestorMode,
     data: Option<Vec<u8>>,
     slot: Slot,
+    /// Runs when the engine takes the data buffer: after the handle lookup, before the
+    /// operation starts (what another thread may do in that window).
+    on_take_buffer: Option<Hook>,
+    /// Runs when the engine completes the request, before the completion is recorded.
+    on_complete: Option<Hook>,
 }
 
 impl TReq {
@@ -91,7 +118,21 @@ impl TReq {
             mode: RequestorMode::Kernel,
             data: None,
             slot: Slot::default(),
+            on_take_buffer: None,
+            on_complete: None,
         }
+    }
+
+    /// Runs `f` when the engine takes this request's data buffer.
+    pub fn on_take_buffer(mut self, f: impl FnOnce() + Send + 'static) -> Self {
+        self.on_take_buffer = Some(Box::new(f));
+        self
+    }
+
+    /// Runs `f` when the engine completes this request, before the completion is recorded.
+    pub fn on_complete(mut self, f: impl FnOnce() + Send + 'static) -> Self {
+        self.on_complete = Some(Box::new(f));
+        self
     }
 
     pub fn with_data(mut self, data: Vec<u8>) -> Self {
@@ -133,6 +174,9 @@ impl Request<Scripted> for TReq {
     }
 
     fn take_buffer(&mut self, source: DataSource, _write: bool) -> Result<TBuf, NtStatus> {
+        if let Some(f) = self.on_take_buffer.take() {
+            f();
+        }
         match source {
             DataSource::Direct { offset } => {
                 let mut d = self.data.take().ok_or(NtStatus::STATUS_INVALID_BUFFER_SIZE)?;
@@ -152,9 +196,13 @@ impl Request<Scripted> for TReq {
         self.slot.0.lock().unwrap().cancel = Some(token);
     }
 
-    fn complete(self, status: NtStatus, reply: &[u8], information: usize, buffer: Option<TBuf>) {
+    fn complete(mut self, status: NtStatus, reply: &[u8], information: usize, buffer: Option<TBuf>) {
+        if let Some(f) = self.on_complete.take() {
+            f();
+        }
         let mut s = self.slot.0.lock().unwrap();
         s.completions += 1;
+        s.order = COMPLETION_ORDER.fetch_add(1, core::sync::atomic::Ordering::SeqCst);
         s.cancel = None;
         s.outcome = Some(Outcome {
             status,

@@ -442,8 +442,15 @@ impl SockState {
             }
             // The half-open attempt cannot be taken back on the same host socket.
             self.abort(cx, NtStatus::STATUS_INVALID_DEVICE_STATE);
-        } else if matches!(&self.disc, Disc::WaitSends(p) | Disc::Draining(p) if p.op == op) {
-            if let Disc::WaitSends(p) | Disc::Draining(p) = std::mem::replace(&mut self.disc, Disc::Done) {
+        } else if matches!(&self.disc, Disc::WaitSends(p) if p.op == op) {
+            // Cancelled before its FIN went out: the connection is not disconnected (a later
+            // disconnect may still send it, and a close without one resets).
+            if let Disc::WaitSends(p) = std::mem::replace(&mut self.disc, Disc::None) {
+                p.finish(NtStatus::STATUS_CANCELLED, cx.out);
+            }
+        } else if matches!(&self.disc, Disc::Draining(p) if p.op == op) {
+            // The FIN is out: only the wait for the peer's acknowledgement is given up.
+            if let Disc::Draining(p) = std::mem::replace(&mut self.disc, Disc::Done) {
                 p.finish(NtStatus::STATUS_CANCELLED, cx.out);
             }
         }

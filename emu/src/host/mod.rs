@@ -8,7 +8,9 @@
 //! buffer on the caller's thread), and queues the operation if the host socket would block; the
 //! loop moves queues on readiness events. Finished operations are completed after the lock is
 //! released, on whichever thread finished them (`shared::deliver`). In deferred mode every call
-//! becomes a task for the loop, so nothing completes before its call returns.
+//! becomes a task for the loop, so nothing completes before its call returns. In concurrent mode
+//! calls run as inline, but completions and timer callbacks go to a pool of delivery threads that
+//! run them at once and in random order (`pool.rs`).
 //!
 //! Timers live in the loop (a heap); name resolution runs `getaddrinfo` on a thread per request.
 //!
@@ -25,6 +27,7 @@
 mod flow;
 mod hostio;
 mod outq;
+mod pool;
 mod resolve;
 mod shared;
 mod sock;
@@ -102,6 +105,8 @@ enum OpTarget {
 #[derive(Clone)]
 pub struct HostOp {
     id: u64,
+    /// The checker's id of the socket it was issued on (`None`: create, resolve).
+    socket: Option<u64>,
     target: OpTarget,
 }
 
@@ -139,6 +144,9 @@ impl Handle {
                 let _ = t.join();
             }
         }
+        // Timer callbacks and completions the loop handed over run before the rest is
+        // cancelled.
+        sh.stop_pool();
         sh.cancel_everything();
     }
 }
@@ -247,7 +255,7 @@ impl HostProvider {
     }
 
     fn inline(&self) -> bool {
-        self.sh().cfg.completions == CompletionMode::Inline && inline_ok()
+        self.sh().cfg.completions != CompletionMode::Deferred && inline_ok()
     }
 
     /// Completes `op` now with `out`.
@@ -313,6 +321,7 @@ impl HostProvider {
             drop(guard);
             return started.pending.then(|| HostOp {
                 id: op,
+                socket: Some(s.id()),
                 target: OpTarget::Socket(Arc::downgrade(&entry)),
             });
         }
@@ -331,7 +340,11 @@ impl HostProvider {
             deliver(sh, out);
         }));
         drop(guard);
-        Some(HostOp { id: op, target })
+        Some(HostOp {
+            id: op,
+            socket: Some(s.id()),
+            target,
+        })
     }
 
     /// Makes a host socket for `params`.
@@ -410,6 +423,7 @@ impl Provider for HostProvider {
             sh.push_task(Box::new(work));
             Some(HostOp {
                 id: op,
+                socket: None,
                 target: OpTarget::None,
             })
         }
@@ -494,12 +508,25 @@ impl Provider for HostProvider {
         }
         resolve::start(sh, op, node, family, port, done).map(|slot| HostOp {
             id: op,
+            socket: None,
             target: OpTarget::Resolve(Arc::downgrade(&slot)),
         })
     }
 
     fn cancel(&self, op: &HostOp) {
         let sh = self.sh();
+        // A cancel reaches into its socket (WSK's cancel routine): the checker refuses it during
+        // or after the socket's close, and a close must not come while it is in progress.
+        let _guard = match op.socket {
+            Some(id) => {
+                let (guard, ok) = sh.checker.enter(id, Call::Cancel);
+                if !ok {
+                    return;
+                }
+                Some(guard)
+            }
+            None => None,
+        };
         if sh.cfg.profile == Profile::Wine8 {
             // Wine sets no cancel routine on WSK IRPs: IoCancelIrp does nothing.
             return;

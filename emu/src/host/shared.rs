@@ -5,7 +5,8 @@
 //! socket (edge-triggered), for tasks (calls handed over in deferred mode, cancels), for timers,
 //! and — while a graceful disconnect drains — wakes every `drain_poll` to look at the socket's
 //! send queue. Completions are delivered by whoever finished the operation (the loop, or the
-//! calling thread in inline mode), always after every lock of the provider is released.
+//! calling thread in inline mode), always after every lock of the provider is released — or, in
+//! concurrent mode, handed with the timer callbacks to the delivery pool (`pool.rs`).
 //!
 //! # Lock order
 //! socket state → {sockets map, draining list, task queue, timer heap, checker}. The five on the
@@ -13,12 +14,13 @@
 //! a completion, a task or a timer callback runs.
 
 use super::hostio::{register, Io};
+use super::pool::{Job, Pool};
 use super::resolve::ResolveSlot;
 use super::sock::{Cx, SockEntry, SockState};
 use super::timer::{TimerEntry, TimerSlot};
 use super::HostSocket;
 use crate::checker::{Checker, ViolationKind};
-use crate::profile::Config;
+use crate::profile::{CompletionMode, Config};
 use crate::HostProvider;
 use mio::{Events, Poll, Registry, Token, Waker};
 use parking_lot::Mutex;
@@ -92,6 +94,21 @@ impl Done {
 /// A completion that panics does not stop the others: every one is delivered, then the first
 /// panic goes on (on the event loop it is caught and recorded by the checker).
 pub(crate) fn deliver(sh: &Shared, list: Vec<Done>) {
+    if let Some(pool) = &sh.pool {
+        for d in list {
+            let checker = Arc::clone(&sh.checker);
+            pool.push(Box::new(move || {
+                if let Some(s) = d.closes {
+                    checker.close_completed(s);
+                }
+                checker.op_completed(d.op);
+                let _depth = DepthGuard::enter();
+                let (done, out) = (d.done, d.out);
+                guarded(&checker, "a completion", move || done.complete(out));
+            }));
+        }
+        return;
+    }
     let mut panicked = None;
     for d in list {
         if let Some(s) = d.closes {
@@ -106,6 +123,22 @@ pub(crate) fn deliver(sh: &Shared, list: Vec<Done>) {
     }
     if let Some(p) = panicked {
         std::panic::resume_unwind(p);
+    }
+}
+
+/// Runs a callback on a provider thread; a panic is recorded by the checker and goes no further
+/// (the thread serves others).
+fn guarded(checker: &Checker, what: &str, f: impl FnOnce()) {
+    if let Err(panic) = std::panic::catch_unwind(AssertUnwindSafe(f)) {
+        let msg = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        checker.record(
+            ViolationKind::CallbackPanicked,
+            format!("{what} panicked on a delivery thread: {msg}"),
+        );
     }
 }
 
@@ -126,6 +159,8 @@ pub(crate) struct Shared {
     pub resolves: Mutex<HashMap<u64, Arc<ResolveSlot>>>,
     stop: AtomicBool,
     pub torn_down: AtomicBool,
+    /// The delivery pool ([`CompletionMode::Concurrent`]).
+    pool: Option<Arc<Pool>>,
 }
 
 impl Shared {
@@ -134,6 +169,12 @@ impl Shared {
         let poll = Poll::new()?;
         let registry = poll.registry().try_clone()?;
         let waker = Waker::new(poll.registry(), WAKE)?;
+        let pool = (cfg.completions == CompletionMode::Concurrent).then(|| {
+            let seed = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| u64::from(d.subsec_nanos()) ^ d.as_secs());
+            Pool::start(cfg.delivery_threads, seed)
+        });
         let sh = Shared {
             cfg,
             checker,
@@ -147,6 +188,7 @@ impl Shared {
             resolves: Mutex::new(HashMap::new()),
             stop: AtomicBool::new(false),
             torn_down: AtomicBool::new(false),
+            pool,
         };
         Ok((Arc::new(sh), poll))
     }
@@ -274,7 +316,14 @@ impl Shared {
         }
         for slot in due {
             if let Some(cb) = slot.take() {
-                cb();
+                match &self.pool {
+                    Some(pool) => {
+                        let checker = Arc::clone(&self.checker);
+                        let job: Job = Box::new(move || guarded(&checker, "a timer callback", cb));
+                        pool.push(job);
+                    }
+                    None => cb(),
+                }
             }
         }
     }
@@ -348,6 +397,13 @@ impl Shared {
         self.run_tasks();
         self.fire_timers();
         self.check_draining();
+    }
+
+    /// Stops the delivery pool after it ran what it holds (concurrent mode).
+    pub fn stop_pool(&self) {
+        if let Some(pool) = &self.pool {
+            pool.stop();
+        }
     }
 
     /// Asks the event loop to stop.

@@ -1,4 +1,4 @@
-//! [`Rig`]: the engine over the whole checked provider stack, and the end-of-test audit.
+//! [`CheckedRig`]: the engine over the whole checked provider stack, and the end-of-test audit.
 //!
 //! ```text
 //! engine ──▶ Probe (timers, tags) ──▶ Verifier (WSK contract) ──▶ FaultInjector (seeded faults) ──▶ HostProvider (real sockets, its own checker)
@@ -9,7 +9,7 @@
 //! were submitted (a request completes by value, so twice is impossible; zero times is what the
 //! audit catches).
 //!
-//! [`Rig::unload_and_audit`] is the end of every test: unload, and at the moment the engine
+//! [`CheckedRig::unload_and_audit`] is the end of every test: unload, and at the moment the engine
 //! reports idle (when the driver would call `WskDeregister`) nothing may be open or pending in the
 //! provider; then every request completed, no socket object alive, no timer outstanding, no
 //! contract violation in either checker, and the host provider's deregistration finds nothing.
@@ -123,7 +123,7 @@ pub struct Audit {
 }
 
 /// The engine over the checked stack.
-pub struct Rig {
+pub struct CheckedRig {
     /// The device (engine in-process).
     pub device: HostDevice<Stack>,
     /// The host provider (a clone: shares the provider).
@@ -145,12 +145,13 @@ pub fn test_config() -> Config {
         max_pending_per_client: 256,
         max_handles_per_client: 1024,
         unload_linger_ms: 300,
+        cleanup_linger_ms: 300,
     }
 }
 
-impl Rig {
+impl CheckedRig {
     /// A rig with `plan`'s faults, `mode` completions and `config`.
-    pub fn new(plan: FaultPlan, mode: CompletionMode, config: Config) -> Rig {
+    pub fn new(plan: FaultPlan, mode: CompletionMode, config: Config) -> CheckedRig {
         let cfg = wsksock_emu::Config::default().completions(mode);
         let host = HostProvider::with_config(cfg).expect("emulator starts");
         let host_checker = host.checker();
@@ -158,7 +159,7 @@ impl Rig {
         let checker = verifier.checker();
         let probe = Probe::new(verifier);
         let probe_stats = probe.stats();
-        Rig {
+        CheckedRig {
             device: HostDevice::with_provider(probe, config),
             host,
             host_checker,
@@ -169,8 +170,8 @@ impl Rig {
     }
 
     /// A rig without faults, inline completions, [`test_config`].
-    pub fn plain() -> Rig {
-        Rig::new(FaultPlan::new(0), CompletionMode::Inline, test_config())
+    pub fn plain() -> CheckedRig {
+        CheckedRig::new(FaultPlan::new(0), CompletionMode::Inline, test_config())
     }
 
     /// A tracked user-mode channel.
@@ -249,7 +250,7 @@ impl Rig {
         unload_time
     }
 
-    /// After [`Rig::unload`]: every request completed exactly once, no socket object, no
+    /// After [`CheckedRig::unload`]: every request completed exactly once, no socket object, no
     /// operation, no timer, no contract violation; the host provider deregisters clean.
     #[track_caller]
     pub fn audit(self, unload_time: Duration) -> Audit {

@@ -71,10 +71,16 @@ fn worker(p: &HostProvider, g: &Guarded, counts: &Arc<Counts>, seed: u64, until:
     while Instant::now() < until {
         let choice = rng.up_to(9);
         if choice >= 8 {
-            // Cancel is not a call on the socket: allowed at any time, even after close.
+            // A cancel is a call on the operation's socket: like the others, never during or
+            // after its close (the checker records one that is).
+            let closed = g.closed.read();
+            if *closed {
+                return;
+            }
             if let Some(op) = ops.get(usize::try_from(rng.up_to(ops.len() as u64)).unwrap_or(0)) {
                 p.cancel(op);
             }
+            drop(closed);
             continue;
         }
         let completed = counts.completed.load(Ordering::SeqCst);

@@ -4,13 +4,14 @@
 //! mode with and without the wait flag, SO_LINGER, client cleanup, a stale handle, and a close
 //! racing a send from another thread — against the engine over the checked stack
 //! ([`super::rig`]) with seeded fault injection (random call failures, delayed and reordered
-//! completions, peer resets) and real loopback peers ([`super::peers`]). Some handles and
+//! completions, peer resets), completions delivered inline, deferred or concurrently (several
+//! delivery threads, reordered), and real loopback peers ([`super::peers`]). Some handles and
 //! clients are left for unload to close.
 //!
 //! # What is checked
 //! - along the way: every completion's status is one the operation may give, received data is
 //!   the peer's pattern, a stale handle gets STATUS_INVALID_HANDLE;
-//! - at the end ([`super::rig::Rig::unload_and_audit`]): unload reaches idle, nothing open or
+//! - at the end ([`super::rig::CheckedRig::unload_and_audit`]): unload reaches idle, nothing open or
 //!   pending in the provider at deregistration, every request completed exactly once, no socket
 //!   object alive, no timer outstanding, no contract violation;
 //! - on the wire, for every stream whose tag reached the peer: it ended (FIN or RST, never left
@@ -24,7 +25,7 @@
 
 use super::peers::{End, PeerReport, Refusing, Sink};
 use super::probe::MAGIC;
-use super::rig::{Audit, Rig};
+use super::rig::{Audit, CheckedRig};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -239,7 +240,7 @@ const MAX_HANDLES: usize = 24;
 const SIZES: [usize; 7] = [1, 7, 100, 1000, 4096, 16 * 1024, 64 * 1024];
 
 impl Worker {
-    fn new(id: usize, seed: u64, rig: &Rig, world: &World) -> Worker {
+    fn new(id: usize, seed: u64, rig: &CheckedRig, world: &World) -> Worker {
         let mut w = Worker {
             id,
             rng: SplitMix64::new(seed ^ (0x9E37_79B9_7F4A_7C15_u64.wrapping_mul(id as u64 + 1))),
@@ -276,7 +277,7 @@ impl Worker {
         *self.statuses.entry(name).or_default() += 1;
     }
 
-    fn add_client(&mut self, rig: &Rig) {
+    fn add_client(&mut self, rig: &CheckedRig) {
         let c = rig.client();
         let id = c.client_info().map_or(0, |i| i.client_id);
         self.clients.push(Some(c));
@@ -369,7 +370,7 @@ impl Worker {
 
     // One arm per operation, with its share of the rolls; precondition failures close instead.
     #[allow(clippy::match_same_arms)]
-    fn step(&mut self, rig: &Rig, world: &World) {
+    fn step(&mut self, rig: &CheckedRig, world: &World) {
         self.reap(false);
         let n = self.handles.len();
         let roll = self.rng.up_to(99);
@@ -597,7 +598,7 @@ impl Worker {
         }
     }
 
-    fn op_cleanup(&mut self, rig: &Rig) {
+    fn op_cleanup(&mut self, rig: &CheckedRig) {
         let live = self.own_clients();
         let Some(ci) = self.pick(&live) else { return };
         // Dropping the client's channel is IRP_MJ_CLEANUP: every handle closes as SO_LINGER says.
@@ -890,7 +891,7 @@ pub fn run(cfg: &StressConfig) -> Result<StressReport, String> {
         cfg.faults,
         cfg.ops,
         cfg.seed,
-        if cfg.mode == CompletionMode::Inline { "inline" } else { "deferred" }
+        super::mode_name(cfg.mode)
     );
     let plan = if cfg.faults {
         FaultPlan::new(cfg.seed)
@@ -905,8 +906,9 @@ pub fn run(cfg: &StressConfig) -> Result<StressReport, String> {
         max_pending_per_client: 512,
         max_handles_per_client: 4096,
         unload_linger_ms: 2_000,
+        cleanup_linger_ms: 2_000,
     };
-    let rig = Rig::new(plan, cfg.mode, config);
+    let rig = CheckedRig::new(plan, cfg.mode, config);
     let refusing = Refusing::new();
     let shared = rig.client();
     let shared_id = shared.client_info().map_or(0, |i| i.client_id);

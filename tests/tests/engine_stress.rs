@@ -1,10 +1,10 @@
-//! The randomized stress (see `reliability/stress.rs`): a short run in every `cargo test`, the
+//! The randomized stress (see `reliability/workload.rs`): a short run in every `cargo test`, the
 //! long ones through `cargo xtask stress --ops N --seed S` (the ignored test below, driven by
 //! `WSKSOCK_STRESS_OPS`, `WSKSOCK_STRESS_SEED`, `WSKSOCK_STRESS_MODE`, `WSKSOCK_STRESS_WORKERS`).
 
 mod reliability;
 
-use reliability::stress::{run, StressConfig};
+use reliability::workload::{run, StressConfig};
 use reliability::{env_modes, env_u64};
 use std::time::{SystemTime, UNIX_EPOCH};
 use wsksock_emu::CompletionMode;
@@ -29,6 +29,11 @@ fn short_stress_inline_with_faults() {
 #[test]
 fn short_stress_deferred_with_faults() {
     check(&StressConfig::new(4_000, 2, CompletionMode::Deferred));
+}
+
+#[test]
+fn short_stress_concurrent_with_faults() {
+    check(&StressConfig::new(4_000, 3, CompletionMode::Concurrent));
 }
 
 /// `cargo xtask stress` runs this one with its arguments in the environment.
