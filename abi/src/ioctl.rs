@@ -109,6 +109,9 @@ ops! {
     Resolve = (0x811, METHOD_BUFFERED),
     /// The client's id and the driver's ABI version and limits.
     ClientInfo = (0x812, METHOD_BUFFERED),
+    /// Version 2. Wait until the peer of a connection closes (FIN), resets (RST), or the
+    /// connection fails (pends; a [`crate::msg::PeerCloseReply`] says which).
+    WaitPeerClose = (0x813, METHOD_BUFFERED),
     /// Send from a non-paged kernel buffer named in the request (kernel callers only).
     SendKernel = (0x820, METHOD_NEITHER),
     /// Receive into a non-paged kernel buffer named in the request (kernel callers only).
@@ -119,6 +122,15 @@ impl Op {
     /// Whether the code uses `METHOD_NEITHER` (accepted only from kernel-mode requestors).
     pub const fn is_kernel_only(self) -> bool {
         method_of(self.code()) == METHOD_NEITHER
+    }
+
+    /// The first ABI version that has this operation; requests of an older version get
+    /// STATUS_NOT_SUPPORTED.
+    pub const fn since_version(self) -> u16 {
+        match self {
+            Op::WaitPeerClose => 2,
+            _ => 1,
+        }
     }
 
     /// The function number (bits 2..13 of the code).
