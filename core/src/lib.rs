@@ -55,10 +55,10 @@ pub mod sync;
 mod unbound;
 
 pub use client::{Client, ClientRef};
-pub use engine::{Config, Engine, Stats};
+pub use engine::{Census, Config, Engine, Stats};
 pub use provider::{
-    AddrKind, Buffer, Completion, CompletionSink, Family, OpOutput, OpValue, Provider, SockOpt, SocketKind,
-    SocketParams, TimerCallback,
+    AddrKind, Buffer, Completion, CompletionSink, Family, OpOutput, OpValue, Owner, Provider, SockOpt,
+    SocketKind, SocketParams, TimerCallback,
 };
 pub use request::{CancelToken, DataSource, Request, RequestorMode};
 pub use socket::teardown::TeardownMode;

@@ -6,8 +6,19 @@
 //! completion removes the record, updates the counters, completes the request and drives the
 //! teardown. A cancel that arrives while the call still runs is only recorded (`CancelState`): the
 //! issuer sends it when the call returns.
+//!
+//! # Deadlines
+//! A request with a deadline (its own `timeout_ms`, or the socket's SO_RCVTIMEO / SO_SNDTIMEO)
+//! gets a provider one-shot timer once its provider call returned with the operation still
+//! pending. When it fires the operation is cancelled like any other (a request: the provider may
+//! still complete it with success and data, which is then returned — invariant 6) and marked
+//! `timed_out`, so that the failure the cancel produces is reported as STATUS_IO_TIMEOUT. The
+//! completion cancels a timer that has not fired. Every timer counts in
+//! `Extras::deadline_timers` from before it is started until it fired or was cancelled, and the
+//! object does not finish before that count is back to zero (invariant 1): no deadline timer
+//! ever fires on a finished socket.
 
-use super::{Cancels, Conn, Phase, SockRef, SocketObj};
+use super::{Cancels, Conn, Deadline, Phase, SockRef, SocketObj};
 use crate::cancel::CancelState;
 use crate::client::Client;
 use crate::provider::{Completion, CompletionSink, OpOutput, OpValue, Provider};
@@ -17,10 +28,10 @@ use crate::slab::Key;
 use crate::sync::Arc;
 use alloc::boxed::Box;
 use wsksock_abi::msg::{
-    AcceptReply, AddressReply, Message, OptionReply, ReceiveFromReply, RECEIVE_FROM_DATA_OFFSET,
+    AcceptReply, AddressReply, Message, OptionReply, PeerClose, PeerCloseReply, ReceiveFromReply,
+    RECEIVE_FROM_DATA_OFFSET,
 };
-use wsksock_abi::{NtStatus, SockAddr};
-use zerocopy::IntoBytes;
+use wsksock_abi::{parse, NtStatus, SockAddr};
 
 /// What an operation is (decides its reply and how a close treats it).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -39,6 +50,8 @@ pub(crate) enum OpKind {
     SetOption,
     GetOption,
     GetAddress,
+    /// WAIT_PEER_CLOSE.
+    WaitPeerClose,
     /// The teardown's `WskDisconnect`.
     Disconnect {
         abortive: bool,
@@ -65,6 +78,11 @@ pub(crate) struct OpRecord<P: Provider, R: Request<P>> {
     pub request: Option<R>,
     pub client: Option<Arc<Client<P, R>>>,
     pub cancel: CancelState<P>,
+    /// The deadline timer, once started and stored (module docs: "Deadlines").
+    pub deadline: Option<P::TimerRef>,
+    /// The deadline passed and cancelled the operation: a failure is reported as
+    /// STATUS_IO_TIMEOUT.
+    pub timed_out: bool,
 }
 
 impl<P: Provider, R: Request<P>> OpRecord<P, R> {
@@ -89,6 +107,8 @@ impl<P: Provider, R: Request<P>> CompletionSink<P> for OpSink<P, R> {
 impl<P: Provider, R: Request<P>> SockRef<P, R> {
     /// Starts a client's operation through handle `handle_id`, or completes `req` with the reason
     /// it cannot start (the handle was closed since its lookup, or a limit was reached).
+    /// `deadline` is resolved now (a socket default as it is at this moment).
+    #[allow(clippy::too_many_arguments)] // one operation's whole description, passed once
     pub fn start_op(
         &self,
         client: &Arc<Client<P, R>>,
@@ -96,6 +116,7 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
         kind: OpKind,
         mut req: R,
         buffer: Option<P::Buffer>,
+        deadline: Deadline,
         issue: impl FnOnce(&P, &P::Socket, Option<P::Buffer>, Completion<P>) -> Option<P::OpRef>,
     ) {
         let shared = &self.shared;
@@ -129,12 +150,15 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
         debug_assert!(entered, "rundown revoked while open");
         let target = self.clone();
         req.set_cancel(CancelToken::new(Box::new(move || target.cancel_op(key))));
+        let deadline_ms = st.resolve_deadline(deadline);
         let rec = OpRecord {
             kind,
             handle_id,
             request: Some(req),
             client: Some(client.clone()),
             cancel: CancelState::issuing(),
+            deadline: None,
+            timed_out: false,
         };
         let inserted = st.ops.insert(rec);
         debug_assert_eq!(inserted.ok(), Some(key));
@@ -148,7 +172,7 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
             key,
         }));
         let opref = issue(&shared.provider, &self.socket, buffer, done);
-        self.after_issue(key, opref);
+        self.after_issue(key, opref, deadline_ms);
     }
 
     /// Issues one of the teardown's own operations (disconnect, close). `entered`: the caller
@@ -162,6 +186,8 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
                 request: None,
                 client: None,
                 cancel: CancelState::issuing(),
+                deadline: None,
+                timed_out: false,
             };
             st.stats.ops_started += 1;
             match st.ops.insert(rec) {
@@ -184,7 +210,7 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
             }
         };
         if entered {
-            self.after_issue(key, opref);
+            self.after_issue(key, opref, None);
         } else if let Some(rec) = self.state.lock().ops.get_mut(key) {
             // The close: nothing may be called after it, so its reference is never used.
             let _ = rec.cancel.issued(None);
@@ -192,14 +218,24 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
     }
 
     /// The provider call returned: keep its cancel reference, send a cancel that arrived during
-    /// the call, leave the rundown.
-    fn after_issue(&self, key: Key, opref: Option<P::OpRef>) {
-        let cancel = {
+    /// the call, count the deadline timer to start if the operation is still pending, leave the
+    /// rundown; then start that timer.
+    fn after_issue(&self, key: Key, opref: Option<P::OpRef>, deadline_ms: Option<u32>) {
+        let (cancel, arm) = {
             let mut st = self.state.lock();
             match st.ops.get_mut(key) {
-                Some(rec) => rec.cancel.issued(opref),
+                Some(rec) => {
+                    let cancel = rec.cancel.issued(opref);
+                    // A cancelled operation is ending anyway.
+                    let arm = deadline_ms.filter(|_| !rec.cancel.is_requested());
+                    if arm.is_some() {
+                        // Counted before it exists: the object cannot finish under the starter.
+                        st.extras().deadline_timers += 1;
+                    }
+                    (cancel, arm)
+                }
                 // Completed during the call.
-                None => None,
+                None => (None, None),
             }
         };
         if let Some(op) = cancel {
@@ -208,6 +244,74 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
         if self.rundown.release() == Drained::Yes {
             self.start_internal(OpKind::Close, false);
         }
+        if let Some(ms) = arm {
+            self.arm_deadline(key, ms);
+        }
+    }
+
+    /// Starts operation `key`'s deadline timer (already counted) and stores it in its record —
+    /// unless the operation completed meanwhile: then the timer is cancelled again.
+    fn arm_deadline(&self, key: Key, ms: u32) {
+        let target = self.clone();
+        let t = self
+            .shared
+            .provider
+            .start_timer(u64::from(ms), Box::new(move || target.deadline_fired(key)));
+        let orphan = {
+            let mut st = self.state.lock();
+            match st.ops.get_mut(key) {
+                // If it fired already, the completion's cancel of it returns false: harmless.
+                Some(rec) => {
+                    rec.deadline = Some(t);
+                    None
+                }
+                None => Some(t),
+            }
+        };
+        if let Some(t) = orphan {
+            self.drop_deadline(t);
+        }
+    }
+
+    /// Cancels a deadline timer that is no longer needed; if that worked (the callback will never
+    /// run) it no longer counts, and a closed socket may finish.
+    fn drop_deadline(&self, t: P::TimerRef) {
+        if self.shared.provider.cancel_timer(&t) {
+            drop(t);
+            let step = {
+                let mut st = self.state.lock();
+                st.extras().deadline_timers -= 1;
+                self.next_step(&mut st)
+            };
+            self.run(step);
+        }
+        // Otherwise the callback runs (or ran) and uncounts it itself.
+    }
+
+    /// Operation `key`'s deadline passed: cancel it, and report its failure as a timeout.
+    fn deadline_fired(&self, key: Key) {
+        let (cancel, step) = {
+            let mut st = self.state.lock();
+            st.extras().deadline_timers -= 1;
+            let cancel = match st.ops.get_mut(key) {
+                Some(rec) => {
+                    // This timer: it no longer needs cancelling.
+                    rec.deadline = None;
+                    if rec.cancel.is_requested() {
+                        // Already being cancelled (a close, CANCEL): that is the cause.
+                        None
+                    } else {
+                        rec.timed_out = true;
+                        rec.request_cancel()
+                    }
+                }
+                // Completed before the timer could be cancelled.
+                None => None,
+            };
+            (cancel, self.next_step(&mut st))
+        };
+        self.send_cancels(cancel.into_iter());
+        self.run(step);
     }
 
     /// Cancels one operation (a request's own cancellation, `IoCancelIrp` on it).
@@ -276,7 +380,12 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
         // STATUS_CANCELLED; one that succeeded anyway keeps its data.
         let mut out = out;
         if rec.cancel.is_requested() && out.status.is_error() {
-            out.status = NtStatus::STATUS_CANCELLED;
+            out.status = if rec.timed_out {
+                st.extras().deadlines_expired += 1;
+                NtStatus::STATUS_IO_TIMEOUT
+            } else {
+                NtStatus::STATUS_CANCELLED
+            };
         }
         let ok = out.status.is_success();
         st.stats.ops_completed += 1;
@@ -322,7 +431,8 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
             | OpKind::Accept
             | OpKind::SetOption
             | OpKind::GetOption
-            | OpKind::GetAddress => {}
+            | OpKind::GetAddress
+            | OpKind::WaitPeerClose => {}
         }
         // Invariant 1: until its request is completed, this completion holds the object back
         // from finishing (a thread that sees no operation left — the close's completion, the
@@ -340,6 +450,9 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
             self.reply(rec.kind, rec.client, req, out);
         }
         self.run(step);
+        if let Some(t) = rec.deadline {
+            self.drop_deadline(t);
+        }
         if replying {
             let step = {
                 let mut st = self.state.lock();
@@ -373,23 +486,31 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
                 if let OpValue::Address(a) = value {
                     r.remote = SockAddr::from(a);
                 }
-                shared.complete_socket_request(
-                    req,
-                    status,
-                    r.as_bytes(),
-                    RECEIVE_FROM_DATA_OFFSET + bytes,
-                    buffer,
-                );
+                let b = versioned(&req, &mut r);
+                shared.complete_socket_request(req, status, b, RECEIVE_FROM_DATA_OFFSET + bytes, buffer);
             }
             (OpKind::GetOption, value) => {
                 let mut r = OptionReply::new_zeroed_with_header();
                 r.value = if let OpValue::Value(v) = value { v } else { 0 };
-                shared.complete_socket_request(req, status, r.as_bytes(), r.as_bytes().len(), buffer);
+                let b = versioned(&req, &mut r);
+                shared.complete_socket_request(req, status, b, b.len(), buffer);
             }
             (OpKind::GetAddress, OpValue::Address(a)) => {
                 let mut r = AddressReply::new_zeroed_with_header();
                 r.addr = SockAddr::from(a);
-                shared.complete_socket_request(req, status, r.as_bytes(), r.as_bytes().len(), buffer);
+                let b = versioned(&req, &mut r);
+                shared.complete_socket_request(req, status, b, b.len(), buffer);
+            }
+            (OpKind::WaitPeerClose, OpValue::PeerClosed(how)) => {
+                let mut r = PeerCloseReply::new_zeroed_with_header();
+                r.event = match how {
+                    NtStatus::STATUS_SUCCESS => PeerClose::Fin,
+                    NtStatus::STATUS_CONNECTION_RESET => PeerClose::Reset,
+                    _ => PeerClose::Failed,
+                } as u32;
+                r.status = how.0;
+                let b = versioned(&req, &mut r);
+                shared.complete_socket_request(req, status, b, b.len(), buffer);
             }
             (
                 OpKind::Accept,
@@ -415,12 +536,13 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
                         r.handle = handle;
                         r.local = SockAddr::from(local);
                         r.remote = SockAddr::from(remote);
-                        shared.complete_socket_request(req, status, r.as_bytes(), r.as_bytes().len(), buffer);
+                        let b = versioned(&req, &mut r);
+                        shared.complete_socket_request(req, status, b, b.len(), buffer);
                     }
                     Err(st) => shared.complete_socket_request(req, st, &[], 0, buffer),
                 }
             }
-            (OpKind::Accept | OpKind::GetAddress, _) => {
+            (OpKind::Accept | OpKind::GetAddress | OpKind::WaitPeerClose, _) => {
                 // Success without the value the operation must produce: a provider bug.
                 shared.stats.contract_violation();
                 shared.complete_socket_request(req, NtStatus::STATUS_UNSUCCESSFUL, &[], 0, buffer);
@@ -437,4 +559,9 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
             ) => shared.complete_socket_request(req, status, &[], 0, buffer),
         }
     }
+}
+
+/// Reply `m` as written for `req`'s ABI version (a version-1 request gets the version-1 form).
+pub(crate) fn versioned<'a, P: Provider, R: Request<P>, M: Message>(req: &R, m: &'a mut M) -> &'a [u8] {
+    m.bytes_for_version(parse::version_of(req.input()))
 }

@@ -41,6 +41,12 @@ pub fn socket_req(family: u16, kind: SocketKind) -> TReq {
 }
 
 pub fn handle_req(op: Op, h: Handle) -> TReq {
+    if op == Op::Accept {
+        // ACCEPT's request grew a deadline in ABI version 2.
+        let mut m = wsksock_abi::msg::AcceptRequest::new_zeroed_with_header();
+        m.handle = h;
+        return TReq::new(op, bytes(&m));
+    }
     let mut m = HandleRequest::new_zeroed_with_header();
     m.handle = h;
     TReq::new(op, bytes(&m))
