@@ -390,7 +390,7 @@ impl Provider for WskProvider {
             done.complete(OpOutput::data(nt(STATUS_NOT_SUPPORTED), 0, Some(buf)));
             return None;
         };
-        let (send, sock, wflags) = (d.WskSend, s.as_ptr(), options::data_flags(flags));
+        let (send, sock, wflags) = (d.WskSend, s.as_ptr(), options::send_flags(flags));
         // SAFETY: 1. live connection socket; WSK_BUF and its MDL live in the payload until completion.
         Self::data_call(buf, None, false, done, |wb, _, irp| unsafe {
             send(sock, wb, wflags, irp)
@@ -402,7 +402,7 @@ impl Provider for WskProvider {
             done.complete(OpOutput::data(nt(STATUS_NOT_SUPPORTED), 0, Some(buf)));
             return None;
         };
-        let (recv, sock, wflags) = (d.WskReceive, s.as_ptr(), options::data_flags(flags));
+        let (recv, sock, wflags) = (d.WskReceive, s.as_ptr(), options::receive_flags(flags));
         // SAFETY: 1. as for send.
         Self::data_call(buf, None, false, done, |wb, _, irp| unsafe {
             recv(sock, wb, wflags, irp)

@@ -33,8 +33,10 @@ pub const WSK_FLAG_DATAGRAM_SOCKET: u32 = 0x4;
 pub const WSK_FLAG_STREAM_SOCKET: u32 = 0x8;
 /// `WskDisconnect` flag.
 pub const WSK_FLAG_ABORTIVE: u32 = 0x1;
-/// `WskReceive` flag.
+/// `WskReceive` flag: wait until the buffer is full.
 pub const WSK_FLAG_WAITALL: u32 = 0x2;
+/// `WskSend` flag: send without delay (Nagle).
+pub const WSK_FLAG_NODELAY: u32 = 0x2;
 
 /// `WSK_CONTROL_SOCKET_TYPE`.
 pub const WskSetOption: u32 = 0;
@@ -54,6 +56,12 @@ pub const SO_KEEPALIVE: u32 = 0x0008;
 pub const SO_SNDBUF: u32 = 0x1001;
 pub const SO_RCVBUF: u32 = 0x1002;
 pub const TCP_NODELAY: u32 = 0x0001;
+/// `TCP_KEEPALIVE` (= `TCP_KEEPIDLE`): seconds before the first keepalive probe.
+pub const TCP_KEEPALIVE: u32 = 3;
+/// `TCP_KEEPCNT`: probes before the connection is dropped (Windows 10 1703+).
+pub const TCP_KEEPCNT: u32 = 16;
+/// `TCP_KEEPINTVL`: seconds between probes (Windows 10 1709+).
+pub const TCP_KEEPINTVL: u32 = 17;
 pub const IPV6_V6ONLY: u32 = 27;
 /// `NS_ALL`.
 pub const NS_ALL: u32 = 0;
