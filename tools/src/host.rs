@@ -19,6 +19,7 @@ pub struct HostRequest {
     output: Option<Output>,
     output_len: usize,
     mode: RequestorMode,
+    process: u64,
     slot: Slot,
 }
 
@@ -37,6 +38,10 @@ impl<P: Provider<Buffer = EmuBuffer>> Request<P> for HostRequest {
 
     fn requestor(&self) -> RequestorMode {
         self.mode
+    }
+
+    fn process(&self) -> u64 {
+        self.process
     }
 
     fn input(&self) -> &[u8] {
@@ -114,12 +119,19 @@ impl<P: Provider<Buffer = EmuBuffer>> HostDevice<P> {
         &self.engine
     }
 
-    /// Opens a channel (IRP_MJ_CREATE).
+    /// Opens a channel (IRP_MJ_CREATE) whose requests come from this process, in user mode.
     pub fn open(&self) -> Result<HostChannel<P>, NtStatus> {
+        self.open_as_process(u64::from(std::process::id()))
+    }
+
+    /// Opens a user-mode channel whose requests name `process` as their sender (as the driver
+    /// names the requesting process: sockets it creates are attributed to it).
+    pub fn open_as_process(&self, process: u64) -> Result<HostChannel<P>, NtStatus> {
         Ok(HostChannel {
             engine: self.engine.clone(),
             client: self.engine.open_client()?,
             kernel: false,
+            process,
         })
     }
 
@@ -145,6 +157,7 @@ pub struct HostChannel<P: Provider<Buffer = EmuBuffer> = HostProvider> {
     engine: Engine<P, HostRequest>,
     client: ClientRef<P, HostRequest>,
     kernel: bool,
+    process: u64,
 }
 
 impl<P: Provider<Buffer = EmuBuffer>> HostChannel<P> {
@@ -183,6 +196,7 @@ impl<P: Provider<Buffer = EmuBuffer>> Channel for HostChannel<P> {
             output: Some(output),
             output_len,
             mode,
+            process: self.process,
             slot: slot.clone(),
         };
         self.engine.dispatch(&self.client, req);
