@@ -13,9 +13,10 @@ use crate::kernel::mdl::Mdl;
 use crate::kernel::timer::Timer;
 use crate::logic::buffers::{self, Layout};
 use crate::logic::cancel::{AfterCancel, CancelState, OnCancel, OnComplete};
+use crate::sys::imports::IoGetRequestorProcess;
 use crate::sys::inline::{
-    IrpDeviceIoControl, IrpMdlAddress, IrpRequestorMode, IrpSystemBuffer, IrpUserBuffer, MmGetMdlByteCount,
-    MmGetSystemAddressForMdlSafe,
+    IrpDeviceIoControl, IrpMdlAddress, IrpRequestorMode, IrpSystemBuffer, IrpThread, IrpUserBuffer,
+    MmGetMdlByteCount, MmGetSystemAddressForMdlSafe,
 };
 use crate::sys::{status, KernelMode, IRP, NTSTATUS};
 use crate::wsk::provider::{DataBuffer, WskProvider};
@@ -119,6 +120,8 @@ pub struct IrpRequest<B: Backend> {
     irp: Option<NonNull<IRP>>,
     code: u32,
     requestor: RequestorMode,
+    /// The requesting thread's process (`IoGetRequestorProcess`), 0 if the IRP names no thread.
+    process: u64,
     layout: Layout,
     input: *const u8,
     input_len: usize,
@@ -150,6 +153,15 @@ impl<B: Backend> IrpRequest<B> {
             RequestorMode::User
         };
         let code = params.IoControlCode;
+        // SAFETY: 1. live IRP being dispatched (caller contract).
+        let thread = unsafe { IrpThread(p) };
+        let process = if thread.is_null() {
+            0
+        } else {
+            // SAFETY: 1. live IRP with a thread (Wine dereferences it unchecked: checked above);
+            // the process lives while the thread's IRP is pending.
+            unsafe { IoGetRequestorProcess(p) as usize as u64 }
+        };
         let layout = buffers::layout(code, requestor == RequestorMode::Kernel);
         let (input, input_len) = match layout {
             // SAFETY: 1. live IRP; SystemBuffer holds InputBufferLength bytes for these methods.
@@ -170,6 +182,7 @@ impl<B: Backend> IrpRequest<B> {
             irp: Some(irp),
             code,
             requestor,
+            process,
             layout,
             input: input.cast(),
             input_len,
@@ -259,6 +272,10 @@ impl<B: Backend> Request<WskProvider> for IrpRequest<B> {
 
     fn requestor(&self) -> RequestorMode {
         self.requestor
+    }
+
+    fn process(&self) -> u64 {
+        self.process
     }
 
     fn input(&self) -> &[u8] {

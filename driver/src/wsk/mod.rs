@@ -5,6 +5,8 @@
 //! - [`socket`]: a `PWSK_SOCKET` with its kind, giving typed access to the dispatch table of
 //!   that kind.
 //! - [`op`]: one owned completion context per WSK IRP — into the IRP once, back once.
+//! - [`events`]: the disconnect event of connection sockets and the waits for a connection's
+//!   end (the only event callback used).
 //! - [`provider`]: `impl wsksock_core::Provider` — every operation, timers, locks.
 //!
 //! # Socket kinds (what we chose and why)
@@ -15,6 +17,7 @@
 //! listen socket completes at once with success (the backlog is the system's); on any other kind
 //! it fails with STATUS_NOT_SUPPORTED. Datagram sockets use `WSK_FLAG_DATAGRAM_SOCKET`.
 
+pub mod events;
 pub mod op;
 pub mod provider;
 pub mod registration;

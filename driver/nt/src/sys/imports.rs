@@ -27,6 +27,11 @@ unsafe extern "system" {
     pub fn IofCompleteRequest(Irp: *mut IRP, PriorityBoost: i8);
     pub fn IoAllocateIrp(StackSize: i8, ChargeQuota: BOOLEAN) -> *mut IRP;
     pub fn IoFreeIrp(Irp: *mut IRP);
+    /// The process of the thread that issued `Irp` (`Irp->Tail.Overlay.Thread`'s; Wine
+    /// dereferences that thread without a NULL check: callers check it).
+    pub fn IoGetRequestorProcess(Irp: *mut IRP) -> *mut c_void;
+    /// The current thread's process (the System process in `DriverEntry`).
+    pub fn IoGetCurrentProcess() -> *mut c_void;
     pub fn IoCancelIrp(Irp: *mut IRP) -> BOOLEAN;
     pub fn IoReleaseCancelSpinLock(Irql: KIRQL);
     pub fn IoAllocateMdl(
