@@ -3,14 +3,17 @@
  * generated wsksock.h. It opens \Device\WskSock and talks to it only through
  * IRP_MJ_INTERNAL_DEVICE_CONTROL requests built with IoBuildDeviceIoControlRequest:
  * CLIENT_INFO, SOCKET, BIND, CONNECT, SEND (direct I/O) and SEND_KERNEL (a kernel buffer),
- * RECEIVE until the peer's FIN, CLOSE (graceful, waiting for the teardown).
+ * RECEIVE until the peer's FIN, CLOSE (graceful, waiting for the teardown). As a check of the
+ * driver, not as an example, it also sends one request without a file object, which must fail.
  *
  * It runs its scenario in DriverEntry against 127.0.0.1:<PeerPort>; the parameters and the
  * results are values of its service key (what `cargo xtask wine-test` sets and reads):
  *   in:  PeerPort (DWORD), SendBytes (DWORD), ExpectBytes (DWORD)
  *   out: Result (NTSTATUS of the first failure, 0 if none), FailedStep (DWORD), Received (DWORD),
  *        Intact (1 if every received byte was the pattern byte[i] = i % 251), Opened (1: through
- *        IoGetDeviceObjectPointer; 2: through ZwCreateFile, Wine's path — see open_wsksock).
+ *        IoGetDeviceObjectPointer; 2: through ZwCreateFile, Wine's path — see open_wsksock),
+ *        NoFileObject (the NTSTATUS of a request sent without a file object, which must be
+ *        STATUS_INVALID_DEVICE_REQUEST — see scenario).
  *
  * Build (see xtask/src/wine_test/build.rs):
  *   x86_64-w64-mingw32-gcc -O2 -Wall -Wextra -Werror -I<ddk> -I abi/include -shared -nostdlib \
@@ -115,10 +118,10 @@ static void close_wsksock(CONSUMER *c)
     c->handle = NULL;
 }
 
-/* One internal device-control request, waited for. Returns the final status; *info gets
- * IoStatus.Information. */
-static NTSTATUS call(CONSUMER *c, ULONG code, PVOID in, ULONG in_len, PVOID out, ULONG out_len,
-                     ULONG_PTR *info)
+/* One internal device-control request on behalf of `file`, waited for. Returns the final
+ * status; *info gets IoStatus.Information. */
+static NTSTATUS call_as(CONSUMER *c, PFILE_OBJECT file, ULONG code, PVOID in, ULONG in_len, PVOID out,
+                        ULONG out_len, ULONG_PTR *info)
 {
     KEVENT done;
     IO_STATUS_BLOCK iosb;
@@ -131,7 +134,7 @@ static NTSTATUS call(CONSUMER *c, ULONG code, PVOID in, ULONG in_len, PVOID out,
     if (!irp)
         return STATUS_INSUFFICIENT_RESOURCES;
     /* The client is the file object: IoBuildDeviceIoControlRequest does not set it. */
-    IoGetNextIrpStackLocation(irp)->FileObject = c->file;
+    IoGetNextIrpStackLocation(irp)->FileObject = file;
     st = IoCallDriver(c->device, irp);
     if (st == STATUS_PENDING) {
         KeWaitForSingleObject(&done, Executive, KernelMode, FALSE, NULL);
@@ -140,6 +143,13 @@ static NTSTATUS call(CONSUMER *c, ULONG code, PVOID in, ULONG in_len, PVOID out,
     if (info)
         *info = NT_SUCCESS(st) ? iosb.Information : 0;
     return st;
+}
+
+/* What every request of this consumer goes through: on behalf of its own file object. */
+static NTSTATUS call(CONSUMER *c, ULONG code, PVOID in, ULONG in_len, PVOID out, ULONG out_len,
+                     ULONG_PTR *info)
+{
+    return call_as(c, c->file, code, in, in_len, out, out_len, info);
 }
 
 static WSKSOCK_HEADER header(ULONG size)
@@ -156,6 +166,7 @@ typedef struct RESULT {
     ULONG step;
     ULONG received;
     ULONG intact;
+    NTSTATUS no_file_object; /* the answer to the request without a file object */
 } RESULT;
 
 #define STEP(n, expr)                  \
@@ -210,35 +221,49 @@ static void scenario(CONSUMER *c, USHORT port, ULONG send_bytes, ULONG expect, R
     b.addressed.addr.addr[3] = 1;
     STEP(6, call(c, WSKSOCK_IOCTL_CONNECT, &b, sizeof(b.addressed), NULL, 0, NULL));
 
-    /* SEND: the first half through direct I/O (the output buffer is the data)... */
     for (i = 0; i < send_bytes; i++)
         buf[i] = pattern_byte(i);
     half = send_bytes / 2;
     RtlZeroMemory(&data, sizeof(data));
     data.header = header(sizeof(data));
     data.handle = h;
-    STEP(7, call(c, WSKSOCK_IOCTL_SEND, &data, sizeof(data), buf, half, &n));
-    STEP(8, n == half ? STATUS_SUCCESS : STATUS_UNSUCCESSFUL);
+
+    /*
+     * Not something a consumer does: a SEND in an IRP that carries no file object, as
+     * IoBuildDeviceIoControlRequest leaves it when the caller forgets to set one (see call_as).
+     * wsksock knows its clients only by their file objects, so it must refuse the request with
+     * STATUS_INVALID_DEVICE_REQUEST -- not crash, not guess a client, not send -- and keep serving
+     * this client: the steps after it show that, and the peer would see any stray bytes. It is
+     * here so that `cargo xtask wine-test` checks both of the driver's front ends (WDM and KMDF).
+     */
+    r->no_file_object = call_as(c, NULL, WSKSOCK_IOCTL_SEND, &data, sizeof(data), buf, half, &n);
+    STEP(7, r->no_file_object == STATUS_INVALID_DEVICE_REQUEST ? STATUS_SUCCESS
+            : NT_SUCCESS(r->no_file_object)                    ? STATUS_UNSUCCESSFUL
+                                                               : r->no_file_object);
+
+    /* SEND: the first half through direct I/O (the output buffer is the data)... */
+    STEP(8, call(c, WSKSOCK_IOCTL_SEND, &data, sizeof(data), buf, half, &n));
+    STEP(9, n == half ? STATUS_SUCCESS : STATUS_UNSUCCESSFUL);
     /* ... the rest through SEND_KERNEL: a non-paged kernel buffer named in the request. */
     data.buffer = (uint64_t)(ULONG_PTR)(buf + half);
     data.length = send_bytes - half;
-    STEP(9, call(c, WSKSOCK_IOCTL_SEND_KERNEL, &data, sizeof(data), NULL, 0, &n));
-    STEP(10, n == send_bytes - half ? STATUS_SUCCESS : STATUS_UNSUCCESSFUL);
+    STEP(10, call(c, WSKSOCK_IOCTL_SEND_KERNEL, &data, sizeof(data), NULL, 0, &n));
+    STEP(11, n == send_bytes - half ? STATUS_SUCCESS : STATUS_UNSUCCESSFUL);
 
     /* RECEIVE until the peer's FIN (a 0-byte receive). */
     data.buffer = 0;
     data.length = 0;
     for (;;) {
-        STEP(11, call(c, WSKSOCK_IOCTL_RECEIVE, &data, sizeof(data), buf, RECV_CHUNK, &n));
+        STEP(12, call(c, WSKSOCK_IOCTL_RECEIVE, &data, sizeof(data), buf, RECV_CHUNK, &n));
         if (n == 0)
             break;
         for (i = 0; i < n; i++)
             if (buf[i] != pattern_byte(r->received + i))
                 r->intact = 0;
         r->received += (ULONG)n;
-        STEP(12, r->received <= expect ? STATUS_SUCCESS : STATUS_BUFFER_OVERFLOW);
+        STEP(13, r->received <= expect ? STATUS_SUCCESS : STATUS_BUFFER_OVERFLOW);
     }
-    STEP(13, r->received == expect ? STATUS_SUCCESS : STATUS_UNSUCCESSFUL);
+    STEP(14, r->received == expect ? STATUS_SUCCESS : STATUS_UNSUCCESSFUL);
 
 out:
     if (h.generation != 0) {
@@ -251,7 +276,7 @@ out:
         st = call(c, WSKSOCK_IOCTL_CLOSE, &b, sizeof(b.close_req), &b, sizeof(b.close_reply), &n);
         if (NT_SUCCESS(r->status) && !NT_SUCCESS(st)) {
             r->status = st;
-            r->step = 14;
+            r->step = 15;
         }
     }
     close_wsksock(c);
@@ -316,6 +341,7 @@ NTSTATUS NTAPI DriverEntry(PDRIVER_OBJECT driver, PUNICODE_STRING registry)
     set_dword(key, L"Received", r.received);
     set_dword(key, L"Intact", r.intact);
     set_dword(key, L"Opened", c.opened);
+    set_dword(key, L"NoFileObject", (ULONG)r.no_file_object);
     ZwClose(key);
     return STATUS_SUCCESS;
 }

@@ -30,7 +30,7 @@
 //! `cargo xtask wine-test --build kmdf` runs it.
 
 #[path = "pe.rs"]
-mod pe;
+pub mod pe;
 #[path = "wine.rs"]
 pub mod wine;
 
@@ -215,7 +215,19 @@ pub fn ensure_linker(install: bool) -> Result<PathBuf, String> {
 /// Debian's toolchain first on PATH, in `target/cross` (one set of flags for every such build:
 /// core/alloc are built once). `manifest`: another crate than the driver.
 pub fn cargo_kernel(sub: &str, linker: &Path, manifest: Option<&Path>, args: &[&str]) -> Result<(), String> {
-    let mut c = debian_cargo(&cross_dir());
+    cargo_kernel_in(&cross_dir(), sub, linker, manifest, args)
+}
+
+/// [`cargo_kernel`] with another target directory (a copy of the tree must not overwrite the
+/// tree's own artifacts).
+pub fn cargo_kernel_in(
+    target: &Path,
+    sub: &str,
+    linker: &Path,
+    manifest: Option<&Path>,
+    args: &[&str],
+) -> Result<(), String> {
+    let mut c = debian_cargo(target);
     c.current_dir(root())
         .arg(sub)
         .args(["--release", "--target", TARGET]);

@@ -2,18 +2,23 @@
 //!
 //! Subcommands:
 //! - `ci` — what `.ci/run` runs: fmt check, clippy `-D warnings`, all tests, loom models, a short
-//!   stress run, then (unless `--quick`) a fuzz smoke, the cross build and the Wine suite, which
-//!   install what they need.
-//! - `cross` — the WDM driver for `x86_64-pc-windows-msvc` and its PE checks (see `cross.rs`).
+//!   stress run, then (unless `--quick`) a fuzz smoke, the cross builds (WDM and KMDF) and the Wine
+//!   suite against both, which install what they need.
+//! - `cross` — the driver for `x86_64-pc-windows-msvc` (WDM, or KMDF with `--kmdf`) and its PE
+//!   checks (see `cross.rs`).
 //! - `loom` — the loom models alone.
 //! - `stress` — randomized stress with fault injection (`--ops N --seed S`, see `stress.rs`).
 //! - `fuzz` — the cargo-fuzz targets for N seconds each (see `fuzz.rs`).
-//! - `wine-test` — the real driver under Wine against Wine's WSK (see `wine_test.rs`).
+//! - `wine-test` — the real drivers (WDM, KMDF) under Wine against Wine's WSK (see `wine_test.rs`).
 //! - `bench` — benchmarks whose figures go to `docs/PERFORMANCE.md` (see `bench.rs`).
+//! - `standin-check --kmdf-headers DIR` — the wdk-sys stand-in against the real KMDF headers.
+//! - `mutants` — the defects of the first KMDF front end put back, each caught by the Wine suite
+//!   (see `mutants.rs`).
 
 mod bench;
 mod cross;
 mod fuzz;
+mod mutants;
 mod stress;
 mod util;
 mod wine_test;
@@ -37,8 +42,12 @@ fn main() -> ExitCode {
         "fuzz" => fuzz::run(rest),
         "bench" => bench::run(rest),
         "wine-test" => wine_test::run(rest),
+        "standin-check" => standin_check(rest),
+        "mutants" => mutants::run(rest),
         _ => {
-            eprintln!("usage: cargo xtask <ci|lint|test|loom|cross|stress|fuzz|bench|wine-test> [args]");
+            eprintln!(
+                "usage: cargo xtask <ci|lint|test|loom|cross|stress|fuzz|bench|wine-test|standin-check|mutants> [args]"
+            );
             return ExitCode::from(2);
         }
     };
@@ -70,11 +79,42 @@ fn ci(rest: &[String]) -> Result<(), String> {
     stress::run(&["--ops".into(), "50000".into()])?;
     if !quick {
         fuzz::run(&["--seconds".into(), "10".into()])?;
-        // The driver for Windows (installs Debian's rustc-web), then the real driver under Wine.
-        cross::run(&[])?;
+        // Both drivers for Windows, each built, linted and PE-checked as `cargo xtask cross
+        // [--kmdf]` does (installs Debian's rustc-web), then under Wine: every scenario against the
+        // WDM build, then the KMDF build over the WDF test double.
         wine_test::run(&[])?;
     }
     Ok(())
+}
+
+/// `cargo xtask standin-check --kmdf-headers DIR`: the wdk-sys stand-in against the real KMDF 1.33
+/// headers (`src/publicinc/wdf/kmdf/1.33` of a checkout of microsoft/Windows-Driver-Frameworks),
+/// which cannot be part of the repository: every size, offset, field type, function type, enum
+/// value and table index, compiled as C assertions with mingw-w64's gcc
+/// (`driver/wdk-sys-standin/tests/kmdf_headers.rs`).
+fn standin_check(rest: &[String]) -> Result<(), String> {
+    util::refuse_unknown_with(rest, &[], &["--kmdf-headers"])?;
+    let dir = rest
+        .iter()
+        .position(|a| a == "--kmdf-headers")
+        .and_then(|i| rest.get(i + 1))
+        .ok_or("usage: cargo xtask standin-check --kmdf-headers DIR")?;
+    if !std::path::Path::new(dir).join("wdf.h").exists() {
+        return Err(format!(
+            "{dir}: no wdf.h (want src/publicinc/wdf/kmdf/1.33 of Windows-Driver-Frameworks)"
+        ));
+    }
+    run(cargo()
+        .args([
+            "test",
+            "-p",
+            "wsksock-wdk-sys-standin",
+            "--test",
+            "kmdf_headers",
+            "--",
+            "--nocapture",
+        ])
+        .env("KMDF_HEADERS", dir))
 }
 
 /// `cargo fmt --check`, clippy with warnings denied, and the engine's sync-shim rule.

@@ -1,8 +1,14 @@
 //! What the suite needs, installed if missing and built: Wine, mingw-w64, Debian's Rust with
-//! library sources; the WDM driver (through `cargo xtask cross`), the `wsksock` CLI for
+//! library sources; the drivers (WDM and/or KMDF, through `cross::build_driver`), the WDF test
+//! double for the KMDF run (`tests/wdf-double`, installed as `WDFLDR.SYS`), the `wsksock` CLI for
 //! `x86_64-pc-windows-gnu` (build-std), the stub `bcryptprimitives.dll` Rust std needs under
 //! Wine 8, and the kernel consumer samples (C with mingw, Rust with build-std like the driver).
+//!
+//! Every kernel-mode Rust crate (the drivers, the Rust consumer, the double) goes through
+//! `cross::cargo_kernel`: one target dir (`target/cross`), one set of flags, so core and alloc
+//! are built once; each crate's build script emits its own link arguments.
 
+use crate::cross::{self, pe, Build};
 use crate::util::{debian_cargo, root, run as run_cmd, target_dir};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -12,10 +18,15 @@ const MINGW_DDK: &str = "/usr/x86_64-w64-mingw32/include/ddk";
 const GNU: &str = "x86_64-pc-windows-gnu";
 const MSVC: &str = "x86_64-pc-windows-msvc";
 
+/// The WDF test double's crate.
+const WDF_DOUBLE: &str = "tests/wdf-double/Cargo.toml";
+
 /// The built artifacts (Linux paths).
 pub struct Artifacts {
-    /// `wsksock.sys` (WDM).
-    pub driver: PathBuf,
+    /// `wsksock.sys` of each build asked for.
+    pub drivers: Vec<(Build, PathBuf)>,
+    /// The WDF test double (`wdfldr.dll`, installed as `WDFLDR.SYS`), if the KMDF build is asked for.
+    pub wdfldr: Option<PathBuf>,
     /// `wsksock.exe`.
     pub cli: PathBuf,
     /// `bcryptprimitives.dll`.
@@ -113,13 +124,22 @@ fn mingw(out: &Path, args: &[&str]) -> Result<(), String> {
     )
 }
 
-/// Builds everything; `clippy`: also the Windows clippy of the CLI and the Rust consumer.
-pub fn all(install: bool, clippy: bool) -> Result<Artifacts, String> {
+/// Builds everything `builds` need; `clippy`: also the Windows clippy of the CLI, the Rust
+/// consumer and the WDF test double (the drivers' clippy always runs).
+pub fn all(install: bool, clippy: bool, builds: &[Build]) -> Result<Artifacts, String> {
     let out = dir();
     std::fs::create_dir_all(&out).map_err(|e| format!("{}: {e}", out.display()))?;
-    let no_install = ["--no-install".to_string()];
-    crate::cross::run(if install { &[] } else { &no_install })?;
-    let driver = target_dir().join("cross").join("package").join("wsksock.sys");
+    // Before anything long: a KMDF run without the double cannot load the driver.
+    let double = builds
+        .contains(&Build::Kmdf)
+        .then(wdf_double_manifest)
+        .transpose()?;
+    let mut drivers = Vec::new();
+    for &b in builds {
+        drivers.push((b, cross::build_driver(b, install)?));
+    }
+    let linker = cross::ensure_linker(install)?;
+    let wdfldr = double.map(|m| wdf_double(&linker, &m, clippy)).transpose()?;
     let bcrypt = out.join("bcryptprimitives.dll");
     mingw(
         &bcrypt,
@@ -152,10 +172,11 @@ pub fn all(install: bool, clippy: bool) -> Result<Artifacts, String> {
             "-lgcc",
         ],
     )?;
-    let consumer_rs = consumer_rust(clippy)?;
+    let consumer_rs = consumer_rust(&linker, clippy)?;
     let cli = cli(clippy)?;
     Ok(Artifacts {
-        driver,
+        drivers,
+        wdfldr,
         cli,
         bcrypt,
         consumer_c,
@@ -163,54 +184,91 @@ pub fn all(install: bool, clippy: bool) -> Result<Artifacts, String> {
     })
 }
 
-/// The Rust consumer, built exactly like the driver (same target dir, linker and flags, so
-/// core/alloc built for the driver are reused).
-fn consumer_rust(clippy: bool) -> Result<PathBuf, String> {
-    let cross = target_dir().join("cross");
-    let linker = [
-        cross.join("bin").join("lld-link"),
-        PathBuf::from("/usr/bin/lld-link-16"),
-    ]
-    .into_iter()
-    .find(|p| p.exists())
-    .ok_or("no lld-link (run cargo xtask cross)")?;
-    let rustflags = [
-        "/DRIVER",
-        "/SUBSYSTEM:NATIVE",
-        "/ENTRY:DriverEntry",
-        "/NODEFAULTLIB",
-    ]
-    .iter()
-    .map(|a| format!("\"-C\",\"link-arg={a}\""))
-    .collect::<Vec<_>>()
-    .join(",");
-    let manifest = root().join("samples").join("consumer-rs").join("Cargo.toml");
-    for sub in if clippy {
-        &["build", "clippy"][..]
-    } else {
-        &["build"][..]
-    } {
-        let mut c = debian_cargo(&cross);
-        c.current_dir(root())
-            .arg(sub)
-            .arg("--manifest-path")
-            .arg(&manifest)
-            .args(["--release", "--target", MSVC])
-            .args([
-                "-Zbuild-std=core,alloc",
-                "-Zbuild-std-features=compiler-builtins-mem",
-            ])
-            .arg("--config")
-            .arg(format!("target.{MSVC}.linker=\"{}\"", linker.display()))
-            .arg("--config")
-            .arg(format!("target.{MSVC}.rustflags=[{rustflags}]"))
-            .args(["--config", "profile.release.panic=\"abort\""]);
-        if *sub == "clippy" {
-            c.args(["--", "-D", "warnings"]);
-        }
-        run_cmd(&mut c)?;
+/// The artifacts of the last build (`--no-build`); each must exist.
+pub fn previous(builds: &[Build]) -> Result<Artifacts, String> {
+    let d = dir();
+    let art = Artifacts {
+        drivers: builds
+            .iter()
+            .map(|&b| (b, b.package_dir().join("wsksock.sys")))
+            .collect(),
+        wdfldr: builds.contains(&Build::Kmdf).then(|| d.join("WDFLDR.SYS")),
+        cli: d.join("cli").join(GNU).join("release").join("wsksock.exe"),
+        bcrypt: d.join("bcryptprimitives.dll"),
+        consumer_c: d.join("wskcons_c.sys"),
+        consumer_rs: d.join("wskcons_rs.sys"),
+    };
+    let missing = art
+        .drivers
+        .iter()
+        .map(|(_, p)| p)
+        .chain(&art.wdfldr)
+        .chain([&art.cli, &art.bcrypt, &art.consumer_c, &art.consumer_rs])
+        .find(|p| !p.exists())
+        .cloned();
+    match missing {
+        Some(p) => Err(format!(
+            "--no-build: {} is missing (build once without it)",
+            p.display()
+        )),
+        None => Ok(art),
     }
-    let dll = cross.join(MSVC).join("release").join("wskcons_rs.dll");
+}
+
+/// The double's manifest, or why the KMDF run cannot happen.
+fn wdf_double_manifest() -> Result<PathBuf, String> {
+    let m = root().join(WDF_DOUBLE);
+    if m.exists() {
+        Ok(m)
+    } else {
+        Err(format!(
+            "the KMDF run needs the WDF test double, and {} does not exist: Wine has no KMDF, the \
+             driver cannot load without a WDFLDR.SYS (docs/WINE.md). Run `--build wdm` meanwhile.",
+            m.display()
+        ))
+    }
+}
+
+/// The WDF test double, built (and linted, `-D warnings`) like every kernel-mode crate; checked
+/// to export what the KMDF driver imports from `WDFLDR.SYS`; copied to `target/wine/WDFLDR.SYS`.
+fn wdf_double(linker: &Path, manifest: &Path, clippy: bool) -> Result<PathBuf, String> {
+    cross::cargo_kernel("build", linker, Some(manifest), &[])?;
+    if clippy {
+        cross::cargo_kernel("clippy", linker, Some(manifest), &["--", "-D", "warnings"])?;
+    }
+    let dll = cross::cross_dir().join(MSVC).join("release").join("wdfldr.dll");
+    let bytes = std::fs::read(&dll).map_err(|e| format!("{}: {e}", dll.display()))?;
+    let img = pe::parse(&bytes).map_err(|e| format!("{}: {e}", dll.display()))?;
+    let missing: Vec<&str> = cross::WDFLDR_IMPORTS
+        .iter()
+        .copied()
+        .filter(|f| !img.exports.iter().any(|e| e == f))
+        .collect();
+    if !missing.is_empty() {
+        return Err(format!(
+            "{} does not export {} (the KMDF driver imports {:?} from WDFLDR.SYS)",
+            dll.display(),
+            missing.join(", "),
+            cross::WDFLDR_IMPORTS
+        ));
+    }
+    let sys = dir().join("WDFLDR.SYS");
+    std::fs::copy(&dll, &sys).map_err(|e| format!("{} -> {}: {e}", dll.display(), sys.display()))?;
+    Ok(sys)
+}
+
+/// The Rust consumer, built like the driver (same target dir, linker and flags, so core/alloc
+/// built for the driver are reused; its link arguments come from its build script).
+fn consumer_rust(linker: &Path, clippy: bool) -> Result<PathBuf, String> {
+    let manifest = root().join("samples").join("consumer-rs").join("Cargo.toml");
+    cross::cargo_kernel("build", linker, Some(&manifest), &[])?;
+    if clippy {
+        cross::cargo_kernel("clippy", linker, Some(&manifest), &["--", "-D", "warnings"])?;
+    }
+    let dll = cross::cross_dir()
+        .join(MSVC)
+        .join("release")
+        .join("wskcons_rs.dll");
     let sys = dir().join("wskcons_rs.sys");
     std::fs::copy(&dll, &sys).map_err(|e| format!("{} -> {}: {e}", dll.display(), sys.display()))?;
     Ok(sys)

@@ -2,12 +2,12 @@
 //! kernel services.
 //!
 //! - Wine's stdout is never a pipe (services.exe and winedevice.exe inherit it and keep it
-//!   open): every command writes to `logs/<name>.log`.
+//!   open): every command writes to `logs/<build>/<name>.log`.
 //! - `wineserver -p` first, so services.exe and winedevice.exe (and the loaded drivers) live
 //!   between commands; `wineserver -k` at the end.
 //! - The drivers run in winedevice.exe, which services.exe starts with the environment and the
-//!   output of the first wine command (`wineboot`): `logs/boot.log` collects their `DbgPrint`
-//!   lines (`WINEDEBUG=warn+debugstr`) and Wine's `fixme`s for netio.sys.
+//!   output of the first wine command (`wineboot`): `logs/<build>/boot.log` collects their
+//!   `DbgPrint` lines (`WINEDEBUG=warn+debugstr`) and Wine's `fixme`s for netio.sys.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -86,11 +86,11 @@ fn wait_or_kill(child: &mut Child, timeout: Duration, name: &str) -> Option<i32>
 }
 
 impl Wine {
-    /// The prefix `dir/prefix` with logs in `dir/logs`.
-    pub fn new(dir: &Path) -> Wine {
+    /// The prefix `dir/prefix` with logs in `dir/logs/<logs>` (one directory per build).
+    pub fn new(dir: &Path, logs: &str) -> Wine {
         Wine {
             prefix: dir.join("prefix"),
-            logs: dir.join("logs"),
+            logs: dir.join("logs").join(logs),
         }
     }
 
@@ -104,6 +104,15 @@ impl Wine {
         self.prefix.join("drive_c").join("wsksock")
     }
 
+    /// `C:\windows\system32\drivers` on the Linux side, where Wine finds a driver's imports.
+    pub fn system_drivers_dir(&self) -> PathBuf {
+        self.prefix
+            .join("drive_c")
+            .join("windows")
+            .join("system32")
+            .join("drivers")
+    }
+
     /// Ends any wineserver of the prefix.
     pub fn kill_server(&self) {
         let _ = Command::new("wineserver")
@@ -115,21 +124,25 @@ impl Wine {
             .status();
     }
 
-    /// A new prefix (the old one removed), then a persistent wineserver and a `wineboot` whose
-    /// log (`logs/boot.log`) collects the drivers' output: services.exe and winedevice.exe are
-    /// started by it and inherit its output and `WINEDEBUG`.
-    pub fn boot(&self) -> Result<Duration, String> {
+    /// Wine with a persistent wineserver and a `wineboot` whose log (`boot.log`) collects the
+    /// drivers' output: services.exe and winedevice.exe are started by it and inherit its output
+    /// and `WINEDEBUG`. `fresh` (or no prefix yet): on a new prefix, the old one removed (~10 s);
+    /// otherwise on the existing one, restarted (~1 s; its files and services stay).
+    pub fn boot(&self, fresh: bool) -> Result<Duration, String> {
         let t = Instant::now();
         self.kill_server();
-        let _ = std::fs::remove_dir_all(&self.prefix);
         let _ = std::fs::remove_dir_all(&self.logs);
         std::fs::create_dir_all(&self.logs).map_err(|e| format!("{}: {e}", self.logs.display()))?;
-        // 1. The prefix, created by wine itself (the directory must not exist before).
-        let r = self.run_env("init", "wineboot", &["-i"], "-all", Duration::from_mins(3))?;
-        if !r.ok() {
-            return Err(format!("wineboot -i failed:\n{}", tail(&r.text, 20)));
+        if fresh || !self.prefix.join("system.reg").exists() {
+            let _ = std::fs::remove_dir_all(&self.prefix);
+            // 1. The prefix, created by wine itself (the directory must not exist before).
+            let r = self.run_env("init", "wineboot", &["-i"], "-all", Duration::from_mins(3))?;
+            if !r.ok() {
+                return Err(format!("wineboot -i failed:\n{}", tail(&r.text, 20)));
+            }
         }
-        // 2. Let that (non-persistent) wineserver go, then start a persistent one.
+        // 2. Let the previous wineserver (wineboot -i's, or the killed one) go, then start a
+        //    persistent one.
         let _ = Command::new("wineserver")
             .arg("-w")
             .env("WINEPREFIX", &self.prefix)

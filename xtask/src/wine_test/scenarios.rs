@@ -7,6 +7,7 @@ use super::peers::{Conn, End, Peer};
 use std::time::{Duration, Instant};
 
 const MIB: u64 = 1024 * 1024;
+const STATUS_INVALID_DEVICE_REQUEST: u64 = 0xC000_0010;
 
 /// What the scenarios share.
 pub struct Ctx<'a> {
@@ -396,17 +397,33 @@ pub fn consumer(ctx: &Ctx, svc: &str) -> Outcome {
     started?;
     let vals = w.service_dwords(svc)?;
     let get = |k: &str| vals.iter().find(|(n, _)| n == k).map(|(_, v)| *v);
+    // The C consumer also sends one request without a file object (a kernel caller that forgot
+    // to set it, step 7), which both front ends must refuse with STATUS_INVALID_DEVICE_REQUEST.
+    let no_file_object = get("NoFileObject");
     check(get("Result") == Some(0), || {
         format!(
-            "{svc}: Result {:#x?} at step {:?} (see boot.log)",
-            get("Result"),
-            get("FailedStep")
+            "{svc}: Result {} at step {}{} (see boot.log)",
+            get("Result").map_or_else(|| "none".to_string(), |v| format!("{v:#x}")),
+            get("FailedStep").map_or_else(|| "none".to_string(), |v| v.to_string()),
+            match no_file_object {
+                Some(st) if get("FailedStep") == Some(7) => format!(
+                    ": the request without a file object got {st:#x}, not STATUS_INVALID_DEVICE_REQUEST"
+                ),
+                _ => String::new(),
+            }
         )
     })?;
     check(
         get("Received") == Some(greet as u64) && get("Intact") == Some(1),
         || format!("{svc}: received {:?} intact {:?}", get("Received"), get("Intact")),
     )?;
+    let refused = match no_file_object {
+        None => "",
+        Some(STATUS_INVALID_DEVICE_REQUEST) => {
+            "; a request without a file object refused with STATUS_INVALID_DEVICE_REQUEST"
+        }
+        Some(st) => return Err(format!("{svc}: the request without a file object got {st:#x}")),
+    };
     one_fin(&conns, send)?;
     w.stop_service(svc, secs(30))?;
     let opened = match get("Opened") {
@@ -415,7 +432,7 @@ pub fn consumer(ctx: &Ctx, svc: &str) -> Outcome {
         _ => "?",
     };
     Ok(format!(
-        "opened via {opened}; sent {send} (direct + kernel buffer), received {greet} intact to FIN; peer saw all then FIN"
+        "opened via {opened}; sent {send} (direct + kernel buffer), received {greet} intact to FIN; peer saw all then FIN{refused}"
     ))
 }
 

@@ -20,8 +20,8 @@ use super::loader::globals;
 use super::object::{get, try_box, Header, Kind, Object, SpinMutex};
 use super::queue::Queue;
 use super::report::{fatal, verifier, Who};
-use crate::logic::request::RequestState;
-use crate::logic::validate::status;
+use crate::logic::request::{Fatal, RequestState};
+use crate::logic::validate::{status, Violation};
 use core::ffi::c_void;
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicU32, Ordering};
@@ -314,6 +314,19 @@ unsafe extern "system" fn cancel_routine(_device: *mut DEVICE_OBJECT, irp: *mut 
     unsafe { release(r) };
 }
 
+/// What a state check says: go on, refuse with a status (reported), or bug-check (reported).
+/// Reporting under the request's lock is fine: `DbgPrint` and `KeBugCheckEx` run at any IRQL.
+fn decide(who: Who<'_>, function: &str, check: Result<Result<(), Violation>, Fatal>) -> Result<(), NTSTATUS> {
+    match check {
+        Err(f) => fatal(who, function, f.0),
+        Ok(Err(v)) => {
+            verifier(who, function, v.why);
+            Err(v.status)
+        }
+        Ok(Ok(())) => Ok(()),
+    }
+}
+
 /// `WdfRequestMarkCancelableEx`.
 pub unsafe extern "C" fn wdf_request_mark_cancelable_ex(
     g: PWDF_DRIVER_GLOBALS,
@@ -325,20 +338,10 @@ pub unsafe extern "C" fn wdf_request_mark_cancelable_ex(
     let req = unsafe { request(g, handle, F) };
     {
         let mut inner = req.inner.lock();
-        match inner.state.may_mark() {
-            Err(f) => {
-                drop(inner);
-                fatal(req.who(), F, f.0);
-            }
-            Ok(Err(v)) => {
-                drop(inner);
-                verifier(req.who(), F, v.why);
-                return v.status;
-            }
-            Ok(Ok(())) => {}
+        if let Err(st) = decide(req.who(), F, inner.state.may_mark()) {
+            return st;
         }
         if cancel.is_none() {
-            drop(inner);
             fatal(req.who(), F, "NULL EvtRequestCancel");
         }
         inner.state.marked = true;
@@ -373,17 +376,8 @@ pub unsafe extern "C" fn wdf_request_unmark_cancelable(
     // SAFETY: 1. the driver's arguments.
     let req = unsafe { request(g, handle, F) };
     let mut inner = req.inner.lock();
-    match inner.state.may_unmark() {
-        Err(f) => {
-            drop(inner);
-            fatal(req.who(), F, f.0);
-        }
-        Ok(Err(v)) => {
-            drop(inner);
-            verifier(req.who(), F, v.why);
-            return v.status;
-        }
-        Ok(Ok(())) => {}
+    if let Err(st) = decide(req.who(), F, inner.state.may_unmark()) {
+        return st;
     }
     // SAFETY: 1. the request's pending IRP.
     if unsafe { IoSetCancelRoutine(req.irp.as_ptr(), None) }.is_some() {

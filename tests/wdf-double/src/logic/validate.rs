@@ -12,7 +12,7 @@ use wdk_sys_standin::{
     _WDFFUNCENUM, _WDF_DRIVER_INIT_FLAGS, _WDF_EXECUTION_LEVEL, _WDF_FILEOBJECT_CLASS,
     _WDF_IO_QUEUE_DISPATCH_TYPE, _WDF_SYNCHRONIZATION_SCOPE, _WDF_TRI_STATE, NTSTATUS, WDF_DRIVER_CONFIG,
     WDF_FILEOBJECT_CLASS, WDF_FILEOBJECT_CONFIG, WDF_IO_QUEUE_CONFIG, WDF_OBJECT_ATTRIBUTES,
-    WDF_OBJECT_CONTEXT_TYPE_INFO,
+    WDF_OBJECT_CONTEXT_TYPE_INFO, WDF_TRI_STATE,
 };
 
 /// A refused call: the status the framework returns and why.
@@ -57,6 +57,14 @@ pub mod status {
 
 fn refuse<T>(status: NTSTATUS, why: &'static str) -> Result<T, Violation> {
     Err(Violation { status, why })
+}
+
+/// A `WDF_TRI_STATE` field holds one of its three values.
+fn tri_state(v: WDF_TRI_STATE, why: &'static str) -> Result<(), Violation> {
+    match v {
+        _WDF_TRI_STATE::WdfFalse | _WDF_TRI_STATE::WdfTrue | _WDF_TRI_STATE::WdfUseDefault => Ok(()),
+        _ => refuse(status::INVALID_PARAMETER, why),
+    }
 }
 
 /// `size_of::<T>()` as the `ULONG Size` fields carry it.
@@ -262,12 +270,7 @@ pub fn queue_config(
             "(double) only default queues are implemented (no WdfDeviceConfigureRequestDispatching)",
         );
     }
-    if !matches!(
-        c.PowerManaged,
-        _WDF_TRI_STATE::WdfFalse | _WDF_TRI_STATE::WdfTrue | _WDF_TRI_STATE::WdfUseDefault
-    ) {
-        return refuse(INVALID_PARAMETER, "PowerManaged is not a WDF_TRI_STATE");
-    }
+    tri_state(c.PowerManaged, "PowerManaged is not a WDF_TRI_STATE")?;
     // Before v1.9 there was no limit: every queue presented any number.
     let presented = if c.Size > 80 {
         number_of_presented_requests
