@@ -876,7 +876,8 @@ typedef struct WSKSOCK_STATISTICS_REPLY {
    */
   uint32_t reserved;
   /*
-   Version 2: requests that ended with STATUS_IO_TIMEOUT because their deadline passed.
+   Version 2: deadlines that passed while their request was pending (the request then
+   ended with STATUS_IO_TIMEOUT — or with its result, if the operation completed anyway).
    */
   uint64_t deadlines_expired;
 } WSKSOCK_STATISTICS_REPLY;

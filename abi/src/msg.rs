@@ -415,7 +415,8 @@ pub struct StatisticsReply {
     pub teardowns: u32,
     /// Version 2: zero.
     pub reserved: u32,
-    /// Version 2: requests that ended with STATUS_IO_TIMEOUT because their deadline passed.
+    /// Version 2: deadlines that passed while their request was pending (the request then
+    /// ended with STATUS_IO_TIMEOUT — or with its result, if the operation completed anyway).
     pub deadlines_expired: u64,
 }
 /// Reply to WAIT_PEER_CLOSE (version 2).

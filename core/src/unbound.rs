@@ -148,6 +148,7 @@ fn deadline_fired<P: Provider, R: Request<P>>(this: &Client<P, R>, key: Key) {
                 None
             } else {
                 rec.timed_out = true;
+                this.shared.stats.deadline_expired();
                 rec.cancel.request()
             }
         })
@@ -198,7 +199,6 @@ impl<P: Provider, R: Request<P>> CompletionSink<P> for UnboundSink<P, R> {
             None => shared.stats.contract_violation(),
             Some(rec) if rec.timed_out && out.status.is_error() => {
                 out.status = NtStatus::STATUS_IO_TIMEOUT;
-                shared.stats.deadline_expired();
             }
             Some(_) => {}
         }

@@ -105,7 +105,7 @@ pub(crate) struct Extras {
     /// Deadline timers started (or being started) that have neither fired nor been cancelled:
     /// the object does not finish while one is (invariant 1).
     pub deadline_timers: u32,
-    /// Requests of this socket that ended with STATUS_IO_TIMEOUT because their deadline passed.
+    /// Deadlines of this socket's requests that passed while the request was pending.
     pub deadlines_expired: u64,
 }
 
@@ -368,7 +368,7 @@ pub struct Census {
     pub connected: u32,
     /// Teardowns in progress.
     pub teardowns: u32,
-    /// Requests that ended with STATUS_IO_TIMEOUT at their deadline.
+    /// Deadlines that passed while their request was pending.
     pub deadlines_expired: u64,
 }
 

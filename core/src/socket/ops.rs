@@ -292,22 +292,27 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
     fn deadline_fired(&self, key: Key) {
         let (cancel, step) = {
             let mut st = self.state.lock();
-            st.extras().deadline_timers -= 1;
-            let cancel = match st.ops.get_mut(key) {
+            let (cancel, passed) = match st.ops.get_mut(key) {
                 Some(rec) => {
                     // This timer: it no longer needs cancelling.
                     rec.deadline = None;
                     if rec.cancel.is_requested() {
                         // Already being cancelled (a close, CANCEL): that is the cause.
-                        None
+                        (None, false)
                     } else {
                         rec.timed_out = true;
-                        rec.request_cancel()
+                        (rec.request_cancel(), true)
                     }
                 }
                 // Completed before the timer could be cancelled.
-                None => None,
+                None => (None, false),
             };
+            let extras = st.extras();
+            extras.deadline_timers -= 1;
+            // Counted when it passed: the request then ends STATUS_IO_TIMEOUT, or with its data
+            // if the operation completes anyway (a provider that ignores cancels, as Wine's,
+            // completes it later).
+            extras.deadlines_expired += u64::from(passed);
             (cancel, self.next_step(&mut st))
         };
         self.send_cancels(cancel.into_iter());
@@ -381,7 +386,6 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
         let mut out = out;
         if rec.cancel.is_requested() && out.status.is_error() {
             out.status = if rec.timed_out {
-                st.extras().deadlines_expired += 1;
                 NtStatus::STATUS_IO_TIMEOUT
             } else {
                 NtStatus::STATUS_CANCELLED
