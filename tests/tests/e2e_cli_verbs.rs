@@ -12,7 +12,7 @@ use wsksock_tests::cli::{self, Run};
 use wsksock_tests::wire::{free_port, Listener};
 use wsksock_tests::End;
 
-const LIMIT: Duration = Duration::from_secs(60);
+const LIMIT: Duration = Duration::from_mins(1);
 const CLI_TIMEOUT: Duration = Duration::from_secs(30);
 const SHORT: Duration = Duration::from_secs(5);
 
@@ -94,7 +94,7 @@ fn connect_closes_with_the_mode_given(wine: bool, mode: &str) {
     let summary = run
         .stderr_lines()
         .last()
-        .map(|s| s.to_string())
+        .map(ToString::to_string)
         .unwrap_or_default();
     assert!(
         summary.contains("sent 6 bytes") && summary.contains(mode),
