@@ -15,6 +15,8 @@ pub(crate) struct CancelState<P: Provider> {
     opref: Option<P::OpRef>,
     requested: bool,
     issuing: bool,
+    /// The cancel was its deadline's: a failure is then reported as STATUS_IO_TIMEOUT.
+    timed_out: bool,
 }
 
 impl<P: Provider> CancelState<P> {
@@ -24,7 +26,25 @@ impl<P: Provider> CancelState<P> {
             opref: None,
             requested: false,
             issuing: true,
+            timed_out: false,
         }
+    }
+
+    /// The operation's deadline passed: asks for the cancel as [`CancelState::request`] does and
+    /// marks it as the deadline's — unless a cancel was asked for before (that is the cause).
+    /// `None` in the first slot: it had been asked before; else whether a reference to cancel
+    /// now came with it.
+    pub fn request_timeout(&mut self) -> Option<Option<P::OpRef>> {
+        if self.requested {
+            return None;
+        }
+        self.timed_out = true;
+        Some(self.request())
+    }
+
+    /// Whether the cancel was the deadline's.
+    pub fn is_timed_out(&self) -> bool {
+        self.timed_out
     }
 
     /// Whether a cancel was asked for.

@@ -244,7 +244,7 @@ impl<P: Provider, R: Request<P>> Shared<P, R> {
     pub fn socket_finished(&self, sock: &SocketObj<P, R>) {
         let (stats, expired) = {
             let st = sock.state.lock();
-            (st.stats, st.extras.as_ref().map_or(0, |e| e.deadlines_expired))
+            (st.stats, st.extras_ref().map_or(0, |e| e.deadlines_expired))
         };
         let removed = self.sockets.lock().remove(sock.registry_key);
         // Retired after leaving the registry: a concurrent snapshot may miss this socket's

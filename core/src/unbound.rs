@@ -31,8 +31,6 @@ pub(crate) struct UnboundRec<P: Provider> {
     pub cancel: CancelState<P>,
     /// Its deadline timer, once started.
     pub deadline: Option<P::TimerRef>,
-    /// The deadline passed and cancelled it.
-    pub timed_out: bool,
 }
 
 /// Starts an operation that has no socket yet; `issue` makes the provider call. With
@@ -63,7 +61,6 @@ pub(crate) fn start<P: Provider, R: Request<P>>(
             let rec = UnboundRec {
                 cancel: CancelState::issuing(),
                 deadline: None,
-                timed_out: false,
             };
             let inserted = st.unbound.insert(rec);
             debug_assert_eq!(inserted.ok(), Some(key));
@@ -144,13 +141,9 @@ fn deadline_fired<P: Provider, R: Request<P>>(this: &Client<P, R>, key: Key) {
         let mut st = this.state.lock();
         st.unbound.get_mut(key).and_then(|rec| {
             rec.deadline = None;
-            if rec.cancel.is_requested() {
-                None
-            } else {
-                rec.timed_out = true;
-                this.shared.stats.deadline_expired();
-                rec.cancel.request()
-            }
+            let cancel = rec.cancel.request_timeout()?;
+            this.shared.stats.deadline_expired();
+            cancel
         })
     };
     if let Some(op) = op {
@@ -197,7 +190,7 @@ impl<P: Provider, R: Request<P>> CompletionSink<P> for UnboundSink<P, R> {
         let mut out = out;
         match &rec {
             None => shared.stats.contract_violation(),
-            Some(rec) if rec.timed_out && out.status.is_error() => {
+            Some(rec) if rec.cancel.is_timed_out() && out.status.is_error() => {
                 out.status = NtStatus::STATUS_IO_TIMEOUT;
             }
             Some(_) => {}

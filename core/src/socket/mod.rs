@@ -94,10 +94,15 @@ pub enum Conn {
     Reset,
 }
 
-/// What a socket rarely needs, allocated on first use so that an idle socket does not carry it:
-/// its SO_RCVTIMEO / SO_SNDTIMEO and the bookkeeping of request deadlines.
-#[derive(Default)]
-pub(crate) struct Extras {
+/// What a socket rarely needs: the teardown's state and the extras, boxed together.
+pub(crate) struct Rare<P: Provider, R: Request<P>> {
+    pub teardown: Option<Teardown<P, R>>,
+    pub extras: Extras<P>,
+}
+
+/// What a socket rarely needs while open: its SO_RCVTIMEO / SO_SNDTIMEO and the bookkeeping of
+/// request deadlines.
+pub(crate) struct Extras<P: Provider> {
     /// SO_RCVTIMEO in ms (0: none): the deadline of receives that give none.
     pub receive_timeout_ms: u32,
     /// SO_SNDTIMEO in ms (0: none): the deadline of sends that give none.
@@ -107,6 +112,28 @@ pub(crate) struct Extras {
     pub deadline_timers: u32,
     /// Deadlines of this socket's requests that passed while the request was pending.
     pub deadlines_expired: u64,
+    /// The started deadline timers, by the key of their operation.
+    pub deadlines: Vec<(crate::slab::Key, P::TimerRef)>,
+}
+
+impl<P: Provider> Default for Extras<P> {
+    fn default() -> Self {
+        Extras {
+            receive_timeout_ms: 0,
+            send_timeout_ms: 0,
+            deadline_timers: 0,
+            deadlines_expired: 0,
+            deadlines: Vec::new(),
+        }
+    }
+}
+
+impl<P: Provider> Extras<P> {
+    /// Takes out the timer of operation `key`, if it was stored.
+    pub fn take_deadline(&mut self, key: crate::slab::Key) -> Option<P::TimerRef> {
+        let i = self.deadlines.iter().position(|(k, _)| *k == key)?;
+        Some(self.deadlines.swap_remove(i).1)
+    }
 }
 
 /// The deadline of a client's operation, as its request asked for it.
@@ -137,33 +164,45 @@ pub(crate) struct SockState<P: Provider, R: Request<P>> {
     pub linger: Option<u16>,
     /// What the teardown has to end on the wire.
     pub conn: Conn,
-    /// Allocated at the last close: an open socket does not carry the teardown's state.
-    pub teardown_state: Option<Box<Teardown<P, R>>>,
-    /// Options and deadline bookkeeping, allocated on first use.
-    pub extras: Option<Box<Extras>>,
+    /// What an idle open socket does not carry: the teardown's state (from the last close) and
+    /// the extras (from their first use), in one box allocated on the first need of either.
+    pub rare: Option<Box<Rare<P, R>>>,
     pub stats: SocketStats,
 }
 
 impl<P: Provider, R: Request<P>> SockState<P, R> {
+    fn rare(&mut self) -> &mut Rare<P, R> {
+        self.rare.get_or_insert_with(|| {
+            Box::new(Rare {
+                teardown: None,
+                extras: Extras::default(),
+            })
+        })
+    }
+
     /// The teardown's state, allocated on first use.
     pub fn td(&mut self) -> &mut Teardown<P, R> {
-        self.teardown_state
-            .get_or_insert_with(|| Box::new(Teardown::new()))
+        self.rare().teardown.get_or_insert_with(Teardown::new)
     }
 
     /// The extras, allocated on first use.
-    pub fn extras(&mut self) -> &mut Extras {
-        self.extras.get_or_insert_with(Box::default)
+    pub fn extras(&mut self) -> &mut Extras<P> {
+        &mut self.rare().extras
+    }
+
+    /// The extras if they were ever used.
+    pub fn extras_ref(&self) -> Option<&Extras<P>> {
+        self.rare.as_deref().map(|r| &r.extras)
     }
 
     /// Deadline timers still outstanding.
     pub fn deadline_timers(&self) -> u32 {
-        self.extras.as_ref().map_or(0, |e| e.deadline_timers)
+        self.extras_ref().map_or(0, |e| e.deadline_timers)
     }
 
     /// The deadline in ms a request asking for `d` gets now (`None`: none).
     pub fn resolve_deadline(&self, d: Deadline) -> Option<u32> {
-        let default = |f: fn(&Extras) -> u32| self.extras.as_ref().map(|e| f(e)).filter(|&ms| ms != 0);
+        let default = |f: fn(&Extras<P>) -> u32| self.extras_ref().map(f).filter(|&ms| ms != 0);
         match d {
             Deadline::None => None,
             Deadline::After(ms) => Some(ms),
@@ -236,8 +275,7 @@ impl<P: Provider, R: Request<P>> SocketObj<P, R> {
             replying: 0,
             linger: None,
             conn: Conn::None,
-            teardown_state: None,
-            extras: None,
+            rare: None,
             stats: SocketStats::default(),
         };
         let lock = crate::provider::new_mutex(&shared.provider, state);
@@ -293,7 +331,7 @@ impl<P: Provider, R: Request<P>> SocketObj<P, R> {
         if !st.handles.contains(id) {
             return Err(NtStatus::STATUS_INVALID_HANDLE);
         }
-        Ok(st.extras.as_ref().map_or(0, |e| {
+        Ok(st.extras_ref().map_or(0, |e| {
             if send {
                 e.send_timeout_ms
             } else {
@@ -308,7 +346,7 @@ impl<P: Provider, R: Request<P>> SocketObj<P, R> {
         if !st.handles.contains(id) {
             return Err(NtStatus::STATUS_INVALID_HANDLE);
         }
-        if ms == 0 && st.extras.is_none() {
+        if ms == 0 && st.rare.is_none() {
             return Ok(());
         }
         let e = st.extras();
@@ -331,7 +369,7 @@ impl<P: Provider, R: Request<P>> SocketObj<P, R> {
         }
         c.connected = u32::from(open && self.kind == SocketKind::Stream && st.conn == Conn::Connected);
         c.teardowns = u32::from(!open && st.phase != Phase::Finished);
-        c.deadlines_expired = st.extras.as_ref().map_or(0, |e| e.deadlines_expired);
+        c.deadlines_expired = st.extras_ref().map_or(0, |e| e.deadlines_expired);
         c
     }
 

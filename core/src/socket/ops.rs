@@ -13,7 +13,8 @@
 //! pending. When it fires the operation is cancelled like any other (a request: the provider may
 //! still complete it with success and data, which is then returned — invariant 6) and marked
 //! `timed_out`, so that the failure the cancel produces is reported as STATUS_IO_TIMEOUT. The
-//! completion cancels a timer that has not fired. Every timer counts in
+//! completion cancels a timer that has not fired. The timers are kept with the socket's extras
+//! (`Extras::deadlines`), by operation key. Every timer counts in
 //! `Extras::deadline_timers` from before it is started until it fired or was cancelled, and the
 //! object does not finish before that count is back to zero (invariant 1): no deadline timer
 //! ever fires on a finished socket.
@@ -77,12 +78,9 @@ pub(crate) struct OpRecord<P: Provider, R: Request<P>> {
     pub handle_id: u32,
     pub request: Option<R>,
     pub client: Option<Arc<Client<P, R>>>,
+    /// Its cancel bookkeeping, which also says whether the deadline passed (a failure is then
+    /// reported as STATUS_IO_TIMEOUT).
     pub cancel: CancelState<P>,
-    /// The deadline timer, once started and stored (module docs: "Deadlines").
-    pub deadline: Option<P::TimerRef>,
-    /// The deadline passed and cancelled the operation: a failure is reported as
-    /// STATUS_IO_TIMEOUT.
-    pub timed_out: bool,
 }
 
 impl<P: Provider, R: Request<P>> OpRecord<P, R> {
@@ -157,8 +155,6 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
             request: Some(req),
             client: Some(client.clone()),
             cancel: CancelState::issuing(),
-            deadline: None,
-            timed_out: false,
         };
         let inserted = st.ops.insert(rec);
         debug_assert_eq!(inserted.ok(), Some(key));
@@ -186,8 +182,6 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
                 request: None,
                 client: None,
                 cancel: CancelState::issuing(),
-                deadline: None,
-                timed_out: false,
             };
             st.stats.ops_started += 1;
             match st.ops.insert(rec) {
@@ -249,8 +243,9 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
         }
     }
 
-    /// Starts operation `key`'s deadline timer (already counted) and stores it in its record —
-    /// unless the operation completed meanwhile: then the timer is cancelled again.
+    /// Starts operation `key`'s deadline timer (already counted) and stores it with the socket's
+    /// extras (not in the record: an operation without a deadline does not pay for it) — unless
+    /// the operation completed meanwhile: then the timer is cancelled again.
     fn arm_deadline(&self, key: Key, ms: u32) {
         let target = self.clone();
         let t = self
@@ -259,13 +254,12 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
             .start_timer(u64::from(ms), Box::new(move || target.deadline_fired(key)));
         let orphan = {
             let mut st = self.state.lock();
-            match st.ops.get_mut(key) {
+            if st.ops.get(key).is_some() {
                 // If it fired already, the completion's cancel of it returns false: harmless.
-                Some(rec) => {
-                    rec.deadline = Some(t);
-                    None
-                }
-                None => Some(t),
+                st.extras().deadlines.push((key, t));
+                None
+            } else {
+                Some(t)
             }
         };
         if let Some(t) = orphan {
@@ -290,20 +284,14 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
 
     /// Operation `key`'s deadline passed: cancel it, and report its failure as a timeout.
     fn deadline_fired(&self, key: Key) {
-        let (cancel, step) = {
+        let (cancel, step, fired) = {
             let mut st = self.state.lock();
-            let (cancel, passed) = match st.ops.get_mut(key) {
-                Some(rec) => {
-                    // This timer: it no longer needs cancelling.
-                    rec.deadline = None;
-                    if rec.cancel.is_requested() {
-                        // Already being cancelled (a close, CANCEL): that is the cause.
-                        (None, false)
-                    } else {
-                        rec.timed_out = true;
-                        (rec.request_cancel(), true)
-                    }
-                }
+            // This timer: it no longer needs cancelling (dropped after the lock).
+            let fired = st.extras().take_deadline(key);
+            let (cancel, passed) = match st.ops.get_mut(key).map(|rec| rec.cancel.request_timeout()) {
+                Some(Some(cancel)) => (cancel, true),
+                // Already being cancelled (a close, CANCEL): that is the cause.
+                Some(None) => (None, false),
                 // Completed before the timer could be cancelled.
                 None => (None, false),
             };
@@ -313,8 +301,9 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
             // if the operation completes anyway (a provider that ignores cancels, as Wine's,
             // completes it later).
             extras.deadlines_expired += u64::from(passed);
-            (cancel, self.next_step(&mut st))
+            (cancel, self.next_step(&mut st), fired)
         };
+        drop(fired);
         self.send_cancels(cancel.into_iter());
         self.run(step);
     }
@@ -385,7 +374,7 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
         // STATUS_CANCELLED; one that succeeded anyway keeps its data.
         let mut out = out;
         if rec.cancel.is_requested() && out.status.is_error() {
-            out.status = if rec.timed_out {
+            out.status = if rec.cancel.is_timed_out() {
                 NtStatus::STATUS_IO_TIMEOUT
             } else {
                 NtStatus::STATUS_CANCELLED
@@ -445,6 +434,11 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
         if replying {
             st.replying += 1;
         }
+        let deadline = if st.deadline_timers() > 0 {
+            st.extras().take_deadline(key)
+        } else {
+            None
+        };
         let step = self.next_step(&mut st);
         drop(st);
         if let Some(c) = &rec.client {
@@ -454,7 +448,7 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
             self.reply(rec.kind, rec.client, req, out);
         }
         self.run(step);
-        if let Some(t) = rec.deadline {
+        if let Some(t) = deadline {
             self.drop_deadline(t);
         }
         if replying {
