@@ -10,6 +10,14 @@
 
 use crate::provider::Provider;
 
+/// What a deadline that passed did.
+pub(crate) enum Deadline<R> {
+    /// A cancel had been asked for before: the deadline is not the cause.
+    CancelledBefore,
+    /// The cancel is the deadline's; the reference to cancel now, if the call had returned.
+    Passed(Option<R>),
+}
+
 /// Cancel state of one operation.
 pub(crate) struct CancelState<P: Provider> {
     opref: Option<P::OpRef>,
@@ -32,14 +40,12 @@ impl<P: Provider> CancelState<P> {
 
     /// The operation's deadline passed: asks for the cancel as [`CancelState::request`] does and
     /// marks it as the deadline's — unless a cancel was asked for before (that is the cause).
-    /// `None` in the first slot: it had been asked before; else whether a reference to cancel
-    /// now came with it.
-    pub fn request_timeout(&mut self) -> Option<Option<P::OpRef>> {
+    pub fn request_timeout(&mut self) -> Deadline<P::OpRef> {
         if self.requested {
-            return None;
+            return Deadline::CancelledBefore;
         }
         self.timed_out = true;
-        Some(self.request())
+        Deadline::Passed(self.request())
     }
 
     /// Whether the cancel was the deadline's.

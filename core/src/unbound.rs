@@ -14,7 +14,7 @@
 //!   operation is cancelled and marked `timed_out`: its failure is then STATUS_IO_TIMEOUT; a
 //!   result that arrives anyway is returned.
 
-use crate::cancel::CancelState;
+use crate::cancel::{CancelState, Deadline};
 use crate::client::Client;
 use crate::provider::{Completion, CompletionSink, OpOutput, OpValue, Provider, SocketParams};
 use crate::request::{CancelToken, Request};
@@ -141,9 +141,13 @@ fn deadline_fired<P: Provider, R: Request<P>>(this: &Client<P, R>, key: Key) {
         let mut st = this.state.lock();
         st.unbound.get_mut(key).and_then(|rec| {
             rec.deadline = None;
-            let cancel = rec.cancel.request_timeout()?;
-            this.shared.stats.deadline_expired();
-            cancel
+            match rec.cancel.request_timeout() {
+                Deadline::Passed(cancel) => {
+                    this.shared.stats.deadline_expired();
+                    cancel
+                }
+                Deadline::CancelledBefore => None,
+            }
         })
     };
     if let Some(op) = op {

@@ -21,6 +21,7 @@
 
 use super::{Cancels, Conn, Deadline, Phase, SockRef, SocketObj};
 use crate::cancel::CancelState;
+use crate::cancel::Deadline::{CancelledBefore, Passed};
 use crate::client::Client;
 use crate::provider::{Completion, CompletionSink, OpOutput, OpValue, Provider};
 use crate::request::{CancelToken, Request};
@@ -289,11 +290,10 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
             // This timer: it no longer needs cancelling (dropped after the lock).
             let fired = st.extras().take_deadline(key);
             let (cancel, passed) = match st.ops.get_mut(key).map(|rec| rec.cancel.request_timeout()) {
-                Some(Some(cancel)) => (cancel, true),
-                // Already being cancelled (a close, CANCEL): that is the cause.
-                Some(None) => (None, false),
-                // Completed before the timer could be cancelled.
-                None => (None, false),
+                Some(Passed(cancel)) => (cancel, true),
+                // Already being cancelled (a close, CANCEL): that is the cause; or completed
+                // before the timer could be cancelled.
+                Some(CancelledBefore) | None => (None, false),
             };
             let extras = st.extras();
             extras.deadline_timers -= 1;
