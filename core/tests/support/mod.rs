@@ -71,6 +71,14 @@ pub fn recv_req(h: Handle, len: usize) -> TReq {
     TReq::new(Op::Receive, bytes(&m)).with_data(vec![0; len])
 }
 
+/// A RECEIVE with a deadline.
+pub fn recv_req_within(h: Handle, len: usize, timeout_ms: u32) -> TReq {
+    let mut m = DataRequest::new_zeroed_with_header();
+    m.handle = h;
+    m.timeout_ms = timeout_ms;
+    TReq::new(Op::Receive, bytes(&m)).with_data(vec![0; len])
+}
+
 pub fn close_req(h: Handle, mode: CloseMode, linger_seconds: u32, wait: bool) -> TReq {
     let mut m = CloseRequest::new_zeroed_with_header();
     m.handle = h;
