@@ -190,25 +190,38 @@ fn loom_cancel_racing_completion() {
     model(|| {
         let f = Fixture::connected();
         let recv = f.go(recv_req(f.handle, 4));
-        let id = f.provider.pending_of(CallKind::Receive)[0];
         let r2 = recv.clone();
-        let t = thread::spawn(move || r2.cancel());
-        f.provider.complete(id, NtStatus::STATUS_SUCCESS, 2);
-        t.join().unwrap();
-        assert_eq!(recv.completions(), 1, "exactly once");
-        let o = recv.outcome().unwrap();
-        match o.status {
-            NtStatus::STATUS_SUCCESS => assert_eq!(o.info, 2, "data is never lost"),
-            NtStatus::STATUS_CANCELLED => {}
-            other => panic!("{other:?}"),
-        }
-        drop(recv);
-        f.provider.set_auto(CallKind::Disconnect { abortive: true }, true);
-        f.go(close_req(f.handle, CloseMode::Abortive, 0, false))
-            .expect_ok();
-        assert!(f.freed());
-        f.unload_clean();
+        completion_racing(&f, recv, move || r2.cancel(), NtStatus::STATUS_CANCELLED);
     });
+}
+
+/// The pending receive `recv` completes with 2 bytes here while `other` runs on another thread:
+/// it completes exactly once, with the data or `alternative`; then the socket closes, finishes,
+/// and leaves no timer behind.
+fn completion_racing(
+    f: &Fixture,
+    recv: support::treq::Slot,
+    other: impl FnOnce() + Send + 'static,
+    alternative: NtStatus,
+) {
+    let id = f.provider.pending_of(CallKind::Receive)[0];
+    let t = thread::spawn(other);
+    f.provider.complete(id, NtStatus::STATUS_SUCCESS, 2);
+    t.join().unwrap();
+    assert_eq!(recv.completions(), 1, "exactly once");
+    let o = recv.outcome().unwrap();
+    match o.status {
+        NtStatus::STATUS_SUCCESS => assert_eq!(o.info, 2, "data is never lost"),
+        st if st == alternative => {}
+        other => panic!("{other:?}"),
+    }
+    drop(recv);
+    f.provider.set_auto(CallKind::Disconnect { abortive: true }, true);
+    f.go(close_req(f.handle, CloseMode::Abortive, 0, false))
+        .expect_ok();
+    f.unload_clean();
+    assert!(f.freed());
+    assert_eq!(f.provider.timers(), 0, "no timer outlives its socket");
 }
 
 /// A receive's deadline fires on another thread while the receive completes with data here:
@@ -218,25 +231,15 @@ fn loom_deadline_racing_completion() {
     model(|| {
         let f = Fixture::connected();
         let recv = f.go(recv_req_within(f.handle, 4, 100));
-        let id = f.provider.pending_of(CallKind::Receive)[0];
         let p2 = f.provider.clone();
-        let t = thread::spawn(move || p2.fire_timers());
-        f.provider.complete(id, NtStatus::STATUS_SUCCESS, 2);
-        t.join().unwrap();
-        assert_eq!(recv.completions(), 1, "exactly once");
-        let o = recv.outcome().unwrap();
-        match o.status {
-            NtStatus::STATUS_SUCCESS => assert_eq!(o.info, 2, "data is never lost"),
-            NtStatus::STATUS_IO_TIMEOUT => {}
-            other => panic!("{other:?}"),
-        }
-        drop(recv);
-        f.provider.set_auto(CallKind::Disconnect { abortive: true }, true);
-        f.go(close_req(f.handle, CloseMode::Abortive, 0, false))
-            .expect_ok();
-        f.unload_clean();
-        assert!(f.freed());
-        assert_eq!(f.provider.timers(), 0, "no deadline timer outlives its socket");
+        completion_racing(
+            &f,
+            recv,
+            move || {
+                p2.fire_timers();
+            },
+            NtStatus::STATUS_IO_TIMEOUT,
+        );
     });
 }
 

@@ -3,7 +3,6 @@
 //! socket closes with the mode given (module `pipe`).
 
 use super::pipe;
-use super::send::CloseArg;
 use crate::backend::Session;
 use wsksock_tools::api::status_name;
 
@@ -12,32 +11,26 @@ use wsksock_tools::api::status_name;
 pub struct Args {
     /// Peer address, e.g. 127.0.0.1:5000.
     pub addr: String,
-    /// How to close at the end of input: graceful, abortive, or linger:SECS.
-    #[arg(long, default_value = "graceful")]
-    pub close: CloseArg,
-    /// Deadline of the CONNECT in milliseconds (default: none).
-    #[arg(long)]
-    pub timeout: Option<u32>,
-    /// Report the connection and the close on standard error.
-    #[arg(short, long)]
-    pub verbose: bool,
+    #[command(flatten)]
+    pub pipe: pipe::PipeArgs,
 }
 
 /// `wsksock connect`.
 pub fn run(session: &Session, a: &Args) -> Result<(), String> {
     let addr = super::parse_addr(&a.addr)?;
-    let timeout = super::timeout_ms(a.timeout)?;
+    let opts = &a.pipe;
+    let timeout = super::timeout_ms(opts.timeout)?;
     let c = &session.client;
     let h = c
         .connect_to_within(addr, timeout)
         .map_err(|e| format!("connect to {addr}: {}", status_name(e.status)))?;
-    if a.verbose {
+    if opts.verbose {
         eprintln!("wsksock: connected to {addr}");
     }
     let mut input = pipe::Input::start()?;
-    let piped = pipe::pipe(c, h, a.close, &mut input)?;
-    if a.verbose {
-        eprintln!("wsksock: {}", pipe::summary(&piped, a.close));
+    let piped = pipe::pipe(c, h, opts.close, &mut input)?;
+    if opts.verbose {
+        eprintln!("wsksock: {}", pipe::summary(&piped, opts.close));
     }
     Ok(())
 }

@@ -4,7 +4,6 @@
 //! error.
 
 use super::pipe;
-use super::send::CloseArg;
 use crate::backend::Session;
 use wsksock_abi::msg::{AddressWhich, CloseMode, SocketKind};
 use wsksock_abi::NtStatus;
@@ -19,21 +18,14 @@ pub struct Args {
     /// Exit after the first connection.
     #[arg(long)]
     pub once: bool,
-    /// How to close each connection at the end of input: graceful, abortive, or linger:SECS.
-    #[arg(long, default_value = "graceful")]
-    pub close: CloseArg,
-    /// Deadline of each ACCEPT in milliseconds (default: none).
-    #[arg(long)]
-    pub timeout: Option<u32>,
-    /// Report each connection and its close on standard error.
-    #[arg(short, long)]
-    pub verbose: bool,
+    #[command(flatten)]
+    pub pipe: pipe::PipeArgs,
 }
 
 /// `wsksock listen`.
 pub fn run(session: &Session, a: &Args) -> Result<(), String> {
     let addr = super::parse_addr(&a.addr)?;
-    let timeout = super::timeout_ms(a.timeout)?;
+    let timeout = super::timeout_ms(a.pipe.timeout)?;
     let c = &session.client;
     let l = c
         .socket_for(&addr, SocketKind::Listen)
@@ -64,13 +56,13 @@ fn serve(
             return Err(format!("no connection within {timeout} ms"));
         }
         let r = Client::accepted(&done).map_err(|e| format!("accept: {}", status_name(e.status)))?;
-        if a.verbose {
+        if a.pipe.verbose {
             let from = r.remote.to_socket_addr().map_or("?".into(), |a| a.to_string());
             eprintln!("wsksock: connection from {from}");
         }
-        let piped = pipe::pipe(c, r.handle, a.close, &mut input)?;
-        if a.verbose {
-            eprintln!("wsksock: {}", pipe::summary(&piped, a.close));
+        let piped = pipe::pipe(c, r.handle, a.pipe.close, &mut input)?;
+        if a.pipe.verbose {
+            eprintln!("wsksock: {}", pipe::summary(&piped, a.pipe.close));
         }
         if a.once {
             return Ok(());

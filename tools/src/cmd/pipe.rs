@@ -15,6 +15,21 @@ use wsksock_abi::{Handle, NtStatus};
 use wsksock_tools::api::status_name;
 use wsksock_tools::Client;
 
+/// The flags `connect` and `listen` share.
+#[derive(clap::Args)]
+pub struct PipeArgs {
+    /// How to close at the end of input: graceful, abortive, or linger:SECS.
+    #[arg(long, default_value = "graceful")]
+    pub close: CloseArg,
+    /// Deadline in milliseconds of the CONNECT (`connect`) or of each ACCEPT (`listen`);
+    /// default: none.
+    #[arg(long)]
+    pub timeout: Option<u32>,
+    /// Report each connection and its close on standard error.
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
 /// Bytes per SEND and per RECEIVE.
 const CHUNK: usize = 64 * 1024;
 /// How long one SEND may take before the tool calls it a hang (a peer that stopped reading).

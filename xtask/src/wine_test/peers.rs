@@ -70,7 +70,12 @@ impl Peer {
 
     /// Like [`Peer::start`], but each connection waits `silence` after its greeting before its
     /// FIN (a peer that goes quiet, for deadlines).
-    pub fn start_quiet(conns: usize, greeting: usize, silence: Duration, deadline: Duration) -> Result<Peer, String> {
+    pub fn start_quiet(
+        conns: usize,
+        greeting: usize,
+        silence: Duration,
+        deadline: Duration,
+    ) -> Result<Peer, String> {
         Peer::start_full(conns, greeting, silence, Duration::ZERO, deadline)
     }
 
@@ -97,7 +102,9 @@ impl Peer {
                 match listener.accept() {
                     Ok((s, _)) => {
                         acc.fetch_add(1, Ordering::AcqRel);
-                        handlers.push(std::thread::spawn(move || serve(s, greeting, silence, stall, end)));
+                        handlers.push(std::thread::spawn(move || {
+                            serve(s, greeting, silence, stall, end)
+                        }));
                     }
                     Err(e) if e.kind() == ErrorKind::WouldBlock => {
                         if stopping {

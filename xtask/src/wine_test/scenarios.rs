@@ -626,9 +626,17 @@ pub fn connect(ctx: &Ctx) -> Outcome {
             r"{WIN_DIR}\wsksock.exe connect {} --close {mode} -v < {WIN_DIR}\connect-in.bin",
             peer.addr()
         );
-        let r = ctx.wine.run(&format!("connect-{mode}"), &["cmd", "/c", &line], secs(60))?;
+        let r = ctx
+            .wine
+            .run(&format!("connect-{mode}"), &["cmd", "/c", &line], secs(60))?;
         let conns = peer.finish();
-        check(r.ok(), || format!("connect --close {mode} exited {:?}:\n{}", r.code, tail(&r.text, 6)))?;
+        check(r.ok(), || {
+            format!(
+                "connect --close {mode} exited {:?}:\n{}",
+                r.code,
+                tail(&r.text, 6)
+            )
+        })?;
         one_fin(&conns, bytes as u64)?;
         check(r.text.contains(&format!("sent {bytes} bytes")), || {
             format!("no summary line: {}", tail(&r.text, 6))
@@ -647,7 +655,9 @@ pub fn listen(ctx: &Ctx) -> Outcome {
     };
     let addr = format!("127.0.0.1:{port}");
     let exe = format!(r"{WIN_DIR}\wsksock.exe");
-    let bg = ctx.wine.spawn("listen", &[&exe, "listen", &addr, "--once", "-v"])?;
+    let bg = ctx
+        .wine
+        .spawn("listen", &[&exe, "listen", &addr, "--once", "-v"])?;
     let started = Instant::now();
     let mut s = loop {
         match std::net::TcpStream::connect(&addr) {
@@ -655,7 +665,10 @@ pub fn listen(ctx: &Ctx) -> Outcome {
             Err(_) if started.elapsed() < secs(30) => std::thread::sleep(Duration::from_millis(100)),
             Err(e) => {
                 let r = bg.wait(secs(5));
-                return Err(format!("cannot connect to wsksock listen: {e}\n{}", tail(&r.text, 6)));
+                return Err(format!(
+                    "cannot connect to wsksock listen: {e}\n{}",
+                    tail(&r.text, 6)
+                ));
             }
         }
     };
@@ -666,8 +679,12 @@ pub fn listen(ctx: &Ctx) -> Outcome {
     let end = std::io::Read::read_to_end(&mut s, &mut rest);
     let r = bg.wait(secs(30));
     check(sent.is_ok(), || format!("send to wsksock listen: {sent:?}"))?;
-    check(r.ok(), || format!("listen exited {:?}:\n{}", r.code, tail(&r.text, 6)))?;
-    check(end.is_ok() && rest.is_empty(), || format!("the harness saw {end:?}, not FIN"))?;
+    check(r.ok(), || {
+        format!("listen exited {:?}:\n{}", r.code, tail(&r.text, 6))
+    })?;
+    check(end.is_ok() && rest.is_empty(), || {
+        format!("the harness saw {end:?}, not FIN")
+    })?;
     check(r.text.contains("hello from the harness"), || {
         format!("not on stdout:\n{}", tail(&r.text, 6))
     })?;
@@ -679,9 +696,11 @@ pub fn listen(ctx: &Ctx) -> Outcome {
 pub fn wait_close(ctx: &Ctx) -> Outcome {
     let peer = Peer::start(1, 0, secs(30))?;
     let exe = format!(r"{WIN_DIR}\wsksock.exe");
-    let r = ctx
-        .wine
-        .run("wait-close", &[&exe, "wait-close", &peer.addr(), "--json"], secs(30))?;
+    let r = ctx.wine.run(
+        "wait-close",
+        &[&exe, "wait-close", &peer.addr(), "--json"],
+        secs(30),
+    )?;
     let conns = peer.finish();
     let errors: Vec<&str> = r.text.lines().filter(|l| l.starts_with("wsksock: ")).collect();
     check(
