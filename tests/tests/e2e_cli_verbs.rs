@@ -134,11 +134,16 @@ fn connect_fails_in_one_line_on_a_refused_connection_and_bad_flags() {
 
 // ---- listen --------------------------------------------------------------------------------
 
-fn listen_once(wine: bool) {
+/// `empty_input`: the tool's input ends before the connection (`< /dev/null`): it sends nothing
+/// and closes only after the peer's FIN.
+fn listen_once(wine: bool, empty_input: bool) {
     // Wine cannot say which port a listener got (WskGetLocalAddress is a stub): give one.
     let port = if wine { free_port([127, 0, 0, 1].into()) } else { 0 };
     let bind = format!("127.0.0.1:{port}");
     let mut tool = cli::spawn(&args(wine, &["listen", &bind, "--once", "-v"]));
+    if empty_input {
+        tool.end_input();
+    }
     let line = tool.stderr_line(SHORT);
     let shown = line
         .strip_prefix("listening on ")
@@ -166,12 +171,17 @@ fn listen_once(wine: bool) {
 
 #[test]
 fn listen_once_accepts_one_connection_and_pipes_it() {
-    with_timeout(LIMIT, || listen_once(false));
+    with_timeout(LIMIT, || listen_once(false, false));
 }
 
 #[test]
 fn listen_once_accepts_one_connection_and_pipes_it_under_wine() {
-    with_timeout(LIMIT, || listen_once(true));
+    with_timeout(LIMIT, || listen_once(true, false));
+}
+
+#[test]
+fn listen_with_an_empty_input_receives_until_the_peers_fin() {
+    with_timeout(LIMIT, || listen_once(false, true));
 }
 
 #[test]

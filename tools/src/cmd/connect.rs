@@ -1,6 +1,7 @@
 //! `wsksock connect ADDR [--close graceful|abortive|linger:S] [--timeout MS] [-v]`: like `nc`,
 //! standard input to the socket and the socket to standard output; at the end of input the
-//! socket closes with the mode given (module `pipe`).
+//! socket closes with the mode given (module `pipe`; an input empty from the start waits for the
+//! peer's end instead).
 
 use super::pipe;
 use crate::backend::Session;

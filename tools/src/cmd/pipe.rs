@@ -5,7 +5,9 @@
 //! RECEIVE pending and writes what arrives to standard output, the caller's sends and decides.
 //! At the end of input (or once the peer's side ended) the socket is closed with the mode
 //! given, waiting for the teardown: what the peer sends after that is not read (the close
-//! cancels the pending receive).
+//! cancels the pending receive). An input that is empty from the start (`< /dev/null`, a
+//! background job) sends nothing and closes nothing: the connection then ends when the peer's
+//! side does, as with `nc` — so `listen` can just receive.
 
 use super::send::CloseArg;
 use std::io::{Read, Write};
@@ -164,7 +166,10 @@ pub fn pipe(client: &Client, h: Handle, close: CloseArg, input: &mut Input) -> R
             }
             Ok(None) | Err(mpsc::RecvTimeoutError::Disconnected) => {
                 input.ended = true;
-                break;
+                if out.sent > 0 {
+                    break;
+                }
+                // Nothing to send, ever: receive until the peer's side ends (the loop's top).
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {}
         }
