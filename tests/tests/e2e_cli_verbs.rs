@@ -362,3 +362,38 @@ fn stats_prints_the_census_as_text_and_json() {
 fn stats_prints_the_census_as_text_and_json_under_wine() {
     with_timeout(LIMIT, || stats(true));
 }
+
+/// On a terminal (`script` gives the tool one), `recv` draws a progress bar; piped (the cases
+/// above) it prints none.
+#[test]
+fn recv_shows_progress_when_stdout_is_a_terminal() {
+    with_timeout(LIMIT, || {
+        let has_script = std::process::Command::new("script")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !has_script {
+            eprintln!("no `script` (util-linux): terminal check skipped");
+            return;
+        }
+        let (addr, peer) = sending_peer(vec![3; 2_000_000], Duration::ZERO, false);
+        let dir = std::env::temp_dir().join(format!("wsksock-tty-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let typescript = dir.join("typescript");
+        let command = format!("{} recv {addr} --bytes 2000000", cli::binary().display());
+        let out = std::process::Command::new("script")
+            .args(["-qfec", &command])
+            .arg(&typescript)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("script");
+        peer.join().expect("peer");
+        let seen = std::fs::read_to_string(&typescript).unwrap_or_default();
+        assert!(out.status.success(), "{out:?}\n{seen}");
+        assert!(
+            seen.contains("received ["),
+            "no progress bar on the terminal: {seen:?}"
+        );
+        assert!(seen.contains("received 2000000 bytes"), "{seen:?}");
+    });
+}
