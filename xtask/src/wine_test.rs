@@ -74,6 +74,8 @@ const WITH_VALUE: &[&str] = &["--build", "--only", "--kmdf-driver"];
 
 /// What the double prints, through DbgPrint, for a misuse of the framework.
 const VERIFIER: &str = "WDF VERIFIER:";
+/// What the double prints when it created the KMDF driver's control device.
+const SECURED: &str = r"control device \Device\WskSock secured by D:P(A;;GA;;;SY)(A;;GA;;;BA)";
 
 /// The command line, checked.
 #[derive(Debug)]
@@ -388,6 +390,11 @@ fn suite(
             "wsksock is RUNNING but DriverEntry printed nothing; see {}",
             wine.logs().join("boot.log").display()
         ));
+    }
+    // The framework (the double) reports the control device it created and the security it
+    // applied: the driver's SDDL string, SYSTEM and Administrators only.
+    if b == Build::Kmdf && !log.contains(SECURED) {
+        failed.push(format!("{tag} load: the log does not say {SECURED:?}"));
     }
     eprintln!("wine-test {tag} driver loaded in {} ms", loaded.as_millis());
 
