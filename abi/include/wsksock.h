@@ -27,10 +27,14 @@
 #define WSKSOCK_DEVICE_TYPE 35420
 
 /*
- The ABI version this crate describes (docs/ABI.md, "Versions": 2 gave the control codes
- their access bits).
+ The ABI version this crate describes (module docs and docs/ABI.md, "Versions").
  */
-#define WSKSOCK_ABI_VERSION 2
+#define WSKSOCK_ABI_VERSION 3
+
+/*
+ The oldest ABI version the driver still accepts (module docs: "Versions").
+ */
+#define WSKSOCK_ABI_VERSION_MIN 1
 
 /*
  Entries in [`ResolveReply::addrs`].
@@ -43,9 +47,42 @@
 #define WSKSOCK_CLOSE_FLAG_WAIT_FOR_TEARDOWN 1
 
 /*
- Receive flag: complete only when the buffer is full (or the connection ends).
+ Receive flag: complete only when the buffer is full, the peer closed, or the deadline passed
+ (`WSK_FLAG_WAITALL`).
  */
 #define WSKSOCK_DATA_FLAG_WAITALL 256
+
+/*
+ Send flag (version 2): send at once, without waiting to coalesce (`WSK_FLAG_NODELAY`).
+ */
+#define WSKSOCK_DATA_FLAG_NODELAY 512
+
+/*
+ `timeout_ms`: no deadline of its own — a data request takes its socket's SO_RCVTIMEO /
+ SO_SNDTIMEO, the others have none.
+ */
+#define WSKSOCK_TIMEOUT_DEFAULT 0
+
+/*
+ `timeout_ms`: no deadline, whatever the socket's default.
+ */
+#define WSKSOCK_TIMEOUT_INFINITE 4294967295
+
+/*
+ The longest deadline, and the longest SO_RCVTIMEO / SO_SNDTIMEO, in milliseconds (about 24.8
+ days); longer values other than [`TIMEOUT_INFINITE`] get STATUS_INVALID_PARAMETER.
+ */
+#define WSKSOCK_TIMEOUT_MAX_MS 2147483647
+
+/*
+ The longest keepalive idle time and interval, in seconds (Linux's and Windows' limit).
+ */
+#define WSKSOCK_KEEPALIVE_MAX_SECONDS 32767
+
+/*
+ The most keepalive probes (Linux's limit).
+ */
+#define WSKSOCK_KEEPALIVE_MAX_PROBES 127
 
 /*
  Socket kinds of SOCKET.
@@ -160,6 +197,30 @@ enum WSKSOCK_SOCKET_OPTION
    IPV6_V6ONLY (0/1).
    */
   WSKSOCK_SOCKET_OPTION_IPV6_ONLY = 6,
+  /*
+   Version 2. SO_RCVTIMEO: the deadline in milliseconds of RECEIVE, RECEIVE_FROM and
+   RECEIVE_KERNEL requests that give none (0: none; at most [`TIMEOUT_MAX_MS`]). Kept by the
+   driver.
+   */
+  WSKSOCK_SOCKET_OPTION_RECEIVE_TIMEOUT = 7,
+  /*
+   Version 2. SO_SNDTIMEO: the same for SEND, SEND_TO and SEND_KERNEL.
+   */
+  WSKSOCK_SOCKET_OPTION_SEND_TIMEOUT = 8,
+  /*
+   Version 2. TCP_KEEPIDLE: seconds of silence before the first keepalive probe
+   (1..=[`KEEPALIVE_MAX_SECONDS`]; stream sockets).
+   */
+  WSKSOCK_SOCKET_OPTION_KEEP_ALIVE_IDLE = 9,
+  /*
+   Version 2. TCP_KEEPINTVL: seconds between probes (1..=[`KEEPALIVE_MAX_SECONDS`]).
+   */
+  WSKSOCK_SOCKET_OPTION_KEEP_ALIVE_INTERVAL = 10,
+  /*
+   Version 2. TCP_KEEPCNT: unanswered probes before the connection is dropped
+   (1..=[`KEEPALIVE_MAX_PROBES`]).
+   */
+  WSKSOCK_SOCKET_OPTION_KEEP_ALIVE_COUNT = 11,
 };
 #if __STDC_VERSION__ >= 202311L
 typedef enum WSKSOCK_SOCKET_OPTION WSKSOCK_SOCKET_OPTION;
@@ -216,6 +277,34 @@ enum WSKSOCK_DISCONNECT
 typedef enum WSKSOCK_DISCONNECT WSKSOCK_DISCONNECT;
 #else
 typedef uint32_t WSKSOCK_DISCONNECT;
+#endif // __STDC_VERSION__ >= 202311L
+
+/*
+ How a connection ended, as WAIT_PEER_CLOSE reports it (version 2).
+ */
+enum WSKSOCK_PEER_CLOSE
+#if __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // __STDC_VERSION__ >= 202311L
+ {
+  /*
+   The peer half-closed: FIN (data sent before it can still be received).
+   */
+  WSKSOCK_PEER_CLOSE_FIN = 1,
+  /*
+   The peer reset the connection: RST.
+   */
+  WSKSOCK_PEER_CLOSE_RESET = 2,
+  /*
+   The connection failed (keepalive found the peer dead, the connect failed, it was aborted
+   here); `status` says how.
+   */
+  WSKSOCK_PEER_CLOSE_FAILED = 3,
+};
+#if __STDC_VERSION__ >= 202311L
+typedef enum WSKSOCK_PEER_CLOSE WSKSOCK_PEER_CLOSE;
+#else
+typedef uint32_t WSKSOCK_PEER_CLOSE;
 #endif // __STDC_VERSION__ >= 202311L
 
 /*
@@ -335,6 +424,29 @@ typedef struct WSKSOCK_HANDLE_REQUEST {
 } WSKSOCK_HANDLE_REQUEST;
 
 /*
+ ACCEPT request (version 1: [`HandleRequest`], the first 16 bytes).
+ */
+typedef struct WSKSOCK_ACCEPT_REQUEST {
+  /*
+   Header.
+   */
+  struct WSKSOCK_HEADER header;
+  /*
+   A listening socket.
+   */
+  struct WSKSOCK_HANDLE handle;
+  /*
+   Version 2: deadline in milliseconds ([`TIMEOUT_DEFAULT`]: none; 1..=[`TIMEOUT_MAX_MS`];
+   [`TIMEOUT_INFINITE`]: none).
+   */
+  uint32_t timeout_ms;
+  /*
+   Version 2: must be zero.
+   */
+  uint32_t reserved;
+} WSKSOCK_ACCEPT_REQUEST;
+
+/*
  BIND and CONNECT request.
  */
 typedef struct WSKSOCK_ADDRESSED_REQUEST {
@@ -351,9 +463,10 @@ typedef struct WSKSOCK_ADDRESSED_REQUEST {
    */
   struct WSKSOCK_SOCK_ADDR addr;
   /*
-   Must be zero.
+   Version 2 (a reserved field in version 1). CONNECT: deadline in milliseconds
+   ([`TIMEOUT_DEFAULT`], 1..=[`TIMEOUT_MAX_MS`], or [`TIMEOUT_INFINITE`]). BIND: zero.
    */
-  uint32_t reserved;
+  uint32_t timeout_ms;
 } WSKSOCK_ADDRESSED_REQUEST;
 
 /*
@@ -413,13 +526,14 @@ typedef struct WSKSOCK_DATA_REQUEST {
    */
   struct WSKSOCK_HANDLE handle;
   /*
-   WSK send/receive flags (only [`DATA_FLAG_WAITALL`] is defined for receives).
+   Receives: [`DATA_FLAG_WAITALL`]. Sends: [`DATA_FLAG_NODELAY`] (version 2).
    */
   uint32_t flags;
   /*
-   Must be zero.
+   Version 2 (a reserved field in version 1): deadline in milliseconds ([`TIMEOUT_DEFAULT`]:
+   the socket's SO_RCVTIMEO / SO_SNDTIMEO; 1..=[`TIMEOUT_MAX_MS`]; [`TIMEOUT_INFINITE`]: none).
    */
-  uint32_t reserved;
+  uint32_t timeout_ms;
   /*
    *_KERNEL codes: address of a non-paged kernel buffer; 0 for the direct-I/O codes.
    */
@@ -432,6 +546,7 @@ typedef struct WSKSOCK_DATA_REQUEST {
 
 /*
  SEND_TO and RECEIVE_FROM request (RECEIVE_FROM ignores `addr`, which must be zeroed).
+ Version 1: the first 48 bytes.
  */
 typedef struct WSKSOCK_DATAGRAM_REQUEST {
   /*
@@ -450,6 +565,14 @@ typedef struct WSKSOCK_DATAGRAM_REQUEST {
    Destination (SEND_TO).
    */
   struct WSKSOCK_SOCK_ADDR addr;
+  /*
+   Version 2: deadline in milliseconds, as [`DataRequest::timeout_ms`].
+   */
+  uint32_t timeout_ms;
+  /*
+   Version 2: must be zero.
+   */
+  uint32_t reserved;
 } WSKSOCK_DATAGRAM_REQUEST;
 
 /*
@@ -509,7 +632,8 @@ typedef struct WSKSOCK_OPTION_REQUEST {
    */
   uint32_t option;
   /*
-   SET: the value (LINGER: on/off; others: the value). GET: zero.
+   SET: the value (LINGER: on/off; timeouts: milliseconds, 0 = none; keepalive idle and
+   interval: seconds; keepalive count: probes; the others: the value). GET: zero.
    */
   uint32_t value;
   /*
@@ -725,10 +849,41 @@ typedef struct WSKSOCK_STATISTICS_REPLY {
    Requests completed with an error status (global only).
    */
   uint64_t requests_failed;
+  /*
+   Version 2: open sockets (a handle open) that are stream sockets (global), or 1 if this
+   one is.
+   */
+  uint32_t open_stream;
+  /*
+   Version 2: open datagram sockets.
+   */
+  uint32_t open_datagram;
+  /*
+   Version 2: open listening sockets.
+   */
+  uint32_t open_listen;
+  /*
+   Version 2: open stream sockets that are connected (a CONNECT or ACCEPT succeeded, no
+   SHUTDOWN since).
+   */
+  uint32_t connected;
+  /*
+   Version 2: sockets whose last handle closed and whose teardown has not finished.
+   */
+  uint32_t teardowns;
+  /*
+   Version 2: zero.
+   */
+  uint32_t reserved;
+  /*
+   Version 2: deadlines that passed while their request was pending (the request then
+   ended with STATUS_IO_TIMEOUT — or with its result, if the operation completed anyway).
+   */
+  uint64_t deadlines_expired;
 } WSKSOCK_STATISTICS_REPLY;
 
 /*
- RESOLVE request.
+ RESOLVE request (version 1: the first 272 bytes).
  */
 typedef struct WSKSOCK_RESOLVE_REQUEST {
   /*
@@ -755,6 +910,15 @@ typedef struct WSKSOCK_RESOLVE_REQUEST {
    Host name or address literal, NUL-terminated ASCII.
    */
   uint8_t node[256];
+  /*
+   Version 2: deadline in milliseconds ([`TIMEOUT_DEFAULT`] or [`TIMEOUT_INFINITE`]: none;
+   1..=[`TIMEOUT_MAX_MS`]).
+   */
+  uint32_t timeout_ms;
+  /*
+   Version 2: must be zero.
+   */
+  uint32_t reserved3;
 } WSKSOCK_RESOLVE_REQUEST;
 
 /*
@@ -819,6 +983,25 @@ typedef struct WSKSOCK_CLIENT_INFO_REPLY {
   uint32_t max_handles;
 } WSKSOCK_CLIENT_INFO_REPLY;
 
+/*
+ Reply to WAIT_PEER_CLOSE (version 2).
+ */
+typedef struct WSKSOCK_PEER_CLOSE_REPLY {
+  /*
+   Header.
+   */
+  struct WSKSOCK_HEADER header;
+  /*
+   [`PeerClose`]: how the connection ended.
+   */
+  uint32_t event;
+  /*
+   [`PeerClose::Failed`]: the failure (e.g. STATUS_IO_TIMEOUT when keepalive found the peer
+   dead); [`PeerClose::Reset`]: STATUS_CONNECTION_RESET; [`PeerClose::Fin`]: STATUS_SUCCESS.
+   */
+  uint32_t status;
+} WSKSOCK_PEER_CLOSE_REPLY;
+
 #endif  /* WSKSOCK_H */
 
 
@@ -843,8 +1026,16 @@ typedef struct WSKSOCK_CLIENT_INFO_REPLY {
 #define WSKSOCK_IOCTL_STATISTICS 0x8A5C6040u
 #define WSKSOCK_IOCTL_RESOLVE 0x8A5C6044u
 #define WSKSOCK_IOCTL_CLIENT_INFO 0x8A5C2048u
+#define WSKSOCK_IOCTL_WAIT_PEER_CLOSE 0x8A5C604Cu
 #define WSKSOCK_IOCTL_SEND_KERNEL 0x8A5CA083u
 #define WSKSOCK_IOCTL_RECEIVE_KERNEL 0x8A5C6087u
+
+/* Structs whose ABI version 1 form is shorter (a prefix; 0: not in version 1). */
+#define WSKSOCK_ACCEPT_REQUEST_SIZE_V1 16
+#define WSKSOCK_DATAGRAM_REQUEST_SIZE_V1 48
+#define WSKSOCK_STATISTICS_REPLY_SIZE_V1 96
+#define WSKSOCK_RESOLVE_REQUEST_SIZE_V1 272
+#define WSKSOCK_PEER_CLOSE_REPLY_SIZE_V1 0
 
 /* Payload offset in the RECEIVE_FROM output buffer. */
 #define WSKSOCK_RECEIVE_FROM_DATA_OFFSET 40

@@ -10,7 +10,10 @@
 //! handle before the driver sees a request: codes that change state or send data need
 //! `FILE_WRITE_DATA` ([`FILE_WRITE_ACCESS`]), codes that read data or state need `FILE_READ_DATA`
 //! ([`FILE_READ_ACCESS`]); only CLIENT_INFO (the driver's version and limits) is
-//! `FILE_ANY_ACCESS`, so a client can learn the ABI version through any handle.
+//! `FILE_ANY_ACCESS`, so a client can learn the ABI version through any handle. Before ABI
+//! version 3 every code was `FILE_ANY_ACCESS`: [`Op::from_code_before_v3`] names those codes,
+//! which the driver still serves to kernel callers — whose IRPs the I/O manager does not check
+//! anyway — so a kernel consumer built against an older header keeps working.
 
 /// The vendor device type of `\Device\WskSock` (>= 0x8000).
 pub const WSKSOCK_DEVICE_TYPE: u32 = 0x8A5C;
@@ -124,6 +127,9 @@ ops! {
     Resolve = (0x811, METHOD_BUFFERED, FILE_READ_ACCESS),
     /// The client's id and the driver's ABI version and limits.
     ClientInfo = (0x812, METHOD_BUFFERED, FILE_ANY_ACCESS),
+    /// Version 2. Wait until the peer of a connection closes (FIN), resets (RST), or the
+    /// connection fails (pends; a [`crate::msg::PeerCloseReply`] says which).
+    WaitPeerClose = (0x813, METHOD_BUFFERED, FILE_READ_ACCESS),
     /// Send from a non-paged kernel buffer named in the request (kernel callers only).
     SendKernel = (0x820, METHOD_NEITHER, FILE_WRITE_ACCESS),
     /// Receive into a non-paged kernel buffer named in the request (kernel callers only).
@@ -142,9 +148,35 @@ impl Op {
         method_of(self.code()) == METHOD_NEITHER
     }
 
+    /// The first ABI version that has this operation; requests of an older version get
+    /// STATUS_NOT_SUPPORTED.
+    pub const fn since_version(self) -> u16 {
+        match self {
+            Op::WaitPeerClose => 2,
+            _ => 1,
+        }
+    }
+
     /// The function number (bits 2..13 of the code).
     pub const fn function(self) -> u32 {
         (self.code() >> 2) & 0xFFF
+    }
+
+    /// The code this operation had in ABI versions 1 and 2: `FILE_ANY_ACCESS`.
+    pub const fn code_before_v3(self) -> u32 {
+        self.code() & !(3 << 14)
+    }
+
+    /// The operation an ABI version 1 or 2 control code named (one of our functions and methods,
+    /// with `FILE_ANY_ACCESS`), if it differs from today's code. Served to kernel callers only.
+    pub const fn from_code_before_v3(code: u32) -> Option<Op> {
+        if access_of(code) != FILE_ANY_ACCESS {
+            return None;
+        }
+        match Op::from_code(code | (FILE_READ_ACCESS << 14)) {
+            Some(op) => Some(op),
+            None => Op::from_code(code | (FILE_WRITE_ACCESS << 14)),
+        }
     }
 }
 
@@ -186,6 +218,7 @@ mod tests {
             Op::GetAddress,
             Op::Statistics,
             Op::Resolve,
+            Op::WaitPeerClose,
         ];
         for &op in Op::ALL {
             let want = if op == Op::ClientInfo {
@@ -200,6 +233,25 @@ mod tests {
         assert_eq!(Op::Send.code(), 0x8A5C_A015);
         assert_eq!(Op::Receive.code(), 0x8A5C_601A);
         assert_eq!(Op::ClientInfo.code(), 0x8A5C_2048);
+    }
+
+    /// Versions 1 and 2 had every code `FILE_ANY_ACCESS`: each of those codes still names its
+    /// operation (for kernel callers), except CLIENT_INFO's, which never changed; nothing else
+    /// does.
+    #[test]
+    fn codes_before_version_3_name_their_operation() {
+        for &op in Op::ALL {
+            let old = op.code_before_v3();
+            let want = if op == Op::ClientInfo { None } else { Some(op) };
+            assert_eq!(Op::from_code_before_v3(old), want, "{op:?}");
+            assert_eq!(Op::from_code(old).is_some(), op == Op::ClientInfo, "{op:?}");
+        }
+        // The version-1 SEND and SOCKET codes, as the version-1 header had them.
+        assert_eq!(Op::from_code_before_v3(0x8A5C_2015), Some(Op::Send));
+        assert_eq!(Op::from_code_before_v3(0x8A5C_2000), Some(Op::Socket));
+        assert_eq!(Op::from_code_before_v3(Op::Send.code()), None);
+        assert_eq!(Op::from_code_before_v3(0x8A5C_2FFC), None);
+        assert_eq!(Op::from_code_before_v3(0x0022_2000), None);
     }
 
     #[test]

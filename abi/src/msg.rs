@@ -1,16 +1,26 @@
 //! Versioned `#[repr(C)]` requests and replies, one pair per [`crate::Op`].
 //!
 //! Each struct starts with a [`Header`]. Requests are the whole input buffer (`size` must equal
-//! both the input length and the struct size of this ABI version); replies are written at the
-//! start of the output buffer. Reserved fields must be zero. Enumerations travel as `u32` and are
-//! checked by the `TryFrom` impls of the typed enums below.
+//! both the input length and the struct's size in the header's ABI version); replies are written
+//! at the start of the output buffer, in the version of the request. Reserved fields must be zero.
+//! Enumerations travel as `u32` and are checked by the `TryFrom` impls of the typed enums below.
+//!
+//! # Versions
+//! [`ABI_VERSION`] is 3; versions 1 and 2 are still accepted ([`ABI_VERSION_MIN`]) and mean what
+//! they meant. Version 3 changed only the control codes (their access bits, `crate::ioctl`): its
+//! structs are version 2's. A struct that grew in version 2 grew only at its end, so its version-1
+//! form is a prefix ([`Message::SIZE_V1`]) and the new fields read as zero; fields that took over a
+//! reserved slot must still be zero in version 1 ([`Message::valid_in_v1`]). A reply is written
+//! in the request's version (a version-1 request gets the version-1 prefix, headed version 1).
+//! Requests new in version 2 refuse version 1 with STATUS_NOT_SUPPORTED.
 
 use crate::{Handle, SockAddr};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
-/// The ABI version this crate describes (docs/ABI.md, "Versions": 2 gave the control codes
-/// their access bits).
-pub const ABI_VERSION: u16 = 2;
+/// The ABI version this crate describes (module docs and docs/ABI.md, "Versions").
+pub const ABI_VERSION: u16 = 3;
+/// The oldest ABI version the driver still accepts (module docs: "Versions").
+pub const ABI_VERSION_MIN: u16 = 1;
 
 /// First bytes of every request and reply.
 #[derive(Clone, Copy, PartialEq, Eq, Default, Debug, FromBytes, IntoBytes, KnownLayout, Immutable)]
@@ -28,6 +38,25 @@ pub struct Header {
 pub trait Message: FromBytes + IntoBytes + KnownLayout + Immutable + Copy + Sized {
     /// The struct's size as a header states it.
     const SIZE: u32;
+    /// Its size in ABI version 1 (a prefix of the struct); 0 if version 1 has no such struct.
+    const SIZE_V1: u32;
+
+    /// Whether a request decoded from a version-1 header is valid there: fields that took over
+    /// a reserved slot in version 2, and enumeration values added in version 2, must be zero or
+    /// absent. Types that did not change in version 2 accept everything.
+    fn valid_in_v1(&self) -> bool {
+        true
+    }
+
+    /// The struct's size in ABI version `version` (`None`: not in that version).
+    fn size_in(version: u16) -> Option<u32> {
+        match version {
+            // Version 3 changed no struct: version 2's layout is the current one.
+            2..=ABI_VERSION => Some(Self::SIZE),
+            1 if Self::SIZE_V1 != 0 => Some(Self::SIZE_V1),
+            _ => None,
+        }
+    }
 
     /// The header every instance of this type carries.
     fn header() -> Header {
@@ -36,6 +65,24 @@ pub trait Message: FromBytes + IntoBytes + KnownLayout + Immutable + Copy + Size
             version: ABI_VERSION,
             reserved: 0,
         }
+    }
+
+    /// This reply as written for a request of ABI version `version`: its header says that
+    /// version and the size there, and the bytes are that version's prefix. A version without
+    /// this struct gets the current form.
+    fn bytes_for_version(&mut self, version: u16) -> &[u8] {
+        let (version, size) = match Self::size_in(version) {
+            Some(size) => (version, size),
+            None => (ABI_VERSION, Self::SIZE),
+        };
+        let h = Header {
+            size,
+            version,
+            reserved: 0,
+        };
+        let hl = core::mem::size_of::<Header>();
+        self.as_mut_bytes()[..hl].copy_from_slice(h.as_bytes());
+        &self.as_bytes()[..size as usize]
     }
 
     /// A zeroed message with its header filled in.
@@ -47,17 +94,31 @@ pub trait Message: FromBytes + IntoBytes + KnownLayout + Immutable + Copy + Size
     }
 }
 
+/// The size of a struct as a `u32` (every message is far below 4 GiB).
+#[allow(clippy::cast_possible_truncation)]
+const fn size32<T>() -> u32 {
+    core::mem::size_of::<T>() as u32
+}
+
 macro_rules! impl_message {
-    ($($name:ident),* $(,)?) => {
-        $(
-            impl Message for $name {
-                #[allow(clippy::cast_possible_truncation)]
-                const SIZE: u32 = core::mem::size_of::<$name>() as u32;
-            }
-        )*
+    // Unchanged in version 2: the same layout, every value valid.
+    (@impl $name:ident) => {
+        impl Message for $name {
+            const SIZE: u32 = size32::<$name>();
+            const SIZE_V1: u32 = size32::<$name>();
+        }
+    };
+    // Changed in version 2: the version-1 size and validity are given below by hand.
+    (@impl $name:ident changed) => {};
+    ($($name:ident $($changed:ident)?),* $(,)?) => {
+        $(impl_message!(@impl $name $($changed)?);)*
 
         /// Every request and reply struct: its Rust name and size (for the C header and tests).
         pub const MESSAGES: &[(&str, usize)] = &[$((stringify!($name), core::mem::size_of::<$name>()),)*];
+
+        /// Every struct whose version-1 size differs from its size: name and version-1 size
+        /// (0: not in version 1).
+        pub const V1_SIZES: &[(&str, u32)] = &[$((stringify!($name), <$name as Message>::SIZE_V1),)*];
     };
 }
 
@@ -92,6 +153,20 @@ pub struct HandleRequest {
     /// The socket.
     pub handle: Handle,
 }
+/// ACCEPT request (version 1: [`HandleRequest`], the first 16 bytes).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, FromBytes, IntoBytes, KnownLayout, Immutable)]
+#[repr(C)]
+pub struct AcceptRequest {
+    /// Header.
+    pub header: Header,
+    /// A listening socket.
+    pub handle: Handle,
+    /// Version 2: deadline in milliseconds ([`TIMEOUT_DEFAULT`]: none; 1..=[`TIMEOUT_MAX_MS`];
+    /// [`TIMEOUT_INFINITE`]: none).
+    pub timeout_ms: u32,
+    /// Version 2: must be zero.
+    pub reserved: u32,
+}
 /// BIND and CONNECT request.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, FromBytes, IntoBytes, KnownLayout, Immutable)]
 #[repr(C)]
@@ -102,8 +177,9 @@ pub struct AddressedRequest {
     pub handle: Handle,
     /// Local address (BIND) or remote address (CONNECT).
     pub addr: SockAddr,
-    /// Must be zero.
-    pub reserved: u32,
+    /// Version 2 (a reserved field in version 1). CONNECT: deadline in milliseconds
+    /// ([`TIMEOUT_DEFAULT`], 1..=[`TIMEOUT_MAX_MS`], or [`TIMEOUT_INFINITE`]). BIND: zero.
+    pub timeout_ms: u32,
 }
 /// LISTEN request.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, FromBytes, IntoBytes, KnownLayout, Immutable)]
@@ -139,16 +215,18 @@ pub struct DataRequest {
     pub header: Header,
     /// The socket.
     pub handle: Handle,
-    /// WSK send/receive flags (only [`DATA_FLAG_WAITALL`] is defined for receives).
+    /// Receives: [`DATA_FLAG_WAITALL`]. Sends: [`DATA_FLAG_NODELAY`] (version 2).
     pub flags: u32,
-    /// Must be zero.
-    pub reserved: u32,
+    /// Version 2 (a reserved field in version 1): deadline in milliseconds ([`TIMEOUT_DEFAULT`]:
+    /// the socket's SO_RCVTIMEO / SO_SNDTIMEO; 1..=[`TIMEOUT_MAX_MS`]; [`TIMEOUT_INFINITE`]: none).
+    pub timeout_ms: u32,
     /// *_KERNEL codes: address of a non-paged kernel buffer; 0 for the direct-I/O codes.
     pub buffer: u64,
     /// *_KERNEL codes: its length; 0 for the direct-I/O codes (the output buffer is the data).
     pub length: u64,
 }
 /// SEND_TO and RECEIVE_FROM request (RECEIVE_FROM ignores `addr`, which must be zeroed).
+/// Version 1: the first 48 bytes.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, FromBytes, IntoBytes, KnownLayout, Immutable)]
 #[repr(C)]
 pub struct DatagramRequest {
@@ -160,6 +238,10 @@ pub struct DatagramRequest {
     pub flags: u32,
     /// Destination (SEND_TO).
     pub addr: SockAddr,
+    /// Version 2: deadline in milliseconds, as [`DataRequest::timeout_ms`].
+    pub timeout_ms: u32,
+    /// Version 2: must be zero.
+    pub reserved: u32,
 }
 /// Header of the RECEIVE_FROM output buffer; the payload follows at [`RECEIVE_FROM_DATA_OFFSET`].
 #[derive(Clone, Copy, PartialEq, Eq, Debug, FromBytes, IntoBytes, KnownLayout, Immutable)]
@@ -195,7 +277,8 @@ pub struct OptionRequest {
     pub handle: Handle,
     /// [`SocketOption`].
     pub option: u32,
-    /// SET: the value (LINGER: on/off; others: the value). GET: zero.
+    /// SET: the value (LINGER: on/off; timeouts: milliseconds, 0 = none; keepalive idle and
+    /// interval: seconds; keepalive count: probes; the others: the value). GET: zero.
     pub value: u32,
     /// SET LINGER: timeout in seconds. Otherwise zero.
     pub value2: u32,
@@ -320,8 +403,37 @@ pub struct StatisticsReply {
     pub requests: u64,
     /// Requests completed with an error status (global only).
     pub requests_failed: u64,
+    /// Version 2: open sockets (a handle open) that are stream sockets (global), or 1 if this
+    /// one is.
+    pub open_stream: u32,
+    /// Version 2: open datagram sockets.
+    pub open_datagram: u32,
+    /// Version 2: open listening sockets.
+    pub open_listen: u32,
+    /// Version 2: open stream sockets that are connected (a CONNECT or ACCEPT succeeded, no
+    /// SHUTDOWN since).
+    pub connected: u32,
+    /// Version 2: sockets whose last handle closed and whose teardown has not finished.
+    pub teardowns: u32,
+    /// Version 2: zero.
+    pub reserved: u32,
+    /// Version 2: deadlines that passed while their request was pending (the request then
+    /// ended with STATUS_IO_TIMEOUT — or with its result, if the operation completed anyway).
+    pub deadlines_expired: u64,
 }
-/// RESOLVE request.
+/// Reply to WAIT_PEER_CLOSE (version 2).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, FromBytes, IntoBytes, KnownLayout, Immutable)]
+#[repr(C)]
+pub struct PeerCloseReply {
+    /// Header.
+    pub header: Header,
+    /// [`PeerClose`]: how the connection ended.
+    pub event: u32,
+    /// [`PeerClose::Failed`]: the failure (e.g. STATUS_IO_TIMEOUT when keepalive found the peer
+    /// dead); [`PeerClose::Reset`]: STATUS_CONNECTION_RESET; [`PeerClose::Fin`]: STATUS_SUCCESS.
+    pub status: u32,
+}
+/// RESOLVE request (version 1: the first 272 bytes).
 #[derive(Clone, Copy, PartialEq, Eq, Debug, FromBytes, IntoBytes, KnownLayout, Immutable)]
 #[repr(C)]
 pub struct ResolveRequest {
@@ -337,6 +449,11 @@ pub struct ResolveRequest {
     pub reserved2: u16,
     /// Host name or address literal, NUL-terminated ASCII.
     pub node: [u8; 256],
+    /// Version 2: deadline in milliseconds ([`TIMEOUT_DEFAULT`] or [`TIMEOUT_INFINITE`]: none;
+    /// 1..=[`TIMEOUT_MAX_MS`]).
+    pub timeout_ms: u32,
+    /// Version 2: must be zero.
+    pub reserved3: u32,
 }
 /// Reply to RESOLVE.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, FromBytes, IntoBytes, KnownLayout, Immutable)]
@@ -380,14 +497,15 @@ impl_message!(
     SocketRequest,
     HandleReply,
     HandleRequest,
-    AddressedRequest,
+    AcceptRequest changed,
+    AddressedRequest changed,
     ListenRequest,
     AcceptReply,
-    DataRequest,
-    DatagramRequest,
+    DataRequest changed,
+    DatagramRequest changed,
     ReceiveFromReply,
     ShutdownRequest,
-    OptionRequest,
+    OptionRequest changed,
     OptionReply,
     GetAddressRequest,
     AddressReply,
@@ -395,12 +513,67 @@ impl_message!(
     CloseRequest,
     CloseReply,
     CancelReply,
-    StatisticsReply,
-    ResolveRequest,
+    StatisticsReply changed,
+    ResolveRequest changed,
     ResolveReply,
     ClientInfoRequest,
     ClientInfoReply,
+    PeerCloseReply changed,
 );
+
+impl Message for AcceptRequest {
+    const SIZE: u32 = size32::<AcceptRequest>();
+    /// Version 1 sent a [`HandleRequest`].
+    const SIZE_V1: u32 = size32::<HandleRequest>();
+}
+
+impl Message for AddressedRequest {
+    const SIZE: u32 = size32::<AddressedRequest>();
+    const SIZE_V1: u32 = size32::<AddressedRequest>();
+    fn valid_in_v1(&self) -> bool {
+        self.timeout_ms == 0
+    }
+}
+
+impl Message for DataRequest {
+    const SIZE: u32 = size32::<DataRequest>();
+    const SIZE_V1: u32 = size32::<DataRequest>();
+    fn valid_in_v1(&self) -> bool {
+        self.timeout_ms == 0 && self.flags & DATA_FLAG_NODELAY == 0
+    }
+}
+
+impl Message for DatagramRequest {
+    const SIZE: u32 = size32::<DatagramRequest>();
+    /// Up to and including `addr`.
+    const SIZE_V1: u32 = 48;
+}
+
+impl Message for OptionRequest {
+    const SIZE: u32 = size32::<OptionRequest>();
+    const SIZE_V1: u32 = size32::<OptionRequest>();
+    fn valid_in_v1(&self) -> bool {
+        self.option <= SocketOption::Ipv6Only as u32
+    }
+}
+
+impl Message for StatisticsReply {
+    const SIZE: u32 = size32::<StatisticsReply>();
+    /// Up to and including `requests_failed`.
+    const SIZE_V1: u32 = 96;
+}
+
+impl Message for ResolveRequest {
+    const SIZE: u32 = size32::<ResolveRequest>();
+    /// Up to and including `node`.
+    const SIZE_V1: u32 = 272;
+}
+
+impl Message for PeerCloseReply {
+    const SIZE: u32 = size32::<PeerCloseReply>();
+    /// New in version 2.
+    const SIZE_V1: u32 = 0;
+}
 
 /// Entries in [`ResolveReply::addrs`].
 pub const RESOLVE_MAX_ADDRS: usize = 8;
@@ -408,8 +581,23 @@ pub const RESOLVE_MAX_ADDRS: usize = 8;
 pub const RECEIVE_FROM_DATA_OFFSET: usize = (core::mem::size_of::<ReceiveFromReply>() + 7) & !7;
 /// CLOSE flag: complete the CLOSE only when the socket's teardown finished (last handle only).
 pub const CLOSE_FLAG_WAIT_FOR_TEARDOWN: u32 = 1;
-/// Receive flag: complete only when the buffer is full (or the connection ends).
+/// Receive flag: complete only when the buffer is full, the peer closed, or the deadline passed
+/// (`WSK_FLAG_WAITALL`).
 pub const DATA_FLAG_WAITALL: u32 = 0x100;
+/// Send flag (version 2): send at once, without waiting to coalesce (`WSK_FLAG_NODELAY`).
+pub const DATA_FLAG_NODELAY: u32 = 0x200;
+/// `timeout_ms`: no deadline of its own — a data request takes its socket's SO_RCVTIMEO /
+/// SO_SNDTIMEO, the others have none.
+pub const TIMEOUT_DEFAULT: u32 = 0;
+/// `timeout_ms`: no deadline, whatever the socket's default.
+pub const TIMEOUT_INFINITE: u32 = 0xFFFF_FFFF;
+/// The longest deadline, and the longest SO_RCVTIMEO / SO_SNDTIMEO, in milliseconds (about 24.8
+/// days); longer values other than [`TIMEOUT_INFINITE`] get STATUS_INVALID_PARAMETER.
+pub const TIMEOUT_MAX_MS: u32 = 0x7FFF_FFFF;
+/// The longest keepalive idle time and interval, in seconds (Linux's and Windows' limit).
+pub const KEEPALIVE_MAX_SECONDS: u32 = 32_767;
+/// The most keepalive probes (Linux's limit).
+pub const KEEPALIVE_MAX_PROBES: u32 = 127;
 
 macro_rules! wire_try_from {
     ($name:ident : $repr:ty => $($var:ident),* $(,)?) => {
@@ -484,9 +672,24 @@ pub enum SocketOption {
     SendBuffer = 5,
     /// IPV6_V6ONLY (0/1).
     Ipv6Only = 6,
+    /// Version 2. SO_RCVTIMEO: the deadline in milliseconds of RECEIVE, RECEIVE_FROM and
+    /// RECEIVE_KERNEL requests that give none (0: none; at most [`TIMEOUT_MAX_MS`]). Kept by the
+    /// driver.
+    ReceiveTimeout = 7,
+    /// Version 2. SO_SNDTIMEO: the same for SEND, SEND_TO and SEND_KERNEL.
+    SendTimeout = 8,
+    /// Version 2. TCP_KEEPIDLE: seconds of silence before the first keepalive probe
+    /// (1..=[`KEEPALIVE_MAX_SECONDS`]; stream sockets).
+    KeepAliveIdle = 9,
+    /// Version 2. TCP_KEEPINTVL: seconds between probes (1..=[`KEEPALIVE_MAX_SECONDS`]).
+    KeepAliveInterval = 10,
+    /// Version 2. TCP_KEEPCNT: unanswered probes before the connection is dropped
+    /// (1..=[`KEEPALIVE_MAX_PROBES`]).
+    KeepAliveCount = 11,
 }
 
-wire_try_from!(SocketOption: u32 => Linger, KeepAlive, NoDelay, ReceiveBuffer, SendBuffer, Ipv6Only);
+wire_try_from!(SocketOption: u32 => Linger, KeepAlive, NoDelay, ReceiveBuffer, SendBuffer, Ipv6Only,
+    ReceiveTimeout, SendTimeout, KeepAliveIdle, KeepAliveInterval, KeepAliveCount);
 
 /// GET_ADDRESS selector.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -515,6 +718,21 @@ pub enum Disconnect {
 
 wire_try_from!(Disconnect: u32 => None, Graceful, Abortive);
 
+/// How a connection ended, as WAIT_PEER_CLOSE reports it (version 2).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+#[repr(u32)]
+pub enum PeerClose {
+    /// The peer half-closed: FIN (data sent before it can still be received).
+    Fin = 1,
+    /// The peer reset the connection: RST.
+    Reset = 2,
+    /// The connection failed (keepalive found the peer dead, the connect failed, it was aborted
+    /// here); `status` says how.
+    Failed = 3,
+}
+
+wire_try_from!(PeerClose: u32 => Fin, Reset, Failed);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -527,13 +745,70 @@ mod tests {
         assert_eq!(size_of::<SockAddr>(), 28);
         assert_eq!(size_of::<SocketRequest>(), 16);
         assert_eq!(size_of::<AddressedRequest>(), 48);
+        assert_eq!(size_of::<AcceptRequest>(), 24);
         assert_eq!(size_of::<DataRequest>(), 40);
+        assert_eq!(size_of::<DatagramRequest>(), 56);
         assert_eq!(size_of::<CloseRequest>(), 32);
-        assert_eq!(size_of::<StatisticsReply>(), 96);
-        assert_eq!(size_of::<ResolveRequest>(), 272);
+        assert_eq!(size_of::<StatisticsReply>(), 128);
+        assert_eq!(size_of::<ResolveRequest>(), 280);
+        assert_eq!(size_of::<PeerCloseReply>(), 16);
         assert_eq!(RECEIVE_FROM_DATA_OFFSET % 8, 0);
         assert!(RECEIVE_FROM_DATA_OFFSET >= size_of::<ReceiveFromReply>());
         assert!(align_of::<DataRequest>() <= 8);
+    }
+
+    #[test]
+    fn grown_structs_grew_at_their_end() {
+        // The version-1 form is a prefix: the fields it had keep their offsets.
+        assert_eq!(core::mem::offset_of!(DatagramRequest, timeout_ms), 48);
+        assert_eq!(DatagramRequest::SIZE_V1, 48);
+        assert_eq!(core::mem::offset_of!(ResolveRequest, timeout_ms), 272);
+        assert_eq!(ResolveRequest::SIZE_V1, 272);
+        assert_eq!(core::mem::offset_of!(StatisticsReply, open_stream), 96);
+        assert_eq!(StatisticsReply::SIZE_V1, 96);
+        assert_eq!(core::mem::offset_of!(AcceptRequest, timeout_ms), 16);
+        assert_eq!(AcceptRequest::SIZE_V1, HandleRequest::SIZE);
+        assert_eq!(PeerCloseReply::size_in(1), None);
+        assert_eq!(HandleRequest::size_in(1), Some(16));
+        // Version 3 changed only the control codes: version 2 has the current layout.
+        assert_eq!(DatagramRequest::size_in(2), Some(DatagramRequest::SIZE));
+        assert_eq!(DatagramRequest::size_in(ABI_VERSION), Some(DatagramRequest::SIZE));
+        assert_eq!(HandleRequest::size_in(ABI_VERSION + 1), None);
+    }
+
+    #[test]
+    fn a_reply_is_written_in_the_requests_version() {
+        let mut r = StatisticsReply::new_zeroed_with_header();
+        r.requests = 7;
+        r.deadlines_expired = 9;
+        let v1 = r.bytes_for_version(1).to_vec();
+        assert_eq!(v1.len(), 96);
+        assert_eq!(
+            &v1[..8],
+            Header {
+                size: 96,
+                version: 1,
+                reserved: 0
+            }
+            .as_bytes()
+        );
+        let v2 = r.bytes_for_version(2).to_vec();
+        assert_eq!(v2.len(), 128);
+        assert_eq!(
+            &v2[..8],
+            Header {
+                size: 128,
+                version: 2,
+                reserved: 0
+            }
+            .as_bytes()
+        );
+        let mut p = PeerCloseReply::new_zeroed_with_header();
+        assert_eq!(
+            p.bytes_for_version(1).len(),
+            16,
+            "no version-1 form: the current one"
+        );
     }
 
     #[test]

@@ -34,21 +34,29 @@ fn types() -> Vec<(&'static str, usize)> {
     t
 }
 
-const ENUMS: [&str; 6] = [
+const ENUMS: [&str; 7] = [
     "SocketKind",
     "CloseMode",
     "ShutdownHow",
     "SocketOption",
     "AddressWhich",
     "Disconnect",
+    "PeerClose",
 ];
-const CONSTS: [&str; 8] = [
+const CONSTS: [&str; 15] = [
     "AF_UNSPEC",
     "AF_INET",
     "AF_INET6",
     "ABI_VERSION",
+    "ABI_VERSION_MIN",
     "CLOSE_FLAG_WAIT_FOR_TEARDOWN",
     "DATA_FLAG_WAITALL",
+    "DATA_FLAG_NODELAY",
+    "TIMEOUT_DEFAULT",
+    "TIMEOUT_INFINITE",
+    "TIMEOUT_MAX_MS",
+    "KEEPALIVE_MAX_SECONDS",
+    "KEEPALIVE_MAX_PROBES",
     "RESOLVE_MAX_ADDRS",
     "WSKSOCK_DEVICE_TYPE",
 ];
@@ -60,6 +68,17 @@ fn trailer() -> String {
     for op in Op::ALL {
         let name = c_name(op.c_name()).replacen("WSKSOCK_", "WSKSOCK_IOCTL_", 1);
         writeln!(t, "#define {name} 0x{:08X}u", op.code()).unwrap();
+    }
+    writeln!(
+        t,
+        "\n/* Structs whose ABI version 1 form is shorter (a prefix; 0: not in version 1). */"
+    )
+    .unwrap();
+    for (name, v1) in V1_SIZES {
+        let size = MESSAGES.iter().find(|(n, _)| n == name).map(|(_, s)| *s);
+        if size != Some(*v1 as usize) {
+            writeln!(t, "#define {}_SIZE_V1 {v1}", c_name(name)).unwrap();
+        }
     }
     writeln!(t, "\n/* Payload offset in the RECEIVE_FROM output buffer. */").unwrap();
     writeln!(

@@ -10,11 +10,21 @@
 
 use crate::provider::Provider;
 
+/// What a deadline that passed did.
+pub(crate) enum Deadline<R> {
+    /// A cancel had been asked for before: the deadline is not the cause.
+    CancelledBefore,
+    /// The cancel is the deadline's; the reference to cancel now, if the call had returned.
+    Passed(Option<R>),
+}
+
 /// Cancel state of one operation.
 pub(crate) struct CancelState<P: Provider> {
     opref: Option<P::OpRef>,
     requested: bool,
     issuing: bool,
+    /// The cancel was its deadline's: a failure is then reported as STATUS_IO_TIMEOUT.
+    timed_out: bool,
 }
 
 impl<P: Provider> CancelState<P> {
@@ -24,7 +34,23 @@ impl<P: Provider> CancelState<P> {
             opref: None,
             requested: false,
             issuing: true,
+            timed_out: false,
         }
+    }
+
+    /// The operation's deadline passed: asks for the cancel as [`CancelState::request`] does and
+    /// marks it as the deadline's — unless a cancel was asked for before (that is the cause).
+    pub fn request_timeout(&mut self) -> Deadline<P::OpRef> {
+        if self.requested {
+            return Deadline::CancelledBefore;
+        }
+        self.timed_out = true;
+        Deadline::Passed(self.request())
+    }
+
+    /// Whether the cancel was the deadline's.
+    pub fn is_timed_out(&self) -> bool {
+        self.timed_out
     }
 
     /// Whether a cancel was asked for.

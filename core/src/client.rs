@@ -16,7 +16,6 @@
 //! # Lock order
 //! `client.state` may be taken before a socket's lock, never after; in practice each is taken alone.
 
-use crate::cancel::CancelState;
 use crate::provider::{PMutex, Provider};
 use crate::request::Request;
 use crate::shared::Shared;
@@ -24,6 +23,7 @@ use crate::slab::{Key, Slab};
 use crate::socket::teardown::CloseArgs;
 use crate::socket::SockRef;
 use crate::sync::{Arc, AtomicU32, Ordering};
+use crate::unbound::UnboundRec;
 use alloc::vec::Vec;
 use wsksock_abi::msg::CloseMode;
 use wsksock_abi::{Handle, NtStatus};
@@ -37,7 +37,7 @@ pub(crate) struct HandleEntry<P: Provider, R: Request<P>> {
 pub(crate) struct ClientState<P: Provider, R: Request<P>> {
     pub handles: Slab<HandleEntry<P, R>>,
     /// Operations not bound to a socket (create, resolve).
-    pub unbound: Slab<CancelState<P>>,
+    pub unbound: Slab<UnboundRec<P>>,
     /// CLOSE requests of this client waiting for a teardown: socket and waiter key.
     pub parked: Slab<(SockRef<P, R>, Key)>,
     pub closed: bool,
@@ -202,7 +202,7 @@ impl<P: Provider, R: Request<P>> Client<P, R> {
             let parked = st.parked.drain();
             let mut unbound = Vec::new();
             for (_, rec) in st.unbound.iter_mut() {
-                unbound.extend(rec.request());
+                unbound.extend(rec.cancel.request());
             }
             (handles, unbound, parked)
         };

@@ -1,5 +1,7 @@
 //! The engine's limits and timeouts, and the snapshot of its figures.
 
+pub use crate::socket::Census;
+
 /// Limits and timeouts.
 ///
 /// Build it with `..Config::default()` so that fields added later keep old code compiling.
@@ -55,4 +57,6 @@ pub struct Stats {
     pub requests_failed: u64,
     /// Completions the provider delivered for unknown operations (must stay 0).
     pub contract_violations: u64,
+    /// Live sockets by kind and state, and requests whose deadline passed (ever).
+    pub census: Census,
 }

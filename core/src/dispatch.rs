@@ -8,8 +8,8 @@
 //! | `METHOD_NEITHER` code from user mode | STATUS_ACCESS_DENIED |
 //! | driver unloading | STATUS_DEVICE_NOT_READY |
 //! | input shorter than the request | STATUS_BUFFER_TOO_SMALL |
-//! | unknown ABI version | STATUS_NOT_SUPPORTED |
-//! | input longer than the request, size field wrong, reserved bits set, bad enum value | STATUS_INVALID_PARAMETER |
+//! | unknown ABI version, or a request the header's version does not have | STATUS_NOT_SUPPORTED |
+//! | input longer than the request, size field wrong, reserved bits set, bad enum value, a timeout, keepalive or flag value out of range | STATUS_INVALID_PARAMETER |
 //! | output buffer cannot hold the reply | STATUS_BUFFER_TOO_SMALL |
 //! | handle closed, stale, or another client's | STATUS_INVALID_HANDLE |
 //! | operation not valid for the socket kind | STATUS_NOT_SUPPORTED |
@@ -18,22 +18,23 @@
 
 use crate::client::Client;
 use crate::engine::{client_key, Engine};
-use crate::provider::{AddrKind, Family, Provider, SockOpt, SocketKind, SocketParams};
+use crate::provider::{AddrKind, Family, Owner, Provider, SockOpt, SocketKind, SocketParams};
 use crate::request::{DataSource, Request, RequestorMode};
 use crate::shared::Shared;
 use crate::socket::ops::OpKind;
 use crate::socket::teardown::CloseArgs;
-use crate::socket::SocketObj;
+use crate::socket::{Deadline, SocketObj};
 use crate::sync::Arc;
 use crate::unbound::{self, UnboundKind};
 use core::net::SocketAddr;
 use wsksock_abi::addr::{AF_INET, AF_INET6, AF_UNSPEC};
 use wsksock_abi::msg::{
-    self, AddressedRequest, CancelReply, ClientInfoReply, CloseMode, CloseReply, CloseRequest, DataRequest,
-    DatagramRequest, DuplicateRequest, GetAddressRequest, HandleReply, HandleRequest, ListenRequest, Message,
-    OptionReply, OptionRequest, ResolveReply, ResolveRequest, ShutdownHow, ShutdownRequest, SocketOption,
-    SocketRequest, StatisticsReply, ABI_VERSION, CLOSE_FLAG_WAIT_FOR_TEARDOWN, DATA_FLAG_WAITALL,
-    RECEIVE_FROM_DATA_OFFSET,
+    self, AcceptRequest, AddressedRequest, CancelReply, ClientInfoReply, CloseMode, CloseReply, CloseRequest,
+    DataRequest, DatagramRequest, DuplicateRequest, GetAddressRequest, HandleReply, HandleRequest,
+    ListenRequest, Message, OptionReply, OptionRequest, PeerCloseReply, ResolveReply, ResolveRequest,
+    ShutdownHow, ShutdownRequest, SocketOption, SocketRequest, StatisticsReply, ABI_VERSION,
+    CLOSE_FLAG_WAIT_FOR_TEARDOWN, DATA_FLAG_NODELAY, DATA_FLAG_WAITALL, KEEPALIVE_MAX_PROBES,
+    KEEPALIVE_MAX_SECONDS, RECEIVE_FROM_DATA_OFFSET, TIMEOUT_DEFAULT, TIMEOUT_INFINITE, TIMEOUT_MAX_MS,
 };
 use wsksock_abi::{parse, Handle, NtStatus, Op, SockAddr};
 
@@ -47,7 +48,10 @@ fn check(cond: bool, status: NtStatus) -> Res<()> {
     }
 }
 
-fn need_output<P: Provider, R: Request<P>>(req: &R, size: usize) -> Res<()> {
+/// The output buffer must hold reply `M` in the request's ABI version.
+fn need_reply<P: Provider, R: Request<P>, M: Message>(req: &R) -> Res<()> {
+    let version = parse::version_of(req.input());
+    let size = M::size_in(version).unwrap_or(M::SIZE) as usize;
     check(req.output_len() >= size, NtStatus::STATUS_BUFFER_TOO_SMALL)
 }
 
@@ -61,6 +65,17 @@ fn socket_addr(a: &SockAddr) -> Res<SocketAddr> {
 
 fn same_family<P: Provider, R: Request<P>>(sock: &SocketObj<P, R>, a: &SocketAddr) -> Res<()> {
     check(Family::of(a) == sock.family, NtStatus::STATUS_INVALID_ADDRESS)
+}
+
+/// A request's `timeout_ms`: [`TIMEOUT_DEFAULT`] takes `default`, [`TIMEOUT_INFINITE`] means
+/// none, 1..=[`TIMEOUT_MAX_MS`] is the deadline; anything else is refused.
+fn deadline(timeout_ms: u32, default: Deadline) -> Res<Deadline> {
+    match timeout_ms {
+        TIMEOUT_DEFAULT => Ok(default),
+        TIMEOUT_INFINITE => Ok(Deadline::None),
+        ms if ms <= TIMEOUT_MAX_MS => Ok(Deadline::After(ms)),
+        _ => Err(NtStatus::STATUS_INVALID_PARAMETER),
+    }
 }
 
 /// Routes one request. Every path completes `req` exactly once.
@@ -77,6 +92,10 @@ pub(crate) fn dispatch<P: Provider, R: Request<P>>(
     }
     if shared.is_unloading() {
         return shared.complete_engine_request(req, NtStatus::STATUS_DEVICE_NOT_READY, &[], 0, None);
+    }
+    if parse::version_of(req.input()) < op.since_version() {
+        // A request this ABI version does not have.
+        return shared.complete_engine_request(req, NtStatus::STATUS_NOT_SUPPORTED, &[], 0, None);
     }
     // Each route either hands `req` on (Ok) or gives it back with the reason it was refused.
     let routed = match op {
@@ -96,6 +115,7 @@ pub(crate) fn dispatch<P: Provider, R: Request<P>>(
         Op::Statistics => statistics(shared, client, req),
         Op::Resolve => resolve(client, req),
         Op::ClientInfo => client_info(shared, client, req),
+        Op::WaitPeerClose => wait_peer_close(client, req),
     };
     if let Err((req, status)) = routed {
         shared.complete_engine_request(req, status, &[], 0, None);
@@ -115,7 +135,7 @@ fn validate<R, T>(req: R, f: impl FnOnce(&R) -> Res<T>) -> Result<(R, T), (R, Nt
 fn socket<P: Provider, R: Request<P>>(client: &Arc<Client<P, R>>, req: R) -> Routed<R> {
     let (req, params) = validate(req, |req| {
         let m: SocketRequest = parse::decode(req.input())?;
-        need_output::<P, R>(req, size_of::<HandleReply>())?;
+        need_reply::<P, R, HandleReply>(req)?;
         let family = match m.family {
             AF_INET => Family::V4,
             AF_INET6 => Family::V6,
@@ -127,34 +147,50 @@ fn socket<P: Provider, R: Request<P>>(client: &Arc<Client<P, R>>, req: R) -> Rou
             msg::SocketKind::Listen => SocketKind::Listen,
         };
         check(m.protocol == 0, NtStatus::STATUS_NOT_SUPPORTED)?;
-        Ok(SocketParams { family, kind })
+        // A user-mode client's sockets are its process's; a kernel client's, the system's.
+        let owner = match req.requestor() {
+            RequestorMode::User => Owner::Process(req.process()),
+            RequestorMode::Kernel => Owner::System,
+        };
+        Ok(SocketParams { family, kind, owner })
     })?;
-    unbound::start(client, UnboundKind::Create(params), req, move |p, done| {
+    unbound::start(client, UnboundKind::Create(params), req, None, move |p, done| {
         p.create_socket(params, done)
     });
     Ok(())
 }
 
 fn bind_or_connect<P: Provider, R: Request<P>>(client: &Arc<Client<P, R>>, req: R, op: Op) -> Routed<R> {
-    let (req, (sock, hid, addr)) = validate(req, |req| {
+    let (req, (sock, hid, addr, limit)) = validate(req, |req| {
         let m: AddressedRequest = parse::decode(req.input())?;
-        check(m.reserved == 0, NtStatus::STATUS_INVALID_PARAMETER)?;
+        let limit = if op == Op::Connect {
+            deadline(m.timeout_ms, Deadline::None)?
+        } else {
+            check(m.timeout_ms == 0, NtStatus::STATUS_INVALID_PARAMETER)?;
+            Deadline::None
+        };
         let addr = socket_addr(&m.addr)?;
         let (sock, hid) = client.lookup(m.handle)?;
         if op == Op::Connect {
             require_kind(&sock, &[SocketKind::Stream])?;
         }
         same_family(&sock, &addr)?;
-        Ok((sock, hid, addr))
+        Ok((sock, hid, addr, limit))
     })?;
     if op == Op::Bind {
-        sock.start_op(client, hid, OpKind::Bind, req, None, move |p, s, _, d| {
+        sock.start_op(client, hid, OpKind::Bind, req, None, limit, move |p, s, _, d| {
             p.bind(s, addr, d)
         });
     } else {
-        sock.start_op(client, hid, OpKind::Connect, req, None, move |p, s, _, d| {
-            p.connect(s, addr, d)
-        });
+        sock.start_op(
+            client,
+            hid,
+            OpKind::Connect,
+            req,
+            None,
+            limit,
+            move |p, s, _, d| p.connect(s, addr, d),
+        );
     }
     Ok(())
 }
@@ -167,21 +203,29 @@ fn listen<P: Provider, R: Request<P>>(client: &Arc<Client<P, R>>, req: R) -> Rou
         require_kind(&sock, &[SocketKind::Listen])?;
         Ok((sock, hid, m.backlog))
     })?;
-    sock.start_op(client, hid, OpKind::Listen, req, None, move |p, s, _, d| {
-        p.listen(s, backlog, d)
-    });
+    sock.start_op(
+        client,
+        hid,
+        OpKind::Listen,
+        req,
+        None,
+        Deadline::None,
+        move |p, s, _, d| p.listen(s, backlog, d),
+    );
     Ok(())
 }
 
 fn accept<P: Provider, R: Request<P>>(client: &Arc<Client<P, R>>, req: R) -> Routed<R> {
-    let (req, (sock, hid)) = validate(req, |req| {
-        let m: HandleRequest = parse::decode(req.input())?;
-        need_output::<P, R>(req, size_of::<msg::AcceptReply>())?;
+    let (req, (sock, hid, limit)) = validate(req, |req| {
+        let m: AcceptRequest = parse::decode(req.input())?;
+        check(m.reserved == 0, NtStatus::STATUS_INVALID_PARAMETER)?;
+        let limit = deadline(m.timeout_ms, Deadline::None)?;
+        need_reply::<P, R, msg::AcceptReply>(req)?;
         let (sock, hid) = client.lookup(m.handle)?;
         require_kind(&sock, &[SocketKind::Listen])?;
-        Ok((sock, hid))
+        Ok((sock, hid, limit))
     })?;
-    sock.start_op(client, hid, OpKind::Accept, req, None, |p, s, _, d| {
+    sock.start_op(client, hid, OpKind::Accept, req, None, limit, |p, s, _, d| {
         p.accept(s, d)
     });
     Ok(())
@@ -189,11 +233,15 @@ fn accept<P: Provider, R: Request<P>>(client: &Arc<Client<P, R>>, req: R) -> Rou
 
 fn data<P: Provider, R: Request<P>>(client: &Arc<Client<P, R>>, req: R, op: Op) -> Routed<R> {
     let receive = matches!(op, Op::Receive | Op::ReceiveKernel);
-    let (mut req, (sock, hid, flags, source)) = validate(req, |req| {
+    let (mut req, (sock, hid, flags, source, limit)) = validate(req, |req| {
         let m: DataRequest = parse::decode(req.input())?;
-        check(m.reserved == 0, NtStatus::STATUS_INVALID_PARAMETER)?;
-        let allowed = if receive { DATA_FLAG_WAITALL } else { 0 };
+        let (allowed, default) = if receive {
+            (DATA_FLAG_WAITALL, Deadline::ReceiveDefault)
+        } else {
+            (DATA_FLAG_NODELAY, Deadline::SendDefault)
+        };
         check(m.flags & !allowed == 0, NtStatus::STATUS_INVALID_PARAMETER)?;
+        let limit = deadline(m.timeout_ms, default)?;
         let source = if op.is_kernel_only() {
             check(
                 m.buffer != 0 && m.length != 0,
@@ -218,7 +266,7 @@ fn data<P: Provider, R: Request<P>>(client: &Arc<Client<P, R>>, req: R, op: Op) 
         };
         let (sock, hid) = client.lookup(m.handle)?;
         require_kind(&sock, &[SocketKind::Stream])?;
-        Ok((sock, hid, m.flags, source))
+        Ok((sock, hid, m.flags, source, limit))
     })?;
     let buf = match req.take_buffer(source, receive) {
         Ok(b) => b,
@@ -230,22 +278,43 @@ fn data<P: Provider, R: Request<P>>(client: &Arc<Client<P, R>>, req: R, op: Op) 
         return Ok(());
     }
     if receive {
-        sock.start_op(client, hid, OpKind::Receive, req, Some(buf), move |p, s, b, d| {
-            b.and_then(|b| p.receive(s, b, flags, d))
-        });
+        sock.start_op(
+            client,
+            hid,
+            OpKind::Receive,
+            req,
+            Some(buf),
+            limit,
+            move |p, s, b, d| b.and_then(|b| p.receive(s, b, flags, d)),
+        );
     } else {
-        sock.start_op(client, hid, OpKind::Send, req, Some(buf), move |p, s, b, d| {
-            b.and_then(|b| p.send(s, b, flags, d))
-        });
+        sock.start_op(
+            client,
+            hid,
+            OpKind::Send,
+            req,
+            Some(buf),
+            limit,
+            move |p, s, b, d| b.and_then(|b| p.send(s, b, flags, d)),
+        );
     }
     Ok(())
 }
 
 fn datagram<P: Provider, R: Request<P>>(client: &Arc<Client<P, R>>, req: R, op: Op) -> Routed<R> {
     let receive = op == Op::ReceiveFrom;
-    let (mut req, (sock, hid, addr)) = validate(req, |req| {
+    let (mut req, (sock, hid, addr, limit)) = validate(req, |req| {
         let m: DatagramRequest = parse::decode(req.input())?;
-        check(m.flags == 0, NtStatus::STATUS_INVALID_PARAMETER)?;
+        check(
+            m.flags == 0 && m.reserved == 0,
+            NtStatus::STATUS_INVALID_PARAMETER,
+        )?;
+        let default = if receive {
+            Deadline::ReceiveDefault
+        } else {
+            Deadline::SendDefault
+        };
+        let limit = deadline(m.timeout_ms, default)?;
         let addr = if receive {
             check(m.addr == SockAddr::UNSPEC, NtStatus::STATUS_INVALID_PARAMETER)?;
             check(
@@ -262,7 +331,7 @@ fn datagram<P: Provider, R: Request<P>>(client: &Arc<Client<P, R>>, req: R, op: 
         if let Some(a) = &addr {
             same_family(&sock, a)?;
         }
-        Ok((sock, hid, addr))
+        Ok((sock, hid, addr, limit))
     })?;
     let offset = if receive { RECEIVE_FROM_DATA_OFFSET } else { 0 };
     let buf = match req.take_buffer(DataSource::Direct { offset }, receive) {
@@ -275,15 +344,22 @@ fn datagram<P: Provider, R: Request<P>>(client: &Arc<Client<P, R>>, req: R, op: 
         return Ok(());
     }
     match addr {
-        Some(remote) => sock.start_op(client, hid, OpKind::SendTo, req, Some(buf), move |p, s, b, d| {
-            b.and_then(|b| p.send_to(s, b, remote, d))
-        }),
+        Some(remote) => sock.start_op(
+            client,
+            hid,
+            OpKind::SendTo,
+            req,
+            Some(buf),
+            limit,
+            move |p, s, b, d| b.and_then(|b| p.send_to(s, b, remote, d)),
+        ),
         None => sock.start_op(
             client,
             hid,
             OpKind::ReceiveFrom,
             req,
             Some(buf),
+            limit,
             move |p, s, b, d| b.and_then(|b| p.receive_from(s, b, d)),
         ),
     }
@@ -300,21 +376,75 @@ fn shutdown<P: Provider, R: Request<P>>(client: &Arc<Client<P, R>>, req: R) -> R
         Ok((sock, hid, abortive))
     })?;
     let kind = OpKind::Shutdown { abortive };
-    sock.start_op(client, hid, kind, req, None, move |p, s, _, d| {
+    sock.start_op(client, hid, kind, req, None, Deadline::None, move |p, s, _, d| {
         p.disconnect(s, abortive, d)
     });
     Ok(())
 }
 
-fn provider_option(o: SocketOption) -> Option<SockOpt> {
+/// Where an option lives.
+enum OptionHome {
+    /// SO_LINGER: the engine decides the close.
+    Linger,
+    /// SO_RCVTIMEO (`false`) / SO_SNDTIMEO (`true`): the engine arms the deadlines.
+    Timeout(bool),
+    /// The provider's (WskControlSocket).
+    Provider(SockOpt),
+}
+
+fn option_home(o: SocketOption) -> OptionHome {
     match o {
-        SocketOption::Linger => None,
-        SocketOption::KeepAlive => Some(SockOpt::KeepAlive),
-        SocketOption::NoDelay => Some(SockOpt::NoDelay),
-        SocketOption::ReceiveBuffer => Some(SockOpt::ReceiveBuffer),
-        SocketOption::SendBuffer => Some(SockOpt::SendBuffer),
-        SocketOption::Ipv6Only => Some(SockOpt::Ipv6Only),
+        SocketOption::Linger => OptionHome::Linger,
+        SocketOption::ReceiveTimeout => OptionHome::Timeout(false),
+        SocketOption::SendTimeout => OptionHome::Timeout(true),
+        SocketOption::KeepAlive => OptionHome::Provider(SockOpt::KeepAlive),
+        SocketOption::NoDelay => OptionHome::Provider(SockOpt::NoDelay),
+        SocketOption::ReceiveBuffer => OptionHome::Provider(SockOpt::ReceiveBuffer),
+        SocketOption::SendBuffer => OptionHome::Provider(SockOpt::SendBuffer),
+        SocketOption::Ipv6Only => OptionHome::Provider(SockOpt::Ipv6Only),
+        SocketOption::KeepAliveIdle => OptionHome::Provider(SockOpt::KeepAliveIdle),
+        SocketOption::KeepAliveInterval => OptionHome::Provider(SockOpt::KeepAliveInterval),
+        SocketOption::KeepAliveCount => OptionHome::Provider(SockOpt::KeepAliveCount),
     }
+}
+
+/// The socket kinds an option applies to (others: STATUS_NOT_SUPPORTED); `None`: any.
+fn option_kinds(o: SocketOption) -> Option<&'static [SocketKind]> {
+    match o {
+        // Receives and sends exist on stream and datagram sockets only.
+        SocketOption::ReceiveTimeout | SocketOption::SendTimeout => {
+            Some(&[SocketKind::Stream, SocketKind::Datagram])
+        }
+        // TCP connections only.
+        SocketOption::KeepAliveIdle | SocketOption::KeepAliveInterval | SocketOption::KeepAliveCount => {
+            Some(&[SocketKind::Stream])
+        }
+        SocketOption::Linger
+        | SocketOption::KeepAlive
+        | SocketOption::NoDelay
+        | SocketOption::ReceiveBuffer
+        | SocketOption::SendBuffer
+        | SocketOption::Ipv6Only => None,
+    }
+}
+
+/// Checks a SET_OPTION's values.
+fn check_option_value(opt: SocketOption, value: u32, value2: u32) -> Res<()> {
+    let ok = match opt {
+        // Winsock's l_onoff / l_linger (a u_short of seconds).
+        SocketOption::Linger => value <= 1 && u16::try_from(value2).is_ok(),
+        SocketOption::ReceiveTimeout | SocketOption::SendTimeout => value2 == 0 && value <= TIMEOUT_MAX_MS,
+        SocketOption::KeepAliveIdle | SocketOption::KeepAliveInterval => {
+            value2 == 0 && (1..=KEEPALIVE_MAX_SECONDS).contains(&value)
+        }
+        SocketOption::KeepAliveCount => value2 == 0 && (1..=KEEPALIVE_MAX_PROBES).contains(&value),
+        SocketOption::KeepAlive
+        | SocketOption::NoDelay
+        | SocketOption::ReceiveBuffer
+        | SocketOption::SendBuffer
+        | SocketOption::Ipv6Only => value2 == 0,
+    };
+    check(ok, NtStatus::STATUS_INVALID_PARAMETER)
 }
 
 fn set_option<P: Provider, R: Request<P>>(
@@ -326,33 +456,37 @@ fn set_option<P: Provider, R: Request<P>>(
         let m: OptionRequest = parse::decode(req.input())?;
         check(m.reserved == 0, NtStatus::STATUS_INVALID_PARAMETER)?;
         let opt = SocketOption::try_from(m.option)?;
-        if opt == SocketOption::Linger {
-            // Winsock's l_onoff / l_linger (a u_short of seconds).
-            check(
-                m.value <= 1 && u16::try_from(m.value2).is_ok(),
-                NtStatus::STATUS_INVALID_PARAMETER,
-            )?;
-        } else {
-            check(m.value2 == 0, NtStatus::STATUS_INVALID_PARAMETER)?;
-        }
+        check_option_value(opt, m.value, m.value2)?;
         let (sock, hid) = client.lookup(m.handle)?;
+        if let Some(kinds) = option_kinds(opt) {
+            require_kind(&sock, kinds)?;
+        }
         Ok((sock, hid, opt, (m.value, m.value2)))
     })?;
-    match provider_option(opt) {
-        None => {
+    let kept = match option_home(opt) {
+        OptionHome::Linger => {
             // Checked above: a u16.
             let secs = u16::try_from(value.1).unwrap_or(u16::MAX);
-            match sock.set_linger(hid, (value.0 == 1).then_some(secs)) {
-                Ok(()) => shared.complete_engine_request(req, NtStatus::STATUS_SUCCESS, &[], 0, None),
-                Err(e) => return Err((req, e)),
-            }
+            sock.set_linger(hid, (value.0 == 1).then_some(secs))
         }
-        Some(o) => {
+        OptionHome::Timeout(send) => sock.set_timeout(hid, send, value.0),
+        OptionHome::Provider(o) => {
             let v = value.0;
-            sock.start_op(client, hid, OpKind::SetOption, req, None, move |p, s, _, d| {
-                p.set_option(s, o, v, d)
-            });
+            sock.start_op(
+                client,
+                hid,
+                OpKind::SetOption,
+                req,
+                None,
+                Deadline::None,
+                move |p, s, _, d| p.set_option(s, o, v, d),
+            );
+            return Ok(());
         }
+    };
+    match kept {
+        Ok(()) => shared.complete_engine_request(req, NtStatus::STATUS_SUCCESS, &[], 0, None),
+        Err(e) => return Err((req, e)),
     }
     Ok(())
 }
@@ -369,26 +503,36 @@ fn get_option<P: Provider, R: Request<P>>(
             NtStatus::STATUS_INVALID_PARAMETER,
         )?;
         let opt = SocketOption::try_from(m.option)?;
-        need_output::<P, R>(req, size_of::<OptionReply>())?;
+        need_reply::<P, R, OptionReply>(req)?;
         let (sock, hid) = client.lookup(m.handle)?;
+        if let Some(kinds) = option_kinds(opt) {
+            require_kind(&sock, kinds)?;
+        }
         Ok((sock, hid, opt))
     })?;
-    match provider_option(opt) {
-        None => {
-            let linger = match sock.linger(hid) {
-                Ok(l) => l,
-                Err(e) => return Err((req, e)),
-            };
-            let mut r = OptionReply::new_zeroed_with_header();
+    let mut r = OptionReply::new_zeroed_with_header();
+    let kept = match option_home(opt) {
+        OptionHome::Linger => sock.linger(hid).map(|linger| {
             r.value = u32::from(linger.is_some());
             r.value2 = u32::from(linger.unwrap_or(0));
-            shared.reply(req, &r);
+        }),
+        OptionHome::Timeout(send) => sock.timeout(hid, send).map(|ms| r.value = ms),
+        OptionHome::Provider(o) => {
+            sock.start_op(
+                client,
+                hid,
+                OpKind::GetOption,
+                req,
+                None,
+                Deadline::None,
+                move |p, s, _, d| p.get_option(s, o, d),
+            );
+            return Ok(());
         }
-        Some(o) => {
-            sock.start_op(client, hid, OpKind::GetOption, req, None, move |p, s, _, d| {
-                p.get_option(s, o, d)
-            });
-        }
+    };
+    match kept {
+        Ok(()) => shared.reply(req, &r),
+        Err(e) => return Err((req, e)),
     }
     Ok(())
 }
@@ -401,7 +545,7 @@ fn get_address<P: Provider, R: Request<P>>(client: &Arc<Client<P, R>>, req: R) -
             msg::AddressWhich::Local => AddrKind::Local,
             msg::AddressWhich::Peer => AddrKind::Peer,
         };
-        need_output::<P, R>(req, size_of::<msg::AddressReply>())?;
+        need_reply::<P, R, msg::AddressReply>(req)?;
         let (sock, hid) = client.lookup(m.handle)?;
         if which == AddrKind::Peer {
             // Only connection sockets have a peer (WSK has no WskGetRemoteAddress for the others).
@@ -409,9 +553,15 @@ fn get_address<P: Provider, R: Request<P>>(client: &Arc<Client<P, R>>, req: R) -
         }
         Ok((sock, hid, which))
     })?;
-    sock.start_op(client, hid, OpKind::GetAddress, req, None, move |p, s, _, d| {
-        p.get_address(s, which, d)
-    });
+    sock.start_op(
+        client,
+        hid,
+        OpKind::GetAddress,
+        req,
+        None,
+        Deadline::None,
+        move |p, s, _, d| p.get_address(s, which, d),
+    );
     Ok(())
 }
 
@@ -422,7 +572,7 @@ fn duplicate<P: Provider, R: Request<P>>(
 ) -> Routed<R> {
     let (req, (sock, hid, target)) = validate(req, |req| {
         let m: DuplicateRequest = parse::decode(req.input())?;
-        need_output::<P, R>(req, size_of::<HandleReply>())?;
+        need_reply::<P, R, HandleReply>(req)?;
         let (sock, hid) = client.lookup(m.handle)?;
         let target = if m.target_client == 0 {
             client.clone()
@@ -467,7 +617,7 @@ fn close<P: Provider, R: Request<P>>(client: &Arc<Client<P, R>>, req: R) -> Rout
         } else {
             check(m.linger_seconds == 0, NtStatus::STATUS_INVALID_PARAMETER)?;
         }
-        need_output::<P, R>(req, size_of::<CloseReply>())?;
+        need_reply::<P, R, CloseReply>(req)?;
         let wait = m.flags & CLOSE_FLAG_WAIT_FOR_TEARDOWN != 0;
         Ok((
             m.handle,
@@ -496,7 +646,7 @@ fn cancel<P: Provider, R: Request<P>>(
 ) -> Routed<R> {
     let (req, (sock, hid)) = validate(req, |req| {
         let m: HandleRequest = parse::decode(req.input())?;
-        need_output::<P, R>(req, size_of::<CancelReply>())?;
+        need_reply::<P, R, CancelReply>(req)?;
         client.lookup(m.handle)
     })?;
     let n = sock.cancel_handle_ops(hid);
@@ -513,7 +663,7 @@ fn statistics<P: Provider, R: Request<P>>(
 ) -> Routed<R> {
     let (req, handle) = validate(req, |req| {
         let m: HandleRequest = parse::decode(req.input())?;
-        need_output::<P, R>(req, size_of::<StatisticsReply>())?;
+        need_reply::<P, R, StatisticsReply>(req)?;
         Ok(m.handle)
     })?;
     let r = if handle == Handle::NULL {
@@ -529,27 +679,31 @@ fn statistics<P: Provider, R: Request<P>>(
 }
 
 fn resolve<P: Provider, R: Request<P>>(client: &Arc<Client<P, R>>, req: R) -> Routed<R> {
-    let (req, m) = validate(req, |req| {
+    let (req, (m, limit)) = validate(req, |req| {
         let m: ResolveRequest = parse::decode(req.input())?;
         check(
-            m.reserved == 0 && m.reserved2 == 0,
+            m.reserved == 0 && m.reserved2 == 0 && m.reserved3 == 0,
             NtStatus::STATUS_INVALID_PARAMETER,
         )?;
+        let limit = match deadline(m.timeout_ms, Deadline::None)? {
+            Deadline::After(ms) => Some(ms),
+            Deadline::None | Deadline::ReceiveDefault | Deadline::SendDefault => None,
+        };
         check(
             matches!(m.family, AF_UNSPEC | AF_INET | AF_INET6),
             NtStatus::STATUS_INVALID_PARAMETER,
         )?;
         let node = parse::c_str(&m.node)?;
         check(!node.is_empty(), NtStatus::STATUS_INVALID_PARAMETER)?;
-        need_output::<P, R>(req, size_of::<ResolveReply>())?;
-        Ok(m)
+        need_reply::<P, R, ResolveReply>(req)?;
+        Ok((m, limit))
     })?;
     let family = match m.family {
         AF_INET => Some(Family::V4),
         AF_INET6 => Some(Family::V6),
         _ => None,
     };
-    unbound::start(client, UnboundKind::Resolve, req, move |p, done| {
+    unbound::start(client, UnboundKind::Resolve, req, limit, move |p, done| {
         let node = parse::c_str(&m.node).unwrap_or("");
         p.resolve(node, family, m.port, done)
     });
@@ -563,7 +717,7 @@ fn client_info<P: Provider, R: Request<P>>(
 ) -> Routed<R> {
     let (req, ()) = validate(req, |req| {
         let _: msg::ClientInfoRequest = parse::decode(req.input())?;
-        need_output::<P, R>(req, size_of::<ClientInfoReply>())
+        need_reply::<P, R, ClientInfoReply>(req)
     })?;
     let mut r = ClientInfoReply::new_zeroed_with_header();
     r.client_id = client.id();
@@ -572,5 +726,25 @@ fn client_info<P: Provider, R: Request<P>>(
     r.max_pending_per_client = shared.config.max_pending_per_client;
     r.max_handles = shared.config.max_handles_per_client;
     shared.reply(req, &r);
+    Ok(())
+}
+
+fn wait_peer_close<P: Provider, R: Request<P>>(client: &Arc<Client<P, R>>, req: R) -> Routed<R> {
+    let (req, (sock, hid)) = validate(req, |req| {
+        let m: HandleRequest = parse::decode(req.input())?;
+        need_reply::<P, R, PeerCloseReply>(req)?;
+        let (sock, hid) = client.lookup(m.handle)?;
+        require_kind(&sock, &[SocketKind::Stream])?;
+        Ok((sock, hid))
+    })?;
+    sock.start_op(
+        client,
+        hid,
+        OpKind::WaitPeerClose,
+        req,
+        None,
+        Deadline::None,
+        |p, s, _, d| p.wait_peer_close(s, d),
+    );
     Ok(())
 }

@@ -4,7 +4,7 @@
 //! [`crate::client`], `socket`, `unbound` and the request router.
 
 use crate::client::{Client, ClientRef};
-pub use crate::config::{Config, Stats};
+pub use crate::config::{Census, Config, Stats};
 use crate::provider::Provider;
 use crate::request::Request;
 use crate::shared::Shared;
@@ -133,6 +133,7 @@ impl<P: Provider, R: Request<P>> Engine<P, R> {
         r.ops_pending = e.ops_started.saturating_sub(e.ops_completed);
         r.requests = e.requests;
         r.requests_failed = e.requests_failed;
+        e.census.fill(&mut r);
         let handles: usize = shared.clients.lock().iter().map(|(_, c)| c.handle_count()).sum();
         r.handles = u32::try_from(handles).unwrap_or(u32::MAX);
         r

@@ -7,7 +7,8 @@
 //!
 //! # Invariants (the behaviour contract; the close path is told in `docs/ENGINE.md`)
 //! Other modules refer to these by number ("invariant 3").
-//! 1. A socket object is referenced by its handles, its operations in flight and its timer;
+//! 1. A socket object is referenced by its handles, its operations in flight and its timers
+//!    (the teardown's, and each request deadline's until it fired or was cancelled);
 //!    disconnect and close run only when the last handle closes; the object is finished only
 //!    after the close completed, every operation completed and every request of its operations
 //!    was completed (module `socket`).
@@ -25,7 +26,7 @@
 //!    `Shared::complete_socket_request`, module `shared`).
 //! 8. Client cleanup closes all the client's handles and bounds the graceful teardowns holding
 //!    its requests; unload closes everything and reports when the provider may be released.
-//! 9. Nothing blocks; the linger timeout is a provider timer.
+//! 9. Nothing blocks; the linger timeout and request deadlines are provider timers.
 //!
 //! # Lock order
 //! engine `clients` → `client.state` → `socket.state`; the socket registry and `on_idle` are
@@ -55,10 +56,10 @@ pub mod sync;
 mod unbound;
 
 pub use client::{Client, ClientRef};
-pub use engine::{Config, Engine, Stats};
+pub use engine::{Census, Config, Engine, Stats};
 pub use provider::{
-    AddrKind, Buffer, Completion, CompletionSink, Family, OpOutput, OpValue, Provider, SockOpt, SocketKind,
-    SocketParams, TimerCallback,
+    AddrKind, Buffer, Completion, CompletionSink, Family, OpOutput, OpValue, Owner, Provider, SockOpt,
+    SocketKind, SocketParams, TimerCallback,
 };
 pub use request::{CancelToken, DataSource, Request, RequestorMode};
 pub use socket::teardown::TeardownMode;

@@ -56,6 +56,18 @@ pub enum SocketKind {
     Listen,
 }
 
+/// The process a new socket is attributed to (`OwningProcess` of `WskSocket`), so that WFP and
+/// the firewall see who uses it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
+pub enum Owner {
+    /// The system: sockets of kernel clients.
+    System,
+    /// The process that sent a user-mode client's SOCKET request, as its front end names it
+    /// ([`crate::Request::process`]; the driver: its `PEPROCESS`, valid while the request is
+    /// pending — and the provider is called before the request completes).
+    Process(u64),
+}
+
 /// Parameters of [`Provider::create_socket`].
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct SocketParams {
@@ -63,6 +75,8 @@ pub struct SocketParams {
     pub family: Family,
     /// Socket kind.
     pub kind: SocketKind,
+    /// Who the socket is attributed to.
+    pub owner: Owner,
 }
 
 /// Socket options that reach the provider (SO_LINGER is kept by the engine and never does).
@@ -78,6 +92,12 @@ pub enum SockOpt {
     SendBuffer,
     /// IPV6_V6ONLY.
     Ipv6Only,
+    /// TCP_KEEPIDLE (Windows: TCP_KEEPALIVE), seconds.
+    KeepAliveIdle,
+    /// TCP_KEEPINTVL, seconds.
+    KeepAliveInterval,
+    /// TCP_KEEPCNT, probes.
+    KeepAliveCount,
 }
 
 /// Which address [`Provider::get_address`] reports.
@@ -120,6 +140,10 @@ pub enum OpValue<P: Provider + ?Sized> {
     Addresses(Vec<SocketAddr>),
     /// An option value.
     Value(u32),
+    /// The connection ended ([`Provider::wait_peer_close`]): STATUS_SUCCESS for the peer's FIN,
+    /// STATUS_CONNECTION_RESET for its RST, another status for a failed connection (e.g.
+    /// STATUS_IO_TIMEOUT when keepalive found the peer dead).
+    PeerClosed(NtStatus),
 }
 
 /// The result of one operation.
@@ -186,6 +210,7 @@ impl<P: Provider + ?Sized> OpOutput<P> {
             OpValue::Address(a) => OpValue::Address(a),
             OpValue::Addresses(v) => OpValue::Addresses(v),
             OpValue::Value(v) => OpValue::Value(v),
+            OpValue::PeerClosed(st) => OpValue::PeerClosed(st),
         };
         OpOutput {
             status: self.status,
@@ -269,7 +294,8 @@ pub trait Provider: Send + Sync + 'static {
     /// Connects a bound stream socket.
     fn connect(&self, s: &Self::Socket, remote: SocketAddr, done: Completion<Self>) -> Option<Self::OpRef>;
     /// Sends the whole buffer; completes when the transport accepted all of it. `flags` (here and
-    /// in `receive`) are the ABI's `DATA_FLAG_*` values, e.g. `DATA_FLAG_WAITALL` for receives.
+    /// in `receive`) are the ABI's `DATA_FLAG_*` values: `DATA_FLAG_NODELAY` for sends,
+    /// `DATA_FLAG_WAITALL` for receives.
     fn send(
         &self,
         s: &Self::Socket,
@@ -324,6 +350,16 @@ pub trait Provider: Send + Sync + 'static {
         port: u16,
         done: Completion<Self>,
     ) -> Option<Self::OpRef>;
+    /// Waits until the connection of a stream socket ends — the peer's FIN or RST, or a failure
+    /// (keepalive, a failed connect, a local abort) — without consuming data; completes with
+    /// [`OpValue::PeerClosed`]. Completes at once if it already ended. Cancellable; the close
+    /// completes it with STATUS_CANCELLED. A provider without such notifications (Wine's WSK,
+    /// which has no event callbacks) completes it with STATUS_NOT_SUPPORTED: the default.
+    fn wait_peer_close(&self, s: &Self::Socket, done: Completion<Self>) -> Option<Self::OpRef> {
+        let _ = s;
+        done.complete(OpOutput::status(NtStatus::STATUS_NOT_SUPPORTED));
+        None
+    }
     /// Asks a pending operation to cancel (`IoCancelIrp`): a request, not a guarantee.
     fn cancel(&self, op: &Self::OpRef);
 

@@ -61,6 +61,11 @@ pub trait Request<P: Provider>: Send + 'static {
     fn code(&self) -> u32;
     /// Who sent it.
     fn requestor(&self) -> RequestorMode;
+    /// The process that sent a user-mode request, as the provider names it (the driver: the
+    /// requesting thread's `PEPROCESS`, valid while the request is pending). Read only for
+    /// user-mode requests: sockets a user-mode client creates belong to its process
+    /// ([`crate::Owner`]).
+    fn process(&self) -> u64;
     /// The request struct (the input buffer).
     fn input(&self) -> &[u8];
     /// Size of the output buffer.

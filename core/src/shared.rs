@@ -26,7 +26,7 @@ use crate::provider::{PMutex, Provider};
 use crate::request::Request;
 use crate::rundown::{Drained, Rundown};
 use crate::slab::{Key, Slab};
-use crate::socket::SocketStats;
+use crate::socket::{Census, SocketStats};
 use crate::socket::{SockRef, SocketObj};
 use crate::sync::{AtomicBool, AtomicU64, Ordering};
 use alloc::boxed::Box;
@@ -51,6 +51,8 @@ pub(crate) struct GlobalStats {
     requests: AtomicU64,
     requests_failed: AtomicU64,
     contract_violations: AtomicU64,
+    /// Requests of finished sockets and unbound operations that timed out.
+    deadlines_expired: AtomicU64,
 }
 
 impl GlobalStats {
@@ -67,12 +69,19 @@ impl GlobalStats {
         }
     }
 
+    /// An unbound operation's deadline passed.
+    pub fn deadline_expired(&self) {
+        self.deadlines_expired.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub fn contract_violation(&self) {
         self.contract_violations.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Folds a finished socket's figures in.
-    fn retire(&self, s: &SocketStats) {
+    fn retire(&self, s: &SocketStats, deadlines_expired: u64) {
+        self.deadlines_expired
+            .fetch_add(deadlines_expired, Ordering::Relaxed);
         let add = |a: &AtomicU64, v: u64| {
             a.fetch_add(v, Ordering::Relaxed);
         };
@@ -86,7 +95,7 @@ impl GlobalStats {
     }
 
     /// These counters plus the live sockets' own.
-    fn snapshot(&self, live: impl Iterator<Item = SocketStats>) -> Stats {
+    fn snapshot(&self, live: impl Iterator<Item = (SocketStats, Census)>) -> Stats {
         let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let mut t = Stats {
             sockets_alive: l(&self.sockets_alive),
@@ -99,8 +108,13 @@ impl GlobalStats {
             requests: l(&self.requests),
             requests_failed: l(&self.requests_failed),
             contract_violations: l(&self.contract_violations),
+            census: Census {
+                deadlines_expired: l(&self.deadlines_expired),
+                ..Census::default()
+            },
         };
-        for s in live {
+        for (s, c) in live {
+            t.census.add(&c);
             t.bytes_sent += s.bytes_sent;
             t.bytes_received += s.bytes_received;
             t.ops_started += s.ops_started;
@@ -179,9 +193,11 @@ impl<P: Provider, R: Request<P>> Shared<P, R> {
         self.complete_socket_request(req, status, reply, info, buf);
     }
 
-    /// Completes a request with success and the reply struct `m` (counted engine-wide).
+    /// Completes a request with success and the reply struct `m`, written in the request's ABI
+    /// version (counted engine-wide).
     pub fn reply<M: Message>(&self, req: R, m: &M) {
-        let b = m.as_bytes();
+        let mut m = *m;
+        let b = crate::socket::ops::versioned(&req, &mut m);
         self.complete_engine_request(req, NtStatus::STATUS_SUCCESS, b, b.len(), None);
     }
 
@@ -207,7 +223,10 @@ impl<P: Provider, R: Request<P>> Shared<P, R> {
     /// Global figures: the retired totals plus every live socket's.
     pub fn snapshot(&self) -> Stats {
         let live: Vec<SockRef<P, R>> = self.sockets.lock().iter().map(|(_, s)| s.clone()).collect();
-        self.stats.snapshot(live.iter().map(|s| s.state.lock().stats))
+        self.stats.snapshot(live.iter().map(|s| {
+            let st = s.state.lock();
+            (st.stats, s.census(&st))
+        }))
     }
 
     /// Adds a new socket object to the registry (`make` receives its registry key).
@@ -223,11 +242,14 @@ impl<P: Provider, R: Request<P>> Shared<P, R> {
 
     /// A socket's teardown finished: forget it, drop its live reference.
     pub fn socket_finished(&self, sock: &SocketObj<P, R>) {
-        let stats = sock.state.lock().stats;
+        let (stats, expired) = {
+            let st = sock.state.lock();
+            (st.stats, st.extras_ref().map_or(0, |e| e.deadlines_expired))
+        };
         let removed = self.sockets.lock().remove(sock.registry_key);
         // Retired after leaving the registry: a concurrent snapshot may miss this socket's
         // figures for a moment, but never counts them twice.
-        self.stats.retire(&stats);
+        self.stats.retire(&stats, expired);
         drop(removed);
         self.stats.sockets_alive.fetch_sub(1, Ordering::Relaxed);
         self.live_release();

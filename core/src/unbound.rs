@@ -8,8 +8,13 @@
 //!   first (`acquire_nested`), so the count never touches zero in between.
 //! - Its record in `client.unbound` lives from before the call until the completion; a cancel
 //!   that arrives while the call runs is sent when it returns ([`CancelState`]).
+//! - A deadline (RESOLVE's `timeout_ms`) is a provider timer started once the call returned with
+//!   the operation pending; it holds its own (nested) reference on the live count until it fired
+//!   or was cancelled, so unload never reports idle with a timer still to fire. When it fires the
+//!   operation is cancelled and marked `timed_out`: its failure is then STATUS_IO_TIMEOUT; a
+//!   result that arrives anyway is returned.
 
-use crate::cancel::CancelState;
+use crate::cancel::{CancelState, Deadline};
 use crate::client::Client;
 use crate::provider::{Completion, CompletionSink, OpOutput, OpValue, Provider, SocketParams};
 use crate::request::{CancelToken, Request};
@@ -21,11 +26,20 @@ use alloc::boxed::Box;
 use wsksock_abi::msg::{HandleReply, Message, ResolveReply, RESOLVE_MAX_ADDRS};
 use wsksock_abi::{NtStatus, SockAddr};
 
-/// Starts an operation that has no socket yet; `issue` makes the provider call.
+/// The record of an unbound operation in flight.
+pub(crate) struct UnboundRec<P: Provider> {
+    pub cancel: CancelState<P>,
+    /// Its deadline timer, once started.
+    pub deadline: Option<P::TimerRef>,
+}
+
+/// Starts an operation that has no socket yet; `issue` makes the provider call. With
+/// `deadline_ms` it is cancelled when that many milliseconds passed (module docs).
 pub(crate) fn start<P: Provider, R: Request<P>>(
     this: &Arc<Client<P, R>>,
     kind: UnboundKind,
     mut req: R,
+    deadline_ms: Option<u32>,
     issue: impl FnOnce(&P, Completion<P>) -> Option<P::OpRef>,
 ) {
     let shared = &this.shared;
@@ -44,7 +58,10 @@ pub(crate) fn start<P: Provider, R: Request<P>>(
         if let Some(key) = key {
             let target = this.clone();
             req.set_cancel(CancelToken::new(Box::new(move || cancel(&target, key))));
-            let rec = CancelState::issuing();
+            let rec = UnboundRec {
+                cancel: CancelState::issuing(),
+                deadline: None,
+            };
             let inserted = st.unbound.insert(rec);
             debug_assert_eq!(inserted.ok(), Some(key));
         }
@@ -64,20 +81,86 @@ pub(crate) fn start<P: Provider, R: Request<P>>(
         req,
     };
     let opref = issue(&shared.provider, Completion::new(Box::new(sink)));
-    let cancel = {
+    let (cancel, arm) = {
         let mut st = this.state.lock();
-        st.unbound.get_mut(key).and_then(|rec| rec.issued(opref))
+        match st.unbound.get_mut(key) {
+            Some(rec) => {
+                let cancel = rec.cancel.issued(opref);
+                let arm = deadline_ms.filter(|_| !rec.cancel.is_requested());
+                if arm.is_some() {
+                    // The timer's own reference, taken while the operation still holds one.
+                    shared.live.acquire_nested();
+                }
+                (cancel, arm)
+            }
+            None => (None, None),
+        }
     };
     if let Some(op) = cancel {
         shared.provider.cancel(&op);
     }
+    if let Some(ms) = arm {
+        arm_deadline(this, key, ms);
+    }
+}
+
+/// Starts the deadline timer of operation `key` (its live reference already taken) and stores it,
+/// or cancels it again if the operation completed meanwhile.
+fn arm_deadline<P: Provider, R: Request<P>>(this: &Arc<Client<P, R>>, key: Key, ms: u32) {
+    let shared = &this.shared;
+    let target = this.clone();
+    let t = shared
+        .provider
+        .start_timer(u64::from(ms), Box::new(move || deadline_fired(&target, key)));
+    let orphan = {
+        let mut st = this.state.lock();
+        match st.unbound.get_mut(key) {
+            Some(rec) => {
+                rec.deadline = Some(t);
+                None
+            }
+            None => Some(t),
+        }
+    };
+    if let Some(t) = orphan {
+        drop_deadline(shared, t);
+    }
+}
+
+/// Cancels a deadline timer no longer needed; if it will never run, drops its live reference.
+fn drop_deadline<P: Provider, R: Request<P>>(shared: &Shared<P, R>, t: P::TimerRef) {
+    if shared.provider.cancel_timer(&t) {
+        drop(t);
+        shared.live_release();
+    }
+}
+
+/// Operation `key`'s deadline passed: cancel it, report its failure as a timeout.
+fn deadline_fired<P: Provider, R: Request<P>>(this: &Client<P, R>, key: Key) {
+    let op = {
+        let mut st = this.state.lock();
+        st.unbound.get_mut(key).and_then(|rec| {
+            rec.deadline = None;
+            match rec.cancel.request_timeout() {
+                Deadline::Passed(cancel) => {
+                    this.shared.stats.deadline_expired();
+                    cancel
+                }
+                Deadline::CancelledBefore => None,
+            }
+        })
+    };
+    if let Some(op) = op {
+        this.shared.provider.cancel(&op);
+    }
+    this.shared.live_release();
 }
 
 /// The request's own cancellation (`IoCancelIrp` on it).
 fn cancel<P: Provider, R: Request<P>>(this: &Client<P, R>, key: Key) {
     let op = {
         let mut st = this.state.lock();
-        st.unbound.get_mut(key).and_then(CancelState::request)
+        st.unbound.get_mut(key).and_then(|rec| rec.cancel.request())
     };
     if let Some(op) = op {
         this.shared.provider.cancel(&op);
@@ -107,15 +190,23 @@ impl<P: Provider, R: Request<P>> CompletionSink<P> for UnboundSink<P, R> {
             req,
         } = *self;
         let shared = client.shared.clone();
-        let known = client.state.lock().unbound.remove(key).is_some();
-        if !known {
-            shared.stats.contract_violation();
+        let rec = client.state.lock().unbound.remove(key);
+        let mut out = out;
+        match &rec {
+            None => shared.stats.contract_violation(),
+            Some(rec) if rec.cancel.is_timed_out() && out.status.is_error() => {
+                out.status = NtStatus::STATUS_IO_TIMEOUT;
+            }
+            Some(_) => {}
         }
         client.release_pending();
         shared
             .stats
             .op_completed(out.status == NtStatus::STATUS_CANCELLED);
         complete(&shared, &client, kind, req, out);
+        if let Some(t) = rec.and_then(|r| r.deadline) {
+            drop_deadline(&shared, t);
+        }
         // This operation's live reference goes last: a socket it created took its own first.
         shared.live_release();
     }

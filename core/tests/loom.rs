@@ -22,6 +22,8 @@
 //! | `loom_linger_timer_racing_a_pending_graceful_disconnect` | linger timer vs the graceful disconnect completing, close completing asynchronously |
 //! | `loom_unload_racing_a_lingering_close` | unload vs a CLOSE arming its linger timer |
 //! | `loom_unload_racing_an_abortive_teardown` | unload vs the timers, an abortive disconnect pending |
+//! | `loom_deadline_racing_completion` | a request's deadline timer vs its completion with data |
+//! | `loom_deadline_racing_the_close` | a request's deadline timer vs the abortive CLOSE of its handle |
 #![cfg(loom)]
 
 mod support;
@@ -188,24 +190,82 @@ fn loom_cancel_racing_completion() {
     model(|| {
         let f = Fixture::connected();
         let recv = f.go(recv_req(f.handle, 4));
-        let id = f.provider.pending_of(CallKind::Receive)[0];
         let r2 = recv.clone();
-        let t = thread::spawn(move || r2.cancel());
-        f.provider.complete(id, NtStatus::STATUS_SUCCESS, 2);
-        t.join().unwrap();
-        assert_eq!(recv.completions(), 1, "exactly once");
-        let o = recv.outcome().unwrap();
-        match o.status {
-            NtStatus::STATUS_SUCCESS => assert_eq!(o.info, 2, "data is never lost"),
-            NtStatus::STATUS_CANCELLED => {}
-            other => panic!("{other:?}"),
-        }
-        drop(recv);
+        completion_racing(&f, recv, move || r2.cancel(), NtStatus::STATUS_CANCELLED);
+    });
+}
+
+/// The pending receive `recv` completes with 2 bytes here while `other` runs on another thread:
+/// it completes exactly once, with the data or `alternative`; then the socket closes, finishes,
+/// and leaves no timer behind.
+fn completion_racing(
+    f: &Fixture,
+    recv: support::treq::Slot,
+    other: impl FnOnce() + Send + 'static,
+    alternative: NtStatus,
+) {
+    let id = f.provider.pending_of(CallKind::Receive)[0];
+    let t = thread::spawn(other);
+    f.provider.complete(id, NtStatus::STATUS_SUCCESS, 2);
+    t.join().unwrap();
+    assert_eq!(recv.completions(), 1, "exactly once");
+    let o = recv.outcome().unwrap();
+    match o.status {
+        NtStatus::STATUS_SUCCESS => assert_eq!(o.info, 2, "data is never lost"),
+        st if st == alternative => {}
+        other => panic!("{other:?}"),
+    }
+    drop(recv);
+    f.provider.set_auto(CallKind::Disconnect { abortive: true }, true);
+    f.go(close_req(f.handle, CloseMode::Abortive, 0, false))
+        .expect_ok();
+    f.unload_clean();
+    assert!(f.freed());
+    assert_eq!(f.provider.timers(), 0, "no timer outlives its socket");
+}
+
+/// A receive's deadline fires on another thread while the receive completes with data here:
+/// exactly one completion, with the data or STATUS_IO_TIMEOUT; no timer outlives the socket.
+#[test]
+fn loom_deadline_racing_completion() {
+    model(|| {
+        let f = Fixture::connected();
+        let recv = f.go(recv_req_within(f.handle, 4, 100));
+        let p2 = f.provider.clone();
+        completion_racing(
+            &f,
+            recv,
+            move || {
+                p2.fire_timers();
+            },
+            NtStatus::STATUS_IO_TIMEOUT,
+        );
+    });
+}
+
+/// A receive's deadline fires on another thread while its handle is closed abortively here:
+/// the receive ends once (cancelled by the close, or timed out), and the socket finishes only
+/// when no deadline timer can fire any more.
+#[test]
+fn loom_deadline_racing_the_close() {
+    model(|| {
+        let f = Fixture::connected();
         f.provider.set_auto(CallKind::Disconnect { abortive: true }, true);
+        let recv = f.go(recv_req_within(f.handle, 4, 100));
+        let p2 = f.provider.clone();
+        let t = thread::spawn(move || p2.fire_timers());
         f.go(close_req(f.handle, CloseMode::Abortive, 0, false))
             .expect_ok();
-        assert!(f.freed());
+        t.join().unwrap();
+        assert_eq!(recv.completions(), 1, "exactly once");
+        let st = recv.outcome().unwrap().status;
+        assert!(
+            matches!(st, NtStatus::STATUS_CANCELLED | NtStatus::STATUS_IO_TIMEOUT),
+            "{st:?}"
+        );
         f.unload_clean();
+        assert!(f.freed());
+        assert_eq!(f.provider.timers(), 0);
     });
 }
 

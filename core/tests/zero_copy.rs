@@ -291,6 +291,9 @@ impl Request<ZProv> for ZReq {
     fn requestor(&self) -> RequestorMode {
         RequestorMode::Kernel
     }
+    fn process(&self) -> u64 {
+        0
+    }
     fn input(&self) -> &[u8] {
         &self.input
     }

@@ -65,11 +65,13 @@ pub enum Call {
     Resolve,
     /// `cancel` (IoCancelIrp): a call on the socket of the operation it names.
     Cancel,
+    /// `wait_peer_close` (the disconnect event).
+    WaitPeerClose,
 }
 
 impl Call {
     /// Every call, in trait order.
-    pub const ALL: [Call; 16] = [
+    pub const ALL: [Call; 17] = [
         Call::CreateSocket,
         Call::Bind,
         Call::Listen,
@@ -86,6 +88,7 @@ impl Call {
         Call::GetAddress,
         Call::Resolve,
         Call::Cancel,
+        Call::WaitPeerClose,
     ];
 
     /// The trait method's name.
@@ -107,6 +110,7 @@ impl Call {
             Call::GetAddress => "get_address",
             Call::Resolve => "resolve",
             Call::Cancel => "cancel",
+            Call::WaitPeerClose => "wait_peer_close",
         }
     }
 

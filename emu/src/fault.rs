@@ -695,6 +695,12 @@ impl<P: Provider> Provider for FaultInjector<P> {
         })
     }
 
+    fn wait_peer_close(&self, s: &Self::Socket, done: Completion<Self>) -> Option<P::OpRef> {
+        self.on_socket(s, Call::WaitPeerClose, None, done, |p, s, _, d| {
+            p.wait_peer_close(s, d)
+        })
+    }
+
     fn resolve(
         &self,
         node: &str,

@@ -27,6 +27,6 @@ pub mod verifier;
 pub use buffer::EmuBuffer;
 pub use checker::{Call, Checker, Violation, ViolationKind};
 pub use fault::{FaultAction, FaultEvent, FaultInjector, FaultPlan, FaultSocket};
-pub use host::{HostOp, HostProvider, HostSocket, HostTimer};
+pub use host::{HostOp, HostProvider, HostSocket, HostTimer, Recorded};
 pub use profile::{CompletionMode, Config, Profile, WINE_MAX_PENDING};
 pub use verifier::{VerifiedOp, VerifiedSocket, Verifier};

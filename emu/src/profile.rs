@@ -51,6 +51,10 @@ pub struct Config {
     pub drain_poll: Duration,
     /// Delivery threads of [`CompletionMode::Concurrent`].
     pub delivery_threads: usize,
+    /// Keep a log of the calls whose arguments tests check ([`crate::HostProvider::recorded`]):
+    /// socket creations with their owner, sends and receives with their flags. Off by default
+    /// (the log grows with every send).
+    pub record_calls: bool,
 }
 
 impl Default for Config {
@@ -60,6 +64,7 @@ impl Default for Config {
             completions: CompletionMode::Inline,
             drain_poll: Duration::from_millis(2),
             delivery_threads: 3,
+            record_calls: false,
         }
     }
 }
@@ -71,6 +76,13 @@ impl Config {
             profile,
             ..Config::default()
         }
+    }
+
+    /// These settings with the call log on or off.
+    #[must_use]
+    pub fn record_calls(mut self, on: bool) -> Self {
+        self.record_calls = on;
+        self
     }
 
     /// These settings with another completion mode.

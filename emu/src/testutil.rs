@@ -2,11 +2,12 @@
 //! channel, waited for with a timeout so a hang fails the test instead of sticking.
 //!
 //! ```no_run
-//! use wsksock_core::{Family, Provider, SocketKind, SocketParams};
+//! use wsksock_core::{Family, Owner, Provider, SocketKind, SocketParams};
 //! use wsksock_emu::{testutil::completion, HostProvider};
 //! let p = HostProvider::new().unwrap();
 //! let (done, waiter) = completion::<HostProvider>();
-//! p.create_socket(SocketParams { family: Family::V4, kind: SocketKind::Stream }, done);
+//! let params = SocketParams { family: Family::V4, kind: SocketKind::Stream, owner: Owner::System };
+//! p.create_socket(params, done);
 //! let out = waiter.wait();
 //! assert!(out.status.is_success());
 //! ```
@@ -89,7 +90,11 @@ impl<P: Provider> Waiter<P> {
 pub fn socket_of<P: Provider>(out: OpOutput<P>) -> P::Socket {
     match out.value {
         OpValue::Socket(s) | OpValue::Accepted { socket: s, .. } => s,
-        OpValue::None | OpValue::Address(_) | OpValue::Addresses(_) | OpValue::Value(_) => {
+        OpValue::None
+        | OpValue::Address(_)
+        | OpValue::Addresses(_)
+        | OpValue::Value(_)
+        | OpValue::PeerClosed(_) => {
             panic!("expected a socket, got status {:?} without one", out.status)
         }
     }
@@ -124,8 +129,14 @@ impl<'a, P: Provider> Blocking<'a, P> {
     #[track_caller]
     pub fn create(&self, family: wsksock_core::Family, kind: wsksock_core::SocketKind) -> OpOutput<P> {
         let (done, w) = completion();
-        self.p
-            .create_socket(wsksock_core::SocketParams { family, kind }, done);
+        self.p.create_socket(
+            wsksock_core::SocketParams {
+                family,
+                kind,
+                owner: wsksock_core::Owner::System,
+            },
+            done,
+        );
         w.wait()
     }
 

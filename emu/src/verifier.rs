@@ -337,6 +337,12 @@ impl<P: Provider> Provider for Verifier<P> {
         })
     }
 
+    fn wait_peer_close(&self, s: &Self::Socket, done: Completion<Self>) -> Option<Self::OpRef> {
+        self.on_socket(s, Call::WaitPeerClose, None, done, |p, s, _, d| {
+            p.wait_peer_close(s, d)
+        })
+    }
+
     fn resolve(
         &self,
         node: &str,

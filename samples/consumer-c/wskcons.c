@@ -17,7 +17,8 @@
  *        NoFileObject (the NTSTATUS of a request sent without a file object, which must be
  *        STATUS_INVALID_DEVICE_REQUEST — see scenario), BadKernelBuffer (the first NTSTATUS of
  *        the *_KERNEL requests with bad buffers that was not STATUS_INVALID_USER_BUFFER, 0 if
- *        none — see scenario).
+ *        none — see scenario), OldCode (the NTSTATUS of a STATISTICS sent with its ABI
+ *        version-2 code, which a kernel caller may still use — see scenario).
  *
  * Build (see xtask/src/wine_test/build.rs):
  *   x86_64-w64-mingw32-gcc -O2 -Wall -Wextra -Werror -I<ddk> -I abi/include -shared -nostdlib \
@@ -172,6 +173,7 @@ typedef struct RESULT {
     ULONG intact;
     NTSTATUS no_file_object; /* the answer to the request without a file object */
     NTSTATUS bad_kernel_buffer; /* the first wrong answer to a *_KERNEL request with a bad buffer */
+    NTSTATUS old_code; /* the answer to a request with an ABI version-2 control code */
 } RESULT;
 
 #define STEP(n, expr)                  \
@@ -192,6 +194,8 @@ static void scenario(CONSUMER *c, USHORT port, ULONG send_bytes, ULONG expect, R
         WSKSOCK_ADDRESSED_REQUEST addressed;
         WSKSOCK_CLOSE_REQUEST close_req;
         WSKSOCK_CLOSE_REPLY close_reply;
+        WSKSOCK_HANDLE_REQUEST handle_req;
+        WSKSOCK_STATISTICS_REPLY stats;
     } b;
     WSKSOCK_DATA_REQUEST data;
     WSKSOCK_HANDLE h = { 0, 0 };
@@ -293,6 +297,17 @@ static void scenario(CONSUMER *c, USHORT port, ULONG send_bytes, ULONG expect, R
     }
     STEP(15, r->received == expect ? STATUS_SUCCESS : STATUS_UNSUCCESSFUL);
 
+    /*
+     * A consumer built against a header older than ABI version 3 sends the codes it knew, all
+     * FILE_ANY_ACCESS: STATISTICS was CTL_CODE(0x8A5C, 0x810, METHOD_BUFFERED, FILE_ANY_ACCESS).
+     * A kernel caller's old code is served as today's (docs/ABI.md, "Versions"), headed version 2.
+     */
+    RtlZeroMemory(&b, sizeof(b));
+    b.handle_req.header = header(sizeof(b.handle_req));
+    b.handle_req.header.version = 2;
+    r->old_code = call(c, 0x8A5C2040u, &b, sizeof(b.handle_req), &b, sizeof(b.stats), &n);
+    STEP(17, r->old_code);
+
 out:
     if (h.generation != 0) {
         NTSTATUS st;
@@ -371,6 +386,7 @@ NTSTATUS NTAPI DriverEntry(PDRIVER_OBJECT driver, PUNICODE_STRING registry)
     set_dword(key, L"Opened", c.opened);
     set_dword(key, L"NoFileObject", (ULONG)r.no_file_object);
     set_dword(key, L"BadKernelBuffer", (ULONG)r.bad_kernel_buffer);
+    set_dword(key, L"OldCode", (ULONG)r.old_code);
     ZwClose(key);
     return STATUS_SUCCESS;
 }

@@ -10,6 +10,9 @@
 //! | `e2e_sockets` | listen/accept with std clients; listener close races; IPv6 loopback; UDP (Wine: none) |
 //! | `e2e_lifecycle` | unload with stalled teardowns; peer reset; half close; cancel without close and racing data; cleanup of a channel in use; Wine's 10-operation limit |
 //! | `e2e_cli` | the `wsksock` binary: `send --json`, `close-race --json`, `demo`, bad input |
+//! | `e2e_deadlines` | request deadlines (receive, send, connect, accept, datagrams, resolve), SO_RCVTIMEO / SO_SNDTIMEO, data kept past a deadline, what a timed-out send leaves on the wire |
+//! | `e2e_peer_close` | WAIT_PEER_CLOSE on FIN, RST, keepalive finding a dead peer; cancel and close; owning process and per-call flags as the emulator's log shows them |
+//! | `e2e_cli_verbs` | the `connect`, `listen`, `recv`, `wait-close` and `stats` verbs |
 //!
 //! - [`rig`]: the engine over a fresh emulator of one profile, with a watchdog; every test ends
 //!   with [`rig::Rig::finish`] — unload reported idle, no socket left, WSK checker clean.
@@ -25,7 +28,7 @@ pub mod ops;
 pub mod rig;
 pub mod wire;
 
-pub use rig::{run, run_concurrent, run_deferred, run_with, Rig};
+pub use rig::{run, run_concurrent, run_deferred, run_recording, run_with, Rig};
 pub use wsksock_abi::{Handle, NtStatus};
 pub use wsksock_emu::Profile;
 pub use wsksock_tools::peer::{End, Report};

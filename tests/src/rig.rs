@@ -50,7 +50,24 @@ impl Rig {
     /// ([`CompletionMode::Deferred`]: nothing completes inside its call — the most asynchronous
     /// schedule).
     pub fn with_completions(profile: Profile, completions: CompletionMode, config: Config) -> Rig {
-        let emu = wsksock_emu::Config::with_profile(profile).completions(completions);
+        Rig::with_emulator(
+            wsksock_emu::Config::with_profile(profile).completions(completions),
+            config,
+        )
+    }
+
+    /// A fresh engine whose emulator logs the calls whose arguments tests check (socket owners,
+    /// data flags: [`HostProvider::recorded`]).
+    pub fn recording(profile: Profile) -> Rig {
+        let emu = wsksock_emu::Config::with_profile(profile)
+            .completions(completions_from_env())
+            .record_calls(true);
+        Rig::with_emulator(emu, Config::default())
+    }
+
+    /// A fresh engine with `config` over an emulator with `emu`.
+    pub fn with_emulator(emu: wsksock_emu::Config, config: Config) -> Rig {
+        let (profile, completions) = (emu.profile, emu.completions);
         let provider = HostProvider::with_config(emu).expect("start the emulator");
         let device = HostDevice::with_provider(provider.clone(), config);
         Rig {
@@ -75,6 +92,11 @@ impl Rig {
     /// Whether this is Wine 8's WSK.
     pub fn is_wine(&self) -> bool {
         self.profile == Profile::Wine8
+    }
+
+    /// The emulator (its call log, its checker).
+    pub fn provider(&self) -> &HostProvider {
+        &self.provider
     }
 
     /// The device (engine statistics, extra channels).
@@ -130,6 +152,16 @@ impl Rig {
 #[track_caller]
 pub fn run(profile: Profile, limit: Duration, scenario: impl FnOnce(&Rig) + Send + 'static) {
     run_with(profile, Config::default(), limit, scenario);
+}
+
+/// [`run`] over an emulator that logs calls ([`Rig::recording`]).
+#[track_caller]
+pub fn run_recording(profile: Profile, limit: Duration, scenario: impl FnOnce(&Rig) + Send + 'static) {
+    with_timeout(limit, move || {
+        let rig = Rig::recording(profile);
+        scenario(&rig);
+        rig.finish();
+    });
 }
 
 /// [`run`] with an engine [`Config`].

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use wsksock_abi::msg::{self, Message};
 use wsksock_abi::{Handle, NtStatus, Op, SockAddr};
-use zerocopy::FromBytes;
+use zerocopy::{FromBytes, IntoBytes};
 
 pub use wsksock_abi::msg::CloseMode;
 pub use wsksock_abi::msg::SocketKind;
@@ -144,7 +144,15 @@ impl Client {
 
     /// ACCEPT (pends until a connection arrives).
     pub fn accept(&self, h: Handle) -> Pending {
-        let input = req::<msg::HandleRequest>(|m| m.handle = h);
+        self.accept_within(h, msg::TIMEOUT_DEFAULT)
+    }
+
+    /// ACCEPT with a deadline (`timeout_ms`: [`msg::TIMEOUT_DEFAULT`] none, or milliseconds).
+    pub fn accept_within(&self, h: Handle, timeout_ms: u32) -> Pending {
+        let input = req::<msg::AcceptRequest>(|m| {
+            m.handle = h;
+            m.timeout_ms = timeout_ms;
+        });
         self.submit(Op::Accept, input, Output::Reply(size_of::<msg::AcceptReply>()))
     }
 
@@ -155,18 +163,46 @@ impl Client {
 
     /// CONNECT (pends).
     pub fn connect(&self, h: Handle, remote: SocketAddr) -> Pending {
-        self.submit(Op::Connect, Self::addressed(h, remote), Output::Reply(0))
+        self.connect_within(h, remote, msg::TIMEOUT_DEFAULT)
+    }
+
+    /// CONNECT with a deadline in milliseconds ([`msg::TIMEOUT_DEFAULT`]: none).
+    pub fn connect_within(&self, h: Handle, remote: SocketAddr, timeout_ms: u32) -> Pending {
+        let mut input = msg::AddressedRequest::new_zeroed_with_header();
+        input.handle = h;
+        input.addr = SockAddr::from(remote);
+        input.timeout_ms = timeout_ms;
+        self.submit(Op::Connect, input.as_bytes().to_vec(), Output::Reply(0))
     }
 
     /// SOCKET + BIND (any address of the family) + CONNECT, waiting for each.
     pub fn connect_to(&self, remote: SocketAddr) -> Result<Handle, Error> {
+        self.connect_to_within(remote, msg::TIMEOUT_DEFAULT)
+    }
+
+    /// [`Client::connect_to`] with a deadline on the CONNECT.
+    pub fn connect_to_within(&self, remote: SocketAddr, timeout_ms: u32) -> Result<Handle, Error> {
         let h = self.socket_for(&remote, SocketKind::Stream)?;
         let any: SocketAddr = if remote.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }
             .parse()
             .expect("literal");
-        let done = self
-            .bind(h, any)
-            .and_then(|()| self.call(Op::Connect, Self::addressed(h, remote), 0));
+        let done = self.bind(h, any).and_then(|()| {
+            let c = self
+                .connect_within(h, remote, timeout_ms)
+                .wait_timeout(SYNC_TIMEOUT.max(Duration::from_millis(u64::from(timeout_ms) + 1000)))
+                .ok_or(Error {
+                    op: Op::Connect,
+                    status: NtStatus::STATUS_TIMEOUT,
+                })?;
+            if c.status.is_success() {
+                Ok(())
+            } else {
+                Err(Error {
+                    op: Op::Connect,
+                    status: c.status,
+                })
+            }
+        });
         if let Err(e) = done {
             let _ = self.close(h, CloseMode::Abortive, false);
             return Err(e);
@@ -176,28 +212,62 @@ impl Client {
 
     /// SEND of `data` (pends until the transport took all of it).
     pub fn send(&self, h: Handle, data: Vec<u8>) -> Pending {
-        let input = req::<msg::DataRequest>(|m| m.handle = h);
+        self.send_with(h, data, 0, msg::TIMEOUT_DEFAULT)
+    }
+
+    /// SEND with flags ([`msg::DATA_FLAG_NODELAY`]) and a deadline ([`msg::TIMEOUT_DEFAULT`]:
+    /// the socket's SO_SNDTIMEO).
+    pub fn send_with(&self, h: Handle, data: Vec<u8>, flags: u32, timeout_ms: u32) -> Pending {
+        let input = req::<msg::DataRequest>(|m| {
+            m.handle = h;
+            m.flags = flags;
+            m.timeout_ms = timeout_ms;
+        });
         self.submit(Op::Send, input, Output::Data(data))
     }
 
     /// RECEIVE of up to `len` bytes (pends until data, FIN, or an error).
     pub fn receive(&self, h: Handle, len: usize) -> Pending {
-        let input = req::<msg::DataRequest>(|m| m.handle = h);
+        self.receive_with(h, len, 0, msg::TIMEOUT_DEFAULT)
+    }
+
+    /// RECEIVE with flags ([`msg::DATA_FLAG_WAITALL`]) and a deadline ([`msg::TIMEOUT_DEFAULT`]:
+    /// the socket's SO_RCVTIMEO).
+    pub fn receive_with(&self, h: Handle, len: usize, flags: u32, timeout_ms: u32) -> Pending {
+        let input = req::<msg::DataRequest>(|m| {
+            m.handle = h;
+            m.flags = flags;
+            m.timeout_ms = timeout_ms;
+        });
         self.submit(Op::Receive, input, Output::Data(vec![0; len]))
     }
 
     /// SEND_TO.
     pub fn send_to(&self, h: Handle, data: Vec<u8>, remote: SocketAddr) -> Pending {
+        self.send_to_within(h, data, remote, msg::TIMEOUT_DEFAULT)
+    }
+
+    /// SEND_TO with a deadline.
+    pub fn send_to_within(&self, h: Handle, data: Vec<u8>, remote: SocketAddr, timeout_ms: u32) -> Pending {
         let input = req::<msg::DatagramRequest>(|m| {
             m.handle = h;
             m.addr = SockAddr::from(remote);
+            m.timeout_ms = timeout_ms;
         });
         self.submit(Op::SendTo, input, Output::Data(data))
     }
 
     /// RECEIVE_FROM of up to `len` payload bytes.
     pub fn receive_from(&self, h: Handle, len: usize) -> Pending {
-        let input = req::<msg::DatagramRequest>(|m| m.handle = h);
+        self.receive_from_within(h, len, msg::TIMEOUT_DEFAULT)
+    }
+
+    /// RECEIVE_FROM with a deadline.
+    pub fn receive_from_within(&self, h: Handle, len: usize, timeout_ms: u32) -> Pending {
+        let input = req::<msg::DatagramRequest>(|m| {
+            m.handle = h;
+            m.timeout_ms = timeout_ms;
+        });
         self.submit(
             Op::ReceiveFrom,
             input,
@@ -356,6 +426,17 @@ impl Client {
 
     /// RESOLVE.
     pub fn resolve(&self, node: &str, addr_family: u16, port: u16) -> Result<Vec<SocketAddr>, Error> {
+        self.resolve_within(node, addr_family, port, msg::TIMEOUT_DEFAULT)
+    }
+
+    /// RESOLVE with a deadline in milliseconds ([`msg::TIMEOUT_DEFAULT`]: none).
+    pub fn resolve_within(
+        &self,
+        node: &str,
+        addr_family: u16,
+        port: u16,
+        timeout_ms: u32,
+    ) -> Result<Vec<SocketAddr>, Error> {
         let bad = Error {
             op: Op::Resolve,
             status: NtStatus::STATUS_INVALID_PARAMETER,
@@ -366,6 +447,7 @@ impl Client {
         let input = req::<msg::ResolveRequest>(|m| {
             m.family = addr_family;
             m.port = port;
+            m.timeout_ms = timeout_ms;
             m.node[..node.len()].copy_from_slice(node.as_bytes());
         });
         let r: msg::ResolveReply = self.call_reply(Op::Resolve, input)?;
@@ -374,6 +456,26 @@ impl Client {
             .take(r.count as usize)
             .filter_map(SockAddr::to_socket_addr)
             .collect())
+    }
+
+    /// WAIT_PEER_CLOSE (pends until the peer's FIN or RST, or the connection fails).
+    pub fn wait_peer_close(&self, h: Handle) -> Pending {
+        let input = req::<msg::HandleRequest>(|m| m.handle = h);
+        self.submit(
+            Op::WaitPeerClose,
+            input,
+            Output::Reply(size_of::<msg::PeerCloseReply>()),
+        )
+    }
+
+    /// Decodes a completed WAIT_PEER_CLOSE: how the connection ended, and the status it reported.
+    pub fn peer_closed(c: &Completed) -> Result<(msg::PeerClose, NtStatus), Error> {
+        let r: msg::PeerCloseReply = reply(Op::WaitPeerClose, c)?;
+        let how = msg::PeerClose::try_from(r.event).map_err(|status| Error {
+            op: Op::WaitPeerClose,
+            status,
+        })?;
+        Ok((how, NtStatus(r.status)))
     }
 
     /// CLIENT_INFO.

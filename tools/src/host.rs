@@ -22,6 +22,7 @@ pub struct HostRequest {
     output: Option<Output>,
     output_len: usize,
     mode: RequestorMode,
+    process: u64,
     slot: Slot,
 }
 
@@ -40,6 +41,10 @@ impl<P: Provider<Buffer = EmuBuffer>> Request<P> for HostRequest {
 
     fn requestor(&self) -> RequestorMode {
         self.mode
+    }
+
+    fn process(&self) -> u64 {
+        self.process
     }
 
     fn input(&self) -> &[u8] {
@@ -117,19 +122,31 @@ impl<P: Provider<Buffer = EmuBuffer>> HostDevice<P> {
         &self.engine
     }
 
-    /// Opens a channel (IRP_MJ_CREATE) with read and write access.
+    /// Opens a channel (IRP_MJ_CREATE) whose requests come from this process, in user mode,
+    /// with read and write access.
     pub fn open(&self) -> Result<HostChannel<P>, NtStatus> {
-        self.open_with_access(FILE_READ_DATA | FILE_WRITE_DATA)
+        self.open_as_process(u64::from(std::process::id()))
+    }
+
+    /// Opens a user-mode channel whose requests name `process` as their sender (as the driver
+    /// names the requesting process: sockets it creates are attributed to it).
+    pub fn open_as_process(&self, process: u64) -> Result<HostChannel<P>, NtStatus> {
+        self.open_with(process, FILE_READ_DATA | FILE_WRITE_DATA)
     }
 
     /// Opens a channel whose "handle" was granted only `granted` of `FILE_READ_DATA` (1) and
     /// `FILE_WRITE_DATA` (2): the I/O manager's access check on the control codes' access bits.
     pub fn open_with_access(&self, granted: u32) -> Result<HostChannel<P>, NtStatus> {
+        self.open_with(u64::from(std::process::id()), granted)
+    }
+
+    fn open_with(&self, process: u64, granted: u32) -> Result<HostChannel<P>, NtStatus> {
         Ok(HostChannel {
             engine: self.engine.clone(),
             client: self.engine.open_client()?,
             kernel: false,
             granted,
+            process,
         })
     }
 
@@ -163,6 +180,7 @@ pub struct HostChannel<P: Provider<Buffer = EmuBuffer> = HostProvider> {
     /// The data access the "handle" was granted (user mode only: the I/O manager does not check
     /// an IRP a kernel caller builds).
     granted: u32,
+    process: u64,
 }
 
 impl<P: Provider<Buffer = EmuBuffer>> HostChannel<P> {
@@ -210,6 +228,7 @@ impl<P: Provider<Buffer = EmuBuffer>> Channel for HostChannel<P> {
             output: Some(output),
             output_len,
             mode,
+            process: self.process,
             slot: slot.clone(),
         };
         self.engine.dispatch(&self.client, req);

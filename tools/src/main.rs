@@ -41,6 +41,17 @@ enum Command {
     /// Bulk transfer and connect/send/close cycles through the driver vs a plain TcpStream on
     /// loopback, in the same run (table or --json).
     Bench(cmd::bench::Args),
+    /// Like `nc`: connects, pipes standard input to the socket and the socket to standard
+    /// output; at the end of input closes with the mode given.
+    Connect(cmd::connect::Args),
+    /// Like `nc -l`: listens, accepts, and pipes as `connect` does (`--once`: one connection).
+    Listen(cmd::listen::Args),
+    /// Connects and receives until FIN, N bytes or a receive's deadline; reports how it ended.
+    Recv(cmd::recv::Args),
+    /// Connects and waits for the peer's FIN or RST without receiving (WAIT_PEER_CLOSE).
+    WaitClose(cmd::wait_close::Args),
+    /// The driver's statistics: sockets by kind and state, operations, teardowns, bytes.
+    Stats(cmd::stats::Args),
 }
 
 fn main() -> ExitCode {
@@ -65,6 +76,11 @@ fn main() -> ExitCode {
             Command::CloseRace(a) => cmd::race::run(&session, a),
             Command::Check(a) => cmd::check::run(&session, a),
             Command::Bench(a) => cmd::bench::run(&session, a),
+            Command::Connect(a) => cmd::connect::run(&session, a),
+            Command::Listen(a) => cmd::listen::run(&session, a),
+            Command::Recv(a) => cmd::recv::run(&session, a),
+            Command::WaitClose(a) => cmd::wait_close::run(&session, a),
+            Command::Stats(a) => cmd::stats::run(&session, a),
         };
         let closed = session.close();
         r.and(closed)

@@ -21,7 +21,7 @@ use wsksock_abi::msg::{
 };
 use wsksock_abi::{parse, Handle, NtStatus, Op};
 use wsksock_core::{
-    Completion, CompletionSink, DataSource, Family, OpOutput, OpValue, Provider, Request, SocketKind,
+    Completion, CompletionSink, DataSource, Family, OpOutput, OpValue, Owner, Provider, Request, SocketKind,
     SocketParams,
 };
 
@@ -139,6 +139,7 @@ impl Baseline {
                     let params = SocketParams {
                         family: Family::V4,
                         kind: SocketKind::Stream,
+                        owner: Owner::System,
                     };
                     self.0
                         .provider
@@ -148,7 +149,7 @@ impl Baseline {
             },
             Op::Send | Op::Receive => {
                 let m = match parse::decode::<DataRequest>(req.input()) {
-                    Ok(m) if m.reserved == 0 && m.buffer == 0 && m.length == 0 => m,
+                    Ok(m) if m.timeout_ms == 0 && m.buffer == 0 && m.length == 0 => m,
                     Ok(_) => return fail(req, NtStatus::STATUS_INVALID_PARAMETER),
                     Err(e) => return fail(req, e),
                 };

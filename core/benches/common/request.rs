@@ -126,6 +126,10 @@ impl Request<Instant> for BReq {
         RequestorMode::Kernel
     }
 
+    fn process(&self) -> u64 {
+        0
+    }
+
     fn input(&self) -> &[u8] {
         self.input
     }

@@ -94,6 +94,61 @@ pub enum Conn {
     Reset,
 }
 
+/// What a socket rarely needs: the teardown's state and the extras, boxed together.
+pub(crate) struct Rare<P: Provider, R: Request<P>> {
+    pub teardown: Option<Teardown<P, R>>,
+    pub extras: Extras<P>,
+}
+
+/// What a socket rarely needs while open: its SO_RCVTIMEO / SO_SNDTIMEO and the bookkeeping of
+/// request deadlines.
+pub(crate) struct Extras<P: Provider> {
+    /// SO_RCVTIMEO in ms (0: none): the deadline of receives that give none.
+    pub receive_timeout_ms: u32,
+    /// SO_SNDTIMEO in ms (0: none): the deadline of sends that give none.
+    pub send_timeout_ms: u32,
+    /// Deadline timers started (or being started) that have neither fired nor been cancelled:
+    /// the object does not finish while one is (invariant 1).
+    pub deadline_timers: u32,
+    /// Deadlines of this socket's requests that passed while the request was pending.
+    pub deadlines_expired: u64,
+    /// The started deadline timers, by the key of their operation.
+    pub deadlines: Vec<(crate::slab::Key, P::TimerRef)>,
+}
+
+impl<P: Provider> Default for Extras<P> {
+    fn default() -> Self {
+        Extras {
+            receive_timeout_ms: 0,
+            send_timeout_ms: 0,
+            deadline_timers: 0,
+            deadlines_expired: 0,
+            deadlines: Vec::new(),
+        }
+    }
+}
+
+impl<P: Provider> Extras<P> {
+    /// Takes out the timer of operation `key`, if it was stored.
+    pub fn take_deadline(&mut self, key: crate::slab::Key) -> Option<P::TimerRef> {
+        let i = self.deadlines.iter().position(|(k, _)| *k == key)?;
+        Some(self.deadlines.swap_remove(i).1)
+    }
+}
+
+/// The deadline of a client's operation, as its request asked for it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Deadline {
+    /// None.
+    None,
+    /// This many milliseconds after the provider call returned.
+    After(u32),
+    /// The socket's SO_RCVTIMEO, if set.
+    ReceiveDefault,
+    /// The socket's SO_SNDTIMEO, if set.
+    SendDefault,
+}
+
 /// The mutable part of a socket, under its lock.
 pub(crate) struct SockState<P: Provider, R: Request<P>> {
     pub phase: Phase,
@@ -109,16 +164,51 @@ pub(crate) struct SockState<P: Provider, R: Request<P>> {
     pub linger: Option<u16>,
     /// What the teardown has to end on the wire.
     pub conn: Conn,
-    /// Allocated at the last close: an open socket does not carry the teardown's state.
-    pub teardown_state: Option<Box<Teardown<P, R>>>,
+    /// What an idle open socket does not carry: the teardown's state (from the last close) and
+    /// the extras (from their first use), in one box allocated on the first need of either.
+    pub rare: Option<Box<Rare<P, R>>>,
     pub stats: SocketStats,
 }
 
 impl<P: Provider, R: Request<P>> SockState<P, R> {
+    fn rare(&mut self) -> &mut Rare<P, R> {
+        self.rare.get_or_insert_with(|| {
+            Box::new(Rare {
+                teardown: None,
+                extras: Extras::default(),
+            })
+        })
+    }
+
     /// The teardown's state, allocated on first use.
     pub fn td(&mut self) -> &mut Teardown<P, R> {
-        self.teardown_state
-            .get_or_insert_with(|| Box::new(Teardown::new()))
+        self.rare().teardown.get_or_insert_with(Teardown::new)
+    }
+
+    /// The extras, allocated on first use.
+    pub fn extras(&mut self) -> &mut Extras<P> {
+        &mut self.rare().extras
+    }
+
+    /// The extras if they were ever used.
+    pub fn extras_ref(&self) -> Option<&Extras<P>> {
+        self.rare.as_deref().map(|r| &r.extras)
+    }
+
+    /// Deadline timers still outstanding.
+    pub fn deadline_timers(&self) -> u32 {
+        self.extras_ref().map_or(0, |e| e.deadline_timers)
+    }
+
+    /// The deadline in ms a request asking for `d` gets now (`None`: none).
+    pub fn resolve_deadline(&self, d: Deadline) -> Option<u32> {
+        let default = |f: fn(&Extras<P>) -> u32| self.extras_ref().map(f).filter(|&ms| ms != 0);
+        match d {
+            Deadline::None => None,
+            Deadline::After(ms) => Some(ms),
+            Deadline::ReceiveDefault => default(|e| e.receive_timeout_ms),
+            Deadline::SendDefault => default(|e| e.send_timeout_ms),
+        }
     }
 
     /// The one place the phase changes; a debug build checks the change is an edge of the
@@ -185,7 +275,7 @@ impl<P: Provider, R: Request<P>> SocketObj<P, R> {
             replying: 0,
             linger: None,
             conn: Conn::None,
-            teardown_state: None,
+            rare: None,
             stats: SocketStats::default(),
         };
         let lock = crate::provider::new_mutex(&shared.provider, state);
@@ -234,6 +324,55 @@ impl<P: Provider, R: Request<P>> SocketObj<P, R> {
         }
     }
 
+    /// SO_RCVTIMEO (`send` false) or SO_SNDTIMEO through handle `id`, in ms (0: none);
+    /// STATUS_INVALID_HANDLE if the handle was closed since its lookup.
+    pub fn timeout(&self, id: u32, send: bool) -> Result<u32, NtStatus> {
+        let st = self.state.lock();
+        if !st.handles.contains(id) {
+            return Err(NtStatus::STATUS_INVALID_HANDLE);
+        }
+        Ok(st.extras_ref().map_or(0, |e| {
+            if send {
+                e.send_timeout_ms
+            } else {
+                e.receive_timeout_ms
+            }
+        }))
+    }
+
+    /// Sets SO_RCVTIMEO or SO_SNDTIMEO through handle `id` (the engine keeps them).
+    pub fn set_timeout(&self, id: u32, send: bool, ms: u32) -> Result<(), NtStatus> {
+        let mut st = self.state.lock();
+        if !st.handles.contains(id) {
+            return Err(NtStatus::STATUS_INVALID_HANDLE);
+        }
+        if ms == 0 && st.rare.is_none() {
+            return Ok(());
+        }
+        let e = st.extras();
+        if send {
+            e.send_timeout_ms = ms;
+        } else {
+            e.receive_timeout_ms = ms;
+        }
+        Ok(())
+    }
+
+    /// What this socket adds to the census of STATISTICS (version 2 fields).
+    pub fn census(&self, st: &SockState<P, R>) -> Census {
+        let open = st.phase == Phase::Open;
+        let mut c = Census::default();
+        match self.kind {
+            SocketKind::Stream => c.open_stream = u32::from(open),
+            SocketKind::Datagram => c.open_datagram = u32::from(open),
+            SocketKind::Listen => c.open_listen = u32::from(open),
+        }
+        c.connected = u32::from(open && self.kind == SocketKind::Stream && st.conn == Conn::Connected);
+        c.teardowns = u32::from(!open && st.phase != Phase::Finished);
+        c.deadlines_expired = st.extras_ref().map_or(0, |e| e.deadlines_expired);
+        c
+    }
+
     /// Figures for STATISTICS.
     pub fn statistics(&self) -> StatisticsReply {
         use wsksock_abi::msg::Message;
@@ -249,7 +388,47 @@ impl<P: Provider, R: Request<P>> SocketObj<P, R> {
         r.ops_completed = st.stats.ops_completed;
         r.ops_cancelled = st.stats.ops_cancelled;
         r.ops_pending = st.ops.len() as u64;
+        self.census(&st).fill(&mut r);
         r
+    }
+}
+
+/// Sockets by kind and state, for STATISTICS (version 2): one socket's, or summed.
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+pub struct Census {
+    /// Open stream sockets.
+    pub open_stream: u32,
+    /// Open datagram sockets.
+    pub open_datagram: u32,
+    /// Open listening sockets.
+    pub open_listen: u32,
+    /// Open stream sockets that are connected.
+    pub connected: u32,
+    /// Teardowns in progress.
+    pub teardowns: u32,
+    /// Deadlines that passed while their request was pending.
+    pub deadlines_expired: u64,
+}
+
+impl Census {
+    /// Adds another census.
+    pub fn add(&mut self, o: &Census) {
+        self.open_stream += o.open_stream;
+        self.open_datagram += o.open_datagram;
+        self.open_listen += o.open_listen;
+        self.connected += o.connected;
+        self.teardowns += o.teardowns;
+        self.deadlines_expired += o.deadlines_expired;
+    }
+
+    /// Writes it into a STATISTICS reply.
+    pub fn fill(&self, r: &mut StatisticsReply) {
+        r.open_stream = self.open_stream;
+        r.open_datagram = self.open_datagram;
+        r.open_listen = self.open_listen;
+        r.connected = self.connected;
+        r.teardowns = self.teardowns;
+        r.deadlines_expired = self.deadlines_expired;
     }
 }
 

@@ -6,9 +6,22 @@
 //! completion removes the record, updates the counters, completes the request and drives the
 //! teardown. A cancel that arrives while the call still runs is only recorded (`CancelState`): the
 //! issuer sends it when the call returns.
+//!
+//! # Deadlines
+//! A request with a deadline (its own `timeout_ms`, or the socket's SO_RCVTIMEO / SO_SNDTIMEO)
+//! gets a provider one-shot timer once its provider call returned with the operation still
+//! pending. When it fires the operation is cancelled like any other (a request: the provider may
+//! still complete it with success and data, which is then returned — invariant 6) and marked
+//! `timed_out`, so that the failure the cancel produces is reported as STATUS_IO_TIMEOUT. The
+//! completion cancels a timer that has not fired. The timers are kept with the socket's extras
+//! (`Extras::deadlines`), by operation key. Every timer counts in
+//! `Extras::deadline_timers` from before it is started until it fired or was cancelled, and the
+//! object does not finish before that count is back to zero (invariant 1): no deadline timer
+//! ever fires on a finished socket.
 
-use super::{Cancels, Conn, Phase, SockRef, SocketObj};
+use super::{Cancels, Conn, Deadline, Phase, SockRef, SocketObj};
 use crate::cancel::CancelState;
+use crate::cancel::Deadline::{CancelledBefore, Passed};
 use crate::client::Client;
 use crate::provider::{Completion, CompletionSink, OpOutput, OpValue, Provider};
 use crate::request::{CancelToken, Request};
@@ -17,10 +30,10 @@ use crate::slab::Key;
 use crate::sync::Arc;
 use alloc::boxed::Box;
 use wsksock_abi::msg::{
-    AcceptReply, AddressReply, Message, OptionReply, ReceiveFromReply, RECEIVE_FROM_DATA_OFFSET,
+    AcceptReply, AddressReply, Message, OptionReply, PeerClose, PeerCloseReply, ReceiveFromReply,
+    RECEIVE_FROM_DATA_OFFSET,
 };
-use wsksock_abi::{NtStatus, SockAddr};
-use zerocopy::IntoBytes;
+use wsksock_abi::{parse, NtStatus, SockAddr};
 
 /// What an operation is (decides its reply and how a close treats it).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -39,6 +52,8 @@ pub(crate) enum OpKind {
     SetOption,
     GetOption,
     GetAddress,
+    /// WAIT_PEER_CLOSE.
+    WaitPeerClose,
     /// The teardown's `WskDisconnect`.
     Disconnect {
         abortive: bool,
@@ -64,6 +79,8 @@ pub(crate) struct OpRecord<P: Provider, R: Request<P>> {
     pub handle_id: u32,
     pub request: Option<R>,
     pub client: Option<Arc<Client<P, R>>>,
+    /// Its cancel bookkeeping, which also says whether the deadline passed (a failure is then
+    /// reported as STATUS_IO_TIMEOUT).
     pub cancel: CancelState<P>,
 }
 
@@ -89,6 +106,8 @@ impl<P: Provider, R: Request<P>> CompletionSink<P> for OpSink<P, R> {
 impl<P: Provider, R: Request<P>> SockRef<P, R> {
     /// Starts a client's operation through handle `handle_id`, or completes `req` with the reason
     /// it cannot start (the handle was closed since its lookup, or a limit was reached).
+    /// `deadline` is resolved now (a socket default as it is at this moment).
+    #[allow(clippy::too_many_arguments)] // one operation's whole description, passed once
     pub fn start_op(
         &self,
         client: &Arc<Client<P, R>>,
@@ -96,6 +115,7 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
         kind: OpKind,
         mut req: R,
         buffer: Option<P::Buffer>,
+        deadline: Deadline,
         issue: impl FnOnce(&P, &P::Socket, Option<P::Buffer>, Completion<P>) -> Option<P::OpRef>,
     ) {
         let shared = &self.shared;
@@ -129,6 +149,7 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
         debug_assert!(entered, "rundown revoked while open");
         let target = self.clone();
         req.set_cancel(CancelToken::new(Box::new(move || target.cancel_op(key))));
+        let deadline_ms = st.resolve_deadline(deadline);
         let rec = OpRecord {
             kind,
             handle_id,
@@ -148,7 +169,7 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
             key,
         }));
         let opref = issue(&shared.provider, &self.socket, buffer, done);
-        self.after_issue(key, opref);
+        self.after_issue(key, opref, deadline_ms);
     }
 
     /// Issues one of the teardown's own operations (disconnect, close). `entered`: the caller
@@ -184,7 +205,7 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
             }
         };
         if entered {
-            self.after_issue(key, opref);
+            self.after_issue(key, opref, None);
         } else if let Some(rec) = self.state.lock().ops.get_mut(key) {
             // The close: nothing may be called after it, so its reference is never used.
             let _ = rec.cancel.issued(None);
@@ -192,14 +213,24 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
     }
 
     /// The provider call returned: keep its cancel reference, send a cancel that arrived during
-    /// the call, leave the rundown.
-    fn after_issue(&self, key: Key, opref: Option<P::OpRef>) {
-        let cancel = {
+    /// the call, count the deadline timer to start if the operation is still pending, leave the
+    /// rundown; then start that timer.
+    fn after_issue(&self, key: Key, opref: Option<P::OpRef>, deadline_ms: Option<u32>) {
+        let (cancel, arm) = {
             let mut st = self.state.lock();
             match st.ops.get_mut(key) {
-                Some(rec) => rec.cancel.issued(opref),
+                Some(rec) => {
+                    let cancel = rec.cancel.issued(opref);
+                    // A cancelled operation is ending anyway.
+                    let arm = deadline_ms.filter(|_| !rec.cancel.is_requested());
+                    if arm.is_some() {
+                        // Counted before it exists: the object cannot finish under the starter.
+                        st.extras().deadline_timers += 1;
+                    }
+                    (cancel, arm)
+                }
                 // Completed during the call.
-                None => None,
+                None => (None, None),
             }
         };
         if let Some(op) = cancel {
@@ -208,6 +239,73 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
         if self.rundown.release() == Drained::Yes {
             self.start_internal(OpKind::Close, false);
         }
+        if let Some(ms) = arm {
+            self.arm_deadline(key, ms);
+        }
+    }
+
+    /// Starts operation `key`'s deadline timer (already counted) and stores it with the socket's
+    /// extras (not in the record: an operation without a deadline does not pay for it) — unless
+    /// the operation completed meanwhile: then the timer is cancelled again.
+    fn arm_deadline(&self, key: Key, ms: u32) {
+        let target = self.clone();
+        let t = self
+            .shared
+            .provider
+            .start_timer(u64::from(ms), Box::new(move || target.deadline_fired(key)));
+        let orphan = {
+            let mut st = self.state.lock();
+            if st.ops.get(key).is_some() {
+                // If it fired already, the completion's cancel of it returns false: harmless.
+                st.extras().deadlines.push((key, t));
+                None
+            } else {
+                Some(t)
+            }
+        };
+        if let Some(t) = orphan {
+            self.drop_deadline(t);
+        }
+    }
+
+    /// Cancels a deadline timer that is no longer needed; if that worked (the callback will never
+    /// run) it no longer counts, and a closed socket may finish.
+    fn drop_deadline(&self, t: P::TimerRef) {
+        if self.shared.provider.cancel_timer(&t) {
+            drop(t);
+            let step = {
+                let mut st = self.state.lock();
+                st.extras().deadline_timers -= 1;
+                self.next_step(&mut st)
+            };
+            self.run(step);
+        }
+        // Otherwise the callback runs (or ran) and uncounts it itself.
+    }
+
+    /// Operation `key`'s deadline passed: cancel it, and report its failure as a timeout.
+    fn deadline_fired(&self, key: Key) {
+        let (cancel, step, fired) = {
+            let mut st = self.state.lock();
+            // This timer: it no longer needs cancelling (dropped after the lock).
+            let fired = st.extras().take_deadline(key);
+            let (cancel, passed) = match st.ops.get_mut(key).map(|rec| rec.cancel.request_timeout()) {
+                Some(Passed(cancel)) => (cancel, true),
+                // Already being cancelled (a close, CANCEL): that is the cause; or completed
+                // before the timer could be cancelled.
+                Some(CancelledBefore) | None => (None, false),
+            };
+            let extras = st.extras();
+            extras.deadline_timers -= 1;
+            // Counted when it passed: the request then ends STATUS_IO_TIMEOUT, or with its data
+            // if the operation completes anyway (a provider that ignores cancels, as Wine's,
+            // completes it later).
+            extras.deadlines_expired += u64::from(passed);
+            (cancel, self.next_step(&mut st), fired)
+        };
+        drop(fired);
+        self.send_cancels(cancel.into_iter());
+        self.run(step);
     }
 
     /// Cancels one operation (a request's own cancellation, `IoCancelIrp` on it).
@@ -276,7 +374,11 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
         // STATUS_CANCELLED; one that succeeded anyway keeps its data.
         let mut out = out;
         if rec.cancel.is_requested() && out.status.is_error() {
-            out.status = NtStatus::STATUS_CANCELLED;
+            out.status = if rec.cancel.is_timed_out() {
+                NtStatus::STATUS_IO_TIMEOUT
+            } else {
+                NtStatus::STATUS_CANCELLED
+            };
         }
         let ok = out.status.is_success();
         st.stats.ops_completed += 1;
@@ -322,7 +424,8 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
             | OpKind::Accept
             | OpKind::SetOption
             | OpKind::GetOption
-            | OpKind::GetAddress => {}
+            | OpKind::GetAddress
+            | OpKind::WaitPeerClose => {}
         }
         // Invariant 1: until its request is completed, this completion holds the object back
         // from finishing (a thread that sees no operation left — the close's completion, the
@@ -331,6 +434,11 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
         if replying {
             st.replying += 1;
         }
+        let deadline = if st.deadline_timers() > 0 {
+            st.extras().take_deadline(key)
+        } else {
+            None
+        };
         let step = self.next_step(&mut st);
         drop(st);
         if let Some(c) = &rec.client {
@@ -340,6 +448,9 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
             self.reply(rec.kind, rec.client, req, out);
         }
         self.run(step);
+        if let Some(t) = deadline {
+            self.drop_deadline(t);
+        }
         if replying {
             let step = {
                 let mut st = self.state.lock();
@@ -373,23 +484,31 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
                 if let OpValue::Address(a) = value {
                     r.remote = SockAddr::from(a);
                 }
-                shared.complete_socket_request(
-                    req,
-                    status,
-                    r.as_bytes(),
-                    RECEIVE_FROM_DATA_OFFSET + bytes,
-                    buffer,
-                );
+                let b = versioned(&req, &mut r);
+                shared.complete_socket_request(req, status, b, RECEIVE_FROM_DATA_OFFSET + bytes, buffer);
             }
             (OpKind::GetOption, value) => {
                 let mut r = OptionReply::new_zeroed_with_header();
                 r.value = if let OpValue::Value(v) = value { v } else { 0 };
-                shared.complete_socket_request(req, status, r.as_bytes(), r.as_bytes().len(), buffer);
+                let b = versioned(&req, &mut r);
+                shared.complete_socket_request(req, status, b, b.len(), buffer);
             }
             (OpKind::GetAddress, OpValue::Address(a)) => {
                 let mut r = AddressReply::new_zeroed_with_header();
                 r.addr = SockAddr::from(a);
-                shared.complete_socket_request(req, status, r.as_bytes(), r.as_bytes().len(), buffer);
+                let b = versioned(&req, &mut r);
+                shared.complete_socket_request(req, status, b, b.len(), buffer);
+            }
+            (OpKind::WaitPeerClose, OpValue::PeerClosed(how)) => {
+                let mut r = PeerCloseReply::new_zeroed_with_header();
+                r.event = match how {
+                    NtStatus::STATUS_SUCCESS => PeerClose::Fin,
+                    NtStatus::STATUS_CONNECTION_RESET => PeerClose::Reset,
+                    _ => PeerClose::Failed,
+                } as u32;
+                r.status = how.0;
+                let b = versioned(&req, &mut r);
+                shared.complete_socket_request(req, status, b, b.len(), buffer);
             }
             (
                 OpKind::Accept,
@@ -415,12 +534,13 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
                         r.handle = handle;
                         r.local = SockAddr::from(local);
                         r.remote = SockAddr::from(remote);
-                        shared.complete_socket_request(req, status, r.as_bytes(), r.as_bytes().len(), buffer);
+                        let b = versioned(&req, &mut r);
+                        shared.complete_socket_request(req, status, b, b.len(), buffer);
                     }
                     Err(st) => shared.complete_socket_request(req, st, &[], 0, buffer),
                 }
             }
-            (OpKind::Accept | OpKind::GetAddress, _) => {
+            (OpKind::Accept | OpKind::GetAddress | OpKind::WaitPeerClose, _) => {
                 // Success without the value the operation must produce: a provider bug.
                 shared.stats.contract_violation();
                 shared.complete_socket_request(req, NtStatus::STATUS_UNSUCCESSFUL, &[], 0, buffer);
@@ -437,4 +557,9 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
             ) => shared.complete_socket_request(req, status, &[], 0, buffer),
         }
     }
+}
+
+/// Reply `m` as written for `req`'s ABI version (a version-1 request gets the version-1 form).
+pub(crate) fn versioned<'a, P: Provider, R: Request<P>, M: Message>(req: &R, m: &'a mut M) -> &'a [u8] {
+    m.bytes_for_version(parse::version_of(req.input()))
 }

@@ -20,8 +20,8 @@
 //!   complete. Any failure, synchronous or not, just moves on.
 //! - Closing: the rundown is revoked; when no call is in progress, `WskCloseSocket` is issued.
 //! - Closed: the close completed; the object finishes once every operation completed, every
-//!   request of those operations was completed (`replying`), and the deadline timer can no
-//!   longer fire. Then waiting CLOSE requests complete, the engine's live count drops, and unload
+//!   request of those operations was completed (`replying`), and neither the teardown's timer
+//!   nor a request's deadline timer can fire any more. Then waiting CLOSE requests complete, the engine's live count drops, and unload
 //!   may proceed.
 //!
 //! Deadlines: a lingering teardown arms a provider timer at the last close. Unload and client
@@ -44,7 +44,6 @@ use crate::sync::Arc;
 use alloc::boxed::Box;
 use wsksock_abi::msg::{CloseMode, CloseReply, Disconnect, Message};
 use wsksock_abi::NtStatus;
-use zerocopy::IntoBytes;
 
 /// How the teardown runs, resolved from the CLOSE mode and the socket's linger option.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -270,13 +269,7 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
             r.last_reference = u32::from(last);
             r.cancelled = cancelled;
             r.teardown_status = NtStatus::STATUS_PENDING.0;
-            shared.complete_engine_request(
-                req,
-                NtStatus::STATUS_SUCCESS,
-                r.as_bytes(),
-                r.as_bytes().len(),
-                None,
-            );
+            shared.reply(req, &r);
         }
         if let Some(ms) = timer_ms {
             self.arm_timer(ms);
@@ -494,7 +487,11 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
             Phase::Closing => Step::None,
             // Finish once nothing can call back any more.
             Phase::Closed => {
-                if st.ops.is_empty() && st.replying == 0 && !st.td().timer_outstanding {
+                if st.ops.is_empty()
+                    && st.replying == 0
+                    && !st.td().timer_outstanding
+                    && st.deadline_timers() == 0
+                {
                     st.set_phase(Phase::Finished);
                     Step::Finish
                 } else {
@@ -568,13 +565,7 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
             r.cancelled = w.cancelled;
             r.teardown_status = status.0;
             r.disconnect = disconnect as u32;
-            self.shared.complete_engine_request(
-                w.req,
-                NtStatus::STATUS_SUCCESS,
-                r.as_bytes(),
-                r.as_bytes().len(),
-                None,
-            );
+            self.shared.reply(w.req, &r);
         }
         self.shared.socket_finished(self);
     }

@@ -41,6 +41,12 @@ pub fn socket_req(family: u16, kind: SocketKind) -> TReq {
 }
 
 pub fn handle_req(op: Op, h: Handle) -> TReq {
+    if op == Op::Accept {
+        // ACCEPT's request grew a deadline in ABI version 2.
+        let mut m = wsksock_abi::msg::AcceptRequest::new_zeroed_with_header();
+        m.handle = h;
+        return TReq::new(op, bytes(&m));
+    }
     let mut m = HandleRequest::new_zeroed_with_header();
     m.handle = h;
     TReq::new(op, bytes(&m))
@@ -62,6 +68,14 @@ pub fn send_req(h: Handle, data: &[u8]) -> TReq {
 pub fn recv_req(h: Handle, len: usize) -> TReq {
     let mut m = DataRequest::new_zeroed_with_header();
     m.handle = h;
+    TReq::new(Op::Receive, bytes(&m)).with_data(vec![0; len])
+}
+
+/// A RECEIVE with a deadline.
+pub fn recv_req_within(h: Handle, len: usize, timeout_ms: u32) -> TReq {
+    let mut m = DataRequest::new_zeroed_with_header();
+    m.handle = h;
+    m.timeout_ms = timeout_ms;
     TReq::new(Op::Receive, bytes(&m)).with_data(vec![0; len])
 }
 

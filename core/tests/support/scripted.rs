@@ -8,7 +8,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
 use wsksock_abi::NtStatus;
 use wsksock_core::{
-    AddrKind, Buffer, Completion, Family, OpOutput, OpValue, Provider, SockOpt, SocketParams, TimerCallback,
+    AddrKind, Buffer, Completion, Family, OpOutput, OpValue, Owner, Provider, SockOpt, SocketParams,
+    TimerCallback,
 };
 
 /// A data buffer.
@@ -40,6 +41,7 @@ pub enum CallKind {
     GetAddress,
     Resolve,
     Cancel,
+    WaitPeerClose,
 }
 
 /// One provider call.
@@ -95,6 +97,10 @@ struct State {
     disconnect_not_implemented: bool,
     freed: Vec<u64>,
     created: u64,
+    /// The owner of every socket created, in order.
+    owners: Vec<Owner>,
+    /// The flags of every send and receive, in order.
+    data_flags: Vec<(CallKind, u32)>,
 }
 
 /// The scripted provider (cheap to clone; clones share state).
@@ -156,6 +162,8 @@ impl Scripted {
             disconnect_not_implemented: false,
             freed: Vec::new(),
             created: 0,
+            owners: Vec::new(),
+            data_flags: Vec::new(),
         })))
     }
 
@@ -279,6 +287,8 @@ impl Scripted {
             },
             (CallKind::ReceiveFrom, true) => OpValue::Address("127.0.0.1:3".parse().unwrap()),
             (CallKind::Create, true) => OpValue::Socket(self.new_socket()),
+            // The peer's FIN.
+            (CallKind::WaitPeerClose, true) => OpValue::PeerClosed(NtStatus::STATUS_SUCCESS),
             _ => OpValue::None,
         };
         let bytes = p.buf.as_ref().map_or(0, |b| bytes.min(b.0.len()));
@@ -289,6 +299,25 @@ impl Scripted {
             value,
         });
         true
+    }
+
+    /// Completes a pending WAIT_PEER_CLOSE: the connection ended `how` (success = FIN).
+    pub fn complete_peer_close(&self, id: u64, how: NtStatus) -> bool {
+        let Some(p) = self.0.lock().unwrap().pending.remove(&id) else {
+            return false;
+        };
+        p.done.complete(OpOutput::value(OpValue::PeerClosed(how)));
+        true
+    }
+
+    /// The owners sockets were created with, in order.
+    pub fn owners(&self) -> Vec<Owner> {
+        self.0.lock().unwrap().owners.clone()
+    }
+
+    /// The flags of every send and receive issued, in order.
+    pub fn data_flags(&self) -> Vec<(CallKind, u32)> {
+        self.0.lock().unwrap().data_flags.clone()
     }
 
     /// Completes the oldest pending op of `kind` with success and all its bytes.
@@ -414,7 +443,8 @@ impl Provider for Scripted {
         new_lock()
     }
 
-    fn create_socket(&self, _p: SocketParams, done: Completion<Self>) -> Option<u64> {
+    fn create_socket(&self, p: SocketParams, done: Completion<Self>) -> Option<u64> {
+        self.0.lock().unwrap().owners.push(p.owner);
         self.op(0, CallKind::Create, None, done)
     }
 
@@ -434,12 +464,18 @@ impl Provider for Scripted {
         self.op(s.id, CallKind::Connect, None, done)
     }
 
-    fn send(&self, s: &TSocket, buf: TBuf, _f: u32, done: Completion<Self>) -> Option<u64> {
+    fn send(&self, s: &TSocket, buf: TBuf, f: u32, done: Completion<Self>) -> Option<u64> {
+        self.0.lock().unwrap().data_flags.push((CallKind::Send, f));
         self.op(s.id, CallKind::Send, Some(buf), done)
     }
 
-    fn receive(&self, s: &TSocket, buf: TBuf, _f: u32, done: Completion<Self>) -> Option<u64> {
+    fn receive(&self, s: &TSocket, buf: TBuf, f: u32, done: Completion<Self>) -> Option<u64> {
+        self.0.lock().unwrap().data_flags.push((CallKind::Receive, f));
         self.op(s.id, CallKind::Receive, Some(buf), done)
+    }
+
+    fn wait_peer_close(&self, s: &TSocket, done: Completion<Self>) -> Option<u64> {
+        self.op(s.id, CallKind::WaitPeerClose, None, done)
     }
 
     fn send_to(&self, s: &TSocket, buf: TBuf, _r: SocketAddr, done: Completion<Self>) -> Option<u64> {

@@ -6,6 +6,9 @@ use wsksock_abi::msg::HandleReply;
 use wsksock_abi::{Handle, NtStatus, Op};
 use wsksock_core::{CancelToken, DataSource, Request, RequestorMode};
 
+/// The process id user-mode test requests carry.
+pub const TEST_PROCESS: u64 = 0x7E57;
+
 /// How a request completed.
 #[derive(Clone, Debug)]
 pub struct Outcome {
@@ -163,6 +166,11 @@ impl Request<Scripted> for TReq {
 
     fn requestor(&self) -> RequestorMode {
         self.mode
+    }
+
+    /// The test suite plays one user process.
+    fn process(&self) -> u64 {
+        TEST_PROCESS
     }
 
     fn input(&self) -> &[u8] {

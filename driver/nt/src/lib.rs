@@ -5,7 +5,7 @@
 //!   `raw-dylib` imports from `ntoskrnl.exe` and `netio.sys`. The only module that knows offsets.
 //! - [`sddl`]: the subset of SDDL device security strings use, parsed (pure, host-tested).
 //! - Windows only, owned types over them: `pool` (the non-paged pool allocator), `spin` (a
-//!   kernel spin lock as `lock_api::RawMutex`), `print` (one `DbgPrint` line with Rust
+//!   kernel spin lock as `lock_api::RawMutex`), [`print`] (one `DbgPrint` line with Rust
 //!   formatting), `security` (a parsed DACL applied to a device object).
 //!
 //! On a non-Windows host only `sys`'s declarations are built, so `cargo test --workspace` checks

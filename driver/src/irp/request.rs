@@ -23,10 +23,12 @@ use crate::kernel::mdl::Mdl;
 use crate::kernel::timer::Timer;
 use crate::logic::buffers::{self, Layout, ReplyTo};
 use crate::logic::cancel::{AfterCancel, CancelState, OnCancel, OnComplete};
+use crate::logic::codes;
 use crate::status::{nt, NtStatus};
+use crate::sys::imports::IoGetRequestorProcess;
 use crate::sys::inline::{
-    IrpDeviceIoControl, IrpMdlAddress, IrpRequestorMode, IrpSystemBuffer, IrpUserBuffer, MmGetMdlByteCount,
-    MmGetSystemAddressForMdlSafe,
+    IrpDeviceIoControl, IrpMdlAddress, IrpRequestorMode, IrpSystemBuffer, IrpThread, IrpUserBuffer,
+    MmGetMdlByteCount, MmGetSystemAddressForMdlSafe,
 };
 use crate::sys::{KernelMode, IRP, NTSTATUS};
 use crate::wsk::provider::{DataBuffer, WskProvider};
@@ -143,6 +145,8 @@ pub struct IrpRequest<B: Backend> {
     irp: Option<NonNull<IRP>>,
     code: u32,
     requestor: RequestorMode,
+    /// The requesting thread's process (`IoGetRequestorProcess`), 0 if the IRP names no thread.
+    process: u64,
     layout: Layout,
     input: *const u8,
     input_len: usize,
@@ -183,7 +187,17 @@ impl<B: Backend> IrpRequest<B> {
         } else {
             RequestorMode::User
         };
-        let code = params.IoControlCode;
+        // A kernel caller's code of ABI version 1 or 2 is served as today's (docs/ABI.md).
+        let code = codes::served_code(params.IoControlCode, requestor == RequestorMode::Kernel);
+        // SAFETY: 1. live IRP being dispatched (caller contract).
+        let thread = unsafe { IrpThread(p) };
+        let process = if thread.is_null() {
+            0
+        } else {
+            // SAFETY: 1. live IRP with a thread (Wine dereferences it unchecked: checked above);
+            // the process lives while the thread's IRP is pending.
+            unsafe { IoGetRequestorProcess(p) as usize as u64 }
+        };
         let layout = buffers::layout(code, requestor == RequestorMode::Kernel);
         let mut refused = None;
         let (input, input_len) = match layout {
@@ -216,6 +230,7 @@ impl<B: Backend> IrpRequest<B> {
             irp: Some(irp),
             code,
             requestor,
+            process,
             layout,
             input: input.cast(),
             input_len,
@@ -322,6 +337,10 @@ impl<B: Backend> Request<WskProvider> for IrpRequest<B> {
 
     fn requestor(&self) -> RequestorMode {
         self.requestor
+    }
+
+    fn process(&self) -> u64 {
+        self.process
     }
 
     fn input(&self) -> &[u8] {

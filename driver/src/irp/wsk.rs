@@ -31,6 +31,7 @@ use crate::status::{nt, NtStatus};
 use crate::sys::imports::{IoAllocateIrp, IoCancelIrp, IoFreeIrp, IoSetCompletionRoutineEx};
 use crate::sys::inline::{IoSetCompletionRoutineAlways, IrpIoStatus};
 use crate::sys::{DEVICE_OBJECT, FALSE, IRP, NTSTATUS, STATUS_MORE_PROCESSING_REQUIRED, TRUE};
+use crate::wsk::events::Events;
 use alloc::boxed::Box;
 use alloc::sync::Arc;
 use core::ffi::c_void;
@@ -61,17 +62,36 @@ impl Drop for OpShared {
     }
 }
 
-/// The engine's handle on a pending operation (`Provider::OpRef`).
+/// The engine's handle on a pending operation (`Provider::OpRef`): a WSK IRP, or a wait for a
+/// connection's end ([`crate::wsk::events`]), which has none.
 #[derive(Clone)]
-pub struct OpRef(Arc<OpShared>);
+pub struct OpRef(Target);
+
+#[derive(Clone)]
+enum Target {
+    Irp(Arc<OpShared>),
+    Wait(Arc<Events>, u64),
+}
 
 impl OpRef {
-    /// `IoCancelIrp` if the operation has not completed yet. A request: it may still succeed.
+    /// The handle of wait `id` of `events`.
+    pub fn wait(events: Arc<Events>, id: u64) -> OpRef {
+        OpRef(Target::Wait(events, id))
+    }
+
+    /// `IoCancelIrp` if the operation has not completed yet (a request: it may still succeed);
+    /// a wait completes STATUS_CANCELLED if it still waits.
     pub fn cancel(&self) {
-        if !self.0.routine_ran.load(Ordering::Acquire) {
-            // SAFETY: 1. the IRP is alive while `self` holds a reference (invariant of OpShared);
-            // IoCancelIrp on an IRP that completed meanwhile only sets its Cancel flag.
-            unsafe { IoCancelIrp(self.0.irp.as_ptr()) };
+        match &self.0 {
+            Target::Irp(op) => {
+                if !op.routine_ran.load(Ordering::Acquire) {
+                    // SAFETY: 1. the IRP is alive while `self` holds a reference (invariant of
+                    // OpShared); IoCancelIrp on an IRP that completed meanwhile only sets its
+                    // Cancel flag.
+                    unsafe { IoCancelIrp(op.irp.as_ptr()) };
+                }
+            }
+            Target::Wait(events, id) => events.cancel(*id),
         }
     }
 }
@@ -197,7 +217,7 @@ pub unsafe fn start<T: Send + 'static>(
             if shared.routine_ran.load(Ordering::Acquire) {
                 None
             } else {
-                Some(OpRef(shared))
+                Some(OpRef(Target::Irp(shared)))
             }
         }
         AfterCall::Reclaim(st) => {

@@ -5,6 +5,8 @@
 //! - [`socket`]: a `PWSK_SOCKET` with its kind, giving typed access to the dispatch table of
 //!   that kind.
 //! - [`addrinfo`]: a `WskGetAddressInfo` result, owned; freed (`WskFreeAddressInfo`) on drop.
+//! - [`events`]: the disconnect event of connection sockets and the waits for a connection's
+//!   end (the only event callback used).
 //! - [`provider`]: `impl wsksock_core::Provider` — every operation, timers, locks. Its IRPs are
 //!   `crate::irp::wsk`'s: one owned completion context per WSK IRP, into the IRP once, back once.
 //!
@@ -17,6 +19,7 @@
 //! it fails with STATUS_NOT_SUPPORTED. Datagram sockets use `WSK_FLAG_DATAGRAM_SOCKET`.
 
 pub mod addrinfo;
+pub mod events;
 pub mod provider;
 pub mod registration;
 pub mod socket;

@@ -12,7 +12,9 @@
 //! the call, so nothing can fail once the list exists.
 
 use super::addrinfo::AddrInfoList;
+use super::events::{Events, CONNECTION_DISPATCH};
 use super::registration::Registration;
+use super::socket::ContextRef;
 use super::socket::{Dispatch, WskKind, WskSock};
 use crate::irp::wsk::{self as op, OpRef};
 use crate::kernel::mdl::Mdl;
@@ -24,19 +26,22 @@ use crate::kernel::workitem::{self, WorkItem};
 use crate::logic::irql::{resolve_route, ResolveRoute};
 use crate::logic::{names, options, sockaddr};
 use crate::status::{abi, NtStatus};
+use crate::sys::imports::IoGetCurrentProcess;
 use crate::sys::{
     WskGetOption, WskSetOption, ADDRINFOEXW, AF_INET, AF_INET6, AF_UNSPEC, DEVICE_OBJECT, IPPROTO_TCP,
-    IPPROTO_UDP, IRP, NS_ALL, NTSTATUS, SOCKADDR, SOCKADDR_STORAGE, SOCK_DGRAM, SOCK_STREAM, UNICODE_STRING,
-    WSK_BUF, WSK_CLIENT, WSK_FLAG_ABORTIVE, WSK_FLAG_CONNECTION_SOCKET, WSK_FLAG_DATAGRAM_SOCKET,
-    WSK_FLAG_LISTEN_SOCKET, WSK_PROVIDER_DISPATCH, WSK_SOCKET,
+    IPPROTO_UDP, IRP, NPI_WSK_INTERFACE_ID, NS_ALL, NTSTATUS, SOCKADDR, SOCKADDR_STORAGE, SOCK_DGRAM,
+    SOCK_STREAM, SOL_SOCKET, SO_WSK_EVENT_CALLBACK, UNICODE_STRING, WSK_BUF, WSK_CLIENT,
+    WSK_EVENT_CALLBACK_CONTROL, WSK_EVENT_DISCONNECT, WSK_FLAG_ABORTIVE, WSK_FLAG_CONNECTION_SOCKET,
+    WSK_FLAG_DATAGRAM_SOCKET, WSK_FLAG_LISTEN_SOCKET, WSK_PROVIDER_DISPATCH, WSK_SOCKET,
 };
 use alloc::boxed::Box;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
+use core::ffi::c_void;
 use core::net::SocketAddr;
 use core::ptr::NonNull;
 use wsksock_core::{
-    AddrKind, Completion, Family, OpOutput, OpValue, Provider, SockOpt, SocketKind, SocketParams,
+    AddrKind, Completion, Family, OpOutput, OpValue, Owner, Provider, SockOpt, SocketKind, SocketParams,
     TimerCallback,
 };
 use zerocopy::FromZeros;
@@ -85,11 +90,19 @@ struct SendPtr(*mut WSK_SOCKET);
 // SAFETY: 1. a WSK socket may be used from any thread at IRQL <= DISPATCH_LEVEL.
 unsafe impl Send for SendPtr {}
 
-/// The WSK provider: the registration and a device object of the driver (for work items).
+/// The WSK provider: the registration, a device object of the driver (for work items), and the
+/// System process (the `OwningProcess` of kernel clients' sockets).
 pub struct WskProvider {
     reg: Arc<Registration>,
     device: OurDevice,
+    system_process: *mut c_void,
 }
+
+// SAFETY: 1. the registration and the device are Sync; 2. the System process object lives as long
+// as the system and is only passed to WskSocket.
+unsafe impl Send for WskProvider {}
+// SAFETY: 1. see `Send`.
+unsafe impl Sync for WskProvider {}
 
 /// The driver's device object the provider's IRPs and work items belong to.
 ///
@@ -130,12 +143,26 @@ impl WskProvider {
     ///
     /// # Safety
     /// `device` is a device object of this driver that outlives the provider and every
-    /// operation and work item it starts.
+    /// operation and work item it starts; called in `DriverEntry`, which runs in the System
+    /// process (whose object it records for kernel clients' sockets).
     pub unsafe fn new(reg: Arc<Registration>, device: NonNull<DEVICE_OBJECT>) -> WskProvider {
+        // SAFETY: 1. no preconditions; in DriverEntry this is the System process (contract).
+        let system_process = unsafe { IoGetCurrentProcess() };
         // INVARIANT: the caller's contract.
         WskProvider {
             reg,
             device: OurDevice(device),
+            system_process,
+        }
+    }
+
+    /// `OwningProcess` for a new socket: the user-mode client's process, or the System process.
+    fn owning_process(&self, owner: Owner) -> *mut c_void {
+        match owner {
+            Owner::System => self.system_process,
+            // The front end's `process()`: the requesting thread's PEPROCESS, alive while the
+            // SOCKET request is pending (it is until this call's completion).
+            Owner::Process(p) => usize::try_from(p).map_or(core::ptr::null_mut(), |a| a as *mut c_void),
         }
     }
 
@@ -202,6 +229,55 @@ fn as_sockaddr(st: *mut SOCKADDR_STORAGE) -> *mut SOCKADDR {
     st.cast()
 }
 
+/// Enables `WSK_EVENT_DISCONNECT` on a connection socket created or accepted with an
+/// [`Events`] context (`WskControlSocket`, `SO_WSK_EVENT_CALLBACK`, no IRP: it completes
+/// inline) and records whether that worked — Wine's stub does not.
+fn enable_disconnect_event(sock: &WskSock) {
+    let Some(events) = sock.events() else { return };
+    let ctl = sock.dispatch().basic().WskControlSocket;
+    let mut control = WSK_EVENT_CALLBACK_CONTROL {
+        NpiId: &raw const NPI_WSK_INTERFACE_ID,
+        EventMask: WSK_EVENT_DISCONNECT,
+    };
+    // SAFETY: 1. live socket, created with a context and `CONNECTION_DISPATCH`; 2. the control
+    // block lives across this call, which completes inline (no IRP for SO_WSK_EVENT_CALLBACK).
+    let st = unsafe {
+        ctl(
+            sock.as_ptr(),
+            WskSetOption,
+            SO_WSK_EVENT_CALLBACK,
+            SOL_SOCKET,
+            core::mem::size_of::<WSK_EVENT_CALLBACK_CONTROL>(),
+            (&raw mut control).cast(),
+            0,
+            core::ptr::null_mut(),
+            core::ptr::null_mut(),
+            core::ptr::null_mut(),
+        )
+    };
+    if st < 0 {
+        kprint!(
+            "disconnect event not available ({:#x}): WAIT_PEER_CLOSE unsupported",
+            st
+        );
+    }
+    events.set_enabled(st >= 0);
+}
+
+/// A connection socket's [`Events`] and the `SocketContext` given to WSK for it.
+fn new_context(accepted: bool) -> (Arc<Events>, *mut c_void) {
+    let events = Events::new(accepted);
+    let ctx = Events::into_context(&events);
+    (events, ctx)
+}
+
+/// A send's or receive's completion: the connection may have ended for the waits.
+fn observe(events: Option<&Arc<Events>>, st: NTSTATUS) {
+    if let Some(e) = events {
+        e.observe(abi(st));
+    }
+}
+
 impl WskProvider {
     fn simple_call(
         device: OurDevice,
@@ -218,6 +294,7 @@ impl WskProvider {
         buffer: DataBuffer,
         addr: Option<&SocketAddr>,
         report_addr: bool,
+        events: Option<Arc<Events>>,
         done: Completion<WskProvider>,
         call: impl FnOnce(*mut WSK_BUF, *mut SOCKADDR, *mut IRP) -> NTSTATUS,
     ) -> Option<OpRef> {
@@ -230,6 +307,7 @@ impl WskProvider {
                 call(&raw mut payload.wsk_buf, as_sockaddr(&raw mut payload.addr), irp)
             },
             Box::new(move |p: Box<DataPayload>, st, info| {
+                observe(events.as_ref(), st);
                 let p = *p;
                 let value = if report_addr && st >= 0 {
                     sockaddr::from_storage(&p.addr, core::mem::size_of::<SOCKADDR_STORAGE>())
@@ -280,11 +358,22 @@ impl Provider for WskProvider {
             ),
         };
         let (client, dispatch) = self.client();
+        let owner = self.owning_process(params.owner);
+        // Connection sockets get the disconnect event (module `events`).
+        let events = (kind == WskKind::Connection).then(|| new_context(false));
+        let (ctx, table) = match &events {
+            Some((_, ctx)) => (*ctx, (&raw const CONNECTION_DISPATCH).cast::<c_void>()),
+            None => (core::ptr::null_mut(), core::ptr::null()),
+        };
+        let events = events.map(|(e, ctx)| (e, ContextRef::new(ctx)));
         self.device.start(
             Box::new(()),
             |_, irp| {
-                // SAFETY: 1. captured NPI; 2. no context/dispatch (no event callbacks), no owning
-                // process/thread, default security; 3. `irp` is ours until it completes.
+                // SAFETY: 1. captured NPI; 2. the context (if any) holds a reference WSK keeps
+                // until the close completed, the dispatch table is static; 3. `owner` is the
+                // System process or the requesting process, alive while the SOCKET request is
+                // pending; no owning thread, default security; 4. `irp` is ours until it
+                // completes.
                 unsafe {
                     (dispatch.WskSocket)(
                         client,
@@ -292,9 +381,9 @@ impl Provider for WskProvider {
                         ty,
                         proto,
                         flags,
-                        core::ptr::null_mut(),
-                        core::ptr::null(),
-                        core::ptr::null_mut(),
+                        ctx,
+                        table,
+                        owner,
                         core::ptr::null_mut(),
                         core::ptr::null_mut(),
                         irp,
@@ -305,12 +394,24 @@ impl Provider for WskProvider {
                 let sock = NonNull::new(info as *mut WSK_SOCKET);
                 match (st >= 0, sock) {
                     (true, Some(ptr)) => {
-                        // SAFETY: 1. WSK returned a new socket of the category we asked for.
-                        let sock = unsafe { WskSock::new(ptr, kind) };
+                        // SAFETY: 1. WSK returned a new socket of the category we asked for,
+                        // created with this context.
+                        let sock = unsafe { WskSock::new(ptr, kind, events) };
+                        enable_disconnect_event(&sock);
                         done.complete(OpOutput::value(OpValue::Socket(sock)));
                     }
-                    (true, None) => done.complete(OpOutput::status(NtStatus::STATUS_UNSUCCESSFUL)),
-                    (false, _) => done.complete(OpOutput::status(abi(st))),
+                    (ok, _) => {
+                        if let Some((_, ctx)) = events {
+                            // SAFETY: 1. no socket was created: WSK will never use the context.
+                            unsafe { ctx.release() };
+                        }
+                        let st = if ok {
+                            NtStatus::STATUS_UNSUCCESSFUL
+                        } else {
+                            abi(st)
+                        };
+                        done.complete(OpOutput::status(st));
+                    }
                 }
             }),
         )
@@ -348,6 +449,9 @@ impl Provider for WskProvider {
             local: SOCKADDR_STORAGE::new_zeroed(),
             remote: SOCKADDR_STORAGE::new_zeroed(),
         });
+        let (events, ctx) = new_context(true);
+        let table = (&raw const CONNECTION_DISPATCH).cast::<c_void>();
+        let context = ContextRef::new(ctx);
         self.device.start(
             payload,
             |p, irp| {
@@ -358,21 +462,14 @@ impl Provider for WskProvider {
                     as_sockaddr(&raw mut payload.remote),
                 );
                 // SAFETY: 1. live listen socket; 2. both address slots live in the payload until
-                // completion; 3. no context/dispatch for the accepted socket (no event callbacks).
-                unsafe {
-                    accept(
-                        sock,
-                        0,
-                        core::ptr::null_mut(),
-                        core::ptr::null(),
-                        local,
-                        remote,
-                        irp,
-                    )
-                }
+                // completion; 3. the accepted socket's context holds a reference WSK keeps until
+                // its close completed; the dispatch table is static.
+                unsafe { accept(sock, 0, ctx, table, local, remote, irp) }
             },
             Box::new(move |p: Box<AcceptPayload>, st, info| {
                 let Some(ptr) = NonNull::new(info as *mut WSK_SOCKET).filter(|_| st >= 0) else {
+                    // SAFETY: 1. no socket was accepted: WSK will never use the context.
+                    unsafe { context.release() };
                     let st = if st >= 0 {
                         NtStatus::STATUS_UNSUCCESSFUL
                     } else {
@@ -380,8 +477,10 @@ impl Provider for WskProvider {
                     };
                     return done.complete(OpOutput::status(st));
                 };
-                // SAFETY: 1. WSK returned an accepted connection socket, now owned by the engine.
-                let socket = unsafe { WskSock::new(ptr, WskKind::Connection) };
+                // SAFETY: 1. WSK returned an accepted connection socket, now owned by the engine,
+                // with this context.
+                let socket = unsafe { WskSock::new(ptr, WskKind::Connection, Some((events, context))) };
+                enable_disconnect_event(&socket);
                 let max = core::mem::size_of::<SOCKADDR_STORAGE>();
                 let local = sockaddr::from_storage(&p.local, max).unwrap_or(sockaddr::unspecified(false));
                 let remote = sockaddr::from_storage(&p.remote, max).unwrap_or(sockaddr::unspecified(false));
@@ -399,10 +498,21 @@ impl Provider for WskProvider {
             return fail(done, NtStatus::STATUS_NOT_SUPPORTED);
         };
         let (connect, sock) = (d.WskConnect, s.as_ptr());
-        // SAFETY: 1. live connection socket; the address lives in the payload until completion.
-        Self::simple_call(self.device, Some(&remote), done, |sa, irp| unsafe {
-            connect(sock, sa, 0, irp)
-        })
+        let events = s.events().cloned();
+        if let Some(e) = &events {
+            e.connecting();
+        }
+        let payload = Box::new(sockaddr::to_storage(&remote));
+        self.device.start(
+            payload,
+            // SAFETY: 1. live connection socket; the address lives in the payload until completion.
+            |p, irp| unsafe { connect(sock, as_sockaddr(p), 0, irp) },
+            Box::new(move |_p: Box<SOCKADDR_STORAGE>, st, _info| {
+                // A failed connect ends the connection-to-be for the waits.
+                observe(events.as_ref(), st);
+                done.complete(OpOutput::status(abi(st)));
+            }),
+        )
     }
 
     fn send(&self, s: &WskSock, buf: DataBuffer, flags: u32, done: Completion<Self>) -> Option<OpRef> {
@@ -410,11 +520,17 @@ impl Provider for WskProvider {
             done.complete(OpOutput::data(NtStatus::STATUS_NOT_SUPPORTED, 0, Some(buf)));
             return None;
         };
-        let (send, sock, wflags) = (d.WskSend, s.as_ptr(), options::data_flags(flags));
+        let (send, sock, wflags) = (d.WskSend, s.as_ptr(), options::send_flags(flags));
         // SAFETY: 1. live connection socket; WSK_BUF and its MDL live in the payload until completion.
-        Self::data_call(self.device, buf, None, false, done, |wb, _, irp| unsafe {
-            send(sock, wb, wflags, irp)
-        })
+        Self::data_call(
+            self.device,
+            buf,
+            None,
+            false,
+            s.events().cloned(),
+            done,
+            |wb, _, irp| unsafe { send(sock, wb, wflags, irp) },
+        )
     }
 
     fn receive(&self, s: &WskSock, buf: DataBuffer, flags: u32, done: Completion<Self>) -> Option<OpRef> {
@@ -422,11 +538,17 @@ impl Provider for WskProvider {
             done.complete(OpOutput::data(NtStatus::STATUS_NOT_SUPPORTED, 0, Some(buf)));
             return None;
         };
-        let (recv, sock, wflags) = (d.WskReceive, s.as_ptr(), options::data_flags(flags));
+        let (recv, sock, wflags) = (d.WskReceive, s.as_ptr(), options::receive_flags(flags));
         // SAFETY: 1. as for send.
-        Self::data_call(self.device, buf, None, false, done, |wb, _, irp| unsafe {
-            recv(sock, wb, wflags, irp)
-        })
+        Self::data_call(
+            self.device,
+            buf,
+            None,
+            false,
+            s.events().cloned(),
+            done,
+            |wb, _, irp| unsafe { recv(sock, wb, wflags, irp) },
+        )
     }
 
     fn send_to(
@@ -441,10 +563,18 @@ impl Provider for WskProvider {
             return None;
         };
         let (send_to, sock) = (d.WskSendTo, s.as_ptr());
-        Self::data_call(self.device, buf, Some(&remote), false, done, |wb, sa, irp| {
-            // SAFETY: 1. live datagram socket; buffer and address live in the payload; no control info.
-            unsafe { send_to(sock, wb, 0, sa, 0, core::ptr::null_mut(), irp) }
-        })
+        Self::data_call(
+            self.device,
+            buf,
+            Some(&remote),
+            false,
+            None,
+            done,
+            |wb, sa, irp| {
+                // SAFETY: 1. live datagram socket; buffer and address live in the payload; no control info.
+                unsafe { send_to(sock, wb, 0, sa, 0, core::ptr::null_mut(), irp) }
+            },
+        )
     }
 
     fn receive_from(&self, s: &WskSock, buf: DataBuffer, done: Completion<Self>) -> Option<OpRef> {
@@ -453,7 +583,7 @@ impl Provider for WskProvider {
             return None;
         };
         let (recv_from, sock) = (d.WskReceiveFrom, s.as_ptr());
-        Self::data_call(self.device, buf, None, true, done, |wb, sa, irp| {
+        Self::data_call(self.device, buf, None, true, None, done, |wb, sa, irp| {
             // SAFETY: 1. live datagram socket; buffer and address slot live in the payload; no
             // control information requested.
             unsafe {
@@ -477,10 +607,19 @@ impl Provider for WskProvider {
         };
         let (disc, sock) = (d.WskDisconnect, s.as_ptr());
         let flags = if abortive { WSK_FLAG_ABORTIVE } else { 0 };
-        // SAFETY: 1. live connection socket; no final data buffer.
-        Self::simple_call(self.device, None, done, |_, irp| unsafe {
-            disc(sock, core::ptr::null_mut(), flags, irp)
-        })
+        let events = s.events().cloned().filter(|_| abortive);
+        self.device.start(
+            Box::new(()),
+            // SAFETY: 1. live connection socket; no final data buffer.
+            |_, irp| unsafe { disc(sock, core::ptr::null_mut(), flags, irp) },
+            Box::new(move |_p: Box<()>, st, _info| {
+                if let Some(e) = events.filter(|_| st >= 0) {
+                    // Our reset ended the connection.
+                    e.ended(NtStatus::STATUS_CONNECTION_ABORTED);
+                }
+                done.complete(OpOutput::status(abi(st)));
+            }),
+        )
     }
 
     /// `WskCloseSocket`, always from a work item: the engine may close from the completion
@@ -493,13 +632,30 @@ impl Provider for WskProvider {
             SendPtr(s.as_ptr()),
             self.device,
         );
+        // Waits for the connection's end are ours, not WSK's: the close completes them.
+        if let Some(e) = s.events() {
+            e.close();
+        }
+        let context = s.take_context();
         let job: workitem::Job = Box::new(move || {
             let sock = sock;
-            // SAFETY: 1. live socket: WSK frees it only in this call, and the engine calls
-            // nothing on it after `close` (its contract).
-            drop(Self::simple_call(device, None, done, |_, irp| unsafe {
-                close(sock.0, irp)
-            }));
+            drop(device.start(
+                Box::new(()),
+                // SAFETY: 1. live socket: WSK frees it only in this call, and the engine calls
+                // nothing on it after `close` (its contract).
+                |_, irp| unsafe { close(sock.0, irp) },
+                Box::new(move |_p: Box<()>, st, _info| {
+                    match context {
+                        // SAFETY: 1. the close completed: WSK calls no event with it any more.
+                        Some(c) if st >= 0 => unsafe { c.release() },
+                        // A failed close may leave the socket alive: keep the context (a leak,
+                        // never a use after free).
+                        Some(_) => kprint!("close failed ({:#x}); socket context kept", st),
+                        None => {}
+                    }
+                    done.complete(OpOutput::status(abi(st)));
+                }),
+            ));
         });
         if let Some(item) = self.device.work_item() {
             item.queue(job);
@@ -650,6 +806,14 @@ impl Provider for WskProvider {
                 None
             }
             ResolveRoute::Refuse(st) => fail(done, st),
+        }
+    }
+
+    fn wait_peer_close(&self, s: &WskSock, done: Completion<Self>) -> Option<OpRef> {
+        match s.events() {
+            Some(e) => Events::wait(e, done),
+            // Not a connection socket (the engine checks the kind first).
+            None => fail(done, NtStatus::STATUS_NOT_SUPPORTED),
         }
     }
 

@@ -1,10 +1,14 @@
 //! A WSK socket and the dispatch table of its kind.
 
+use super::events::Events;
 use crate::sys::{
     WSK_PROVIDER_BASIC_DISPATCH, WSK_PROVIDER_CONNECTION_DISPATCH, WSK_PROVIDER_DATAGRAM_DISPATCH,
     WSK_PROVIDER_LISTEN_DISPATCH, WSK_SOCKET,
 };
+use alloc::sync::Arc;
+use core::ffi::c_void;
 use core::ptr::NonNull;
+use core::sync::atomic::{AtomicPtr, Ordering};
 
 /// Which WSK socket category (and so which dispatch table) a socket has.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -47,6 +51,36 @@ impl Dispatch {
 pub struct WskSock {
     ptr: NonNull<WSK_SOCKET>,
     kind: WskKind,
+    /// Connection sockets: the end of the connection and the waits for it.
+    events: Option<Arc<Events>>,
+    /// WSK's `SocketContext` reference to `events` (null: none, or given back).
+    context: AtomicPtr<c_void>,
+}
+
+/// WSK's reference to a socket's [`Events`] (its `SocketContext`), given back when the close
+/// completed ([`WskSock::take_context`]).
+pub struct ContextRef(*mut c_void);
+
+// SAFETY: 1. an `Arc<Events>` reference in raw form; `Events` is Send + Sync.
+unsafe impl Send for ContextRef {}
+// SAFETY: 1. see `Send`; only moved, never dereferenced here.
+unsafe impl Sync for ContextRef {}
+
+impl ContextRef {
+    /// Wraps the context given to WSK.
+    pub fn new(ctx: *mut c_void) -> ContextRef {
+        ContextRef(ctx)
+    }
+
+    /// Gives WSK's reference back.
+    ///
+    /// # Safety
+    /// WSK will not call an event with it again (the close completed, or the socket was never
+    /// created).
+    pub unsafe fn release(self) {
+        // SAFETY: 1. made by `Events::into_context`; consumed once (by value) (caller contract).
+        unsafe { Events::release_context(self.0) };
+    }
 }
 
 // SAFETY: 1. a WSK socket may be used from any thread; the engine serializes close against every
@@ -59,9 +93,34 @@ impl WskSock {
     /// Wraps a socket WSK returned in `Irp->IoStatus.Information`.
     ///
     /// # Safety
-    /// `ptr` is a live WSK socket of category `kind`, owned by the engine from now on.
-    pub unsafe fn new(ptr: NonNull<WSK_SOCKET>, kind: WskKind) -> WskSock {
-        WskSock { ptr, kind }
+    /// `ptr` is a live WSK socket of category `kind`, owned by the engine from now on; `events`
+    /// is the context it was created with (connection sockets), WSK's reference included.
+    pub unsafe fn new(
+        ptr: NonNull<WSK_SOCKET>,
+        kind: WskKind,
+        events: Option<(Arc<Events>, ContextRef)>,
+    ) -> WskSock {
+        let (events, context) = match events {
+            Some((e, c)) => (Some(e), c.0),
+            None => (None, core::ptr::null_mut()),
+        };
+        WskSock {
+            ptr,
+            kind,
+            events,
+            context: AtomicPtr::new(context),
+        }
+    }
+
+    /// The end-of-connection state (connection sockets).
+    pub fn events(&self) -> Option<&Arc<Events>> {
+        self.events.as_ref()
+    }
+
+    /// WSK's context reference, once, for the close's completion to give back.
+    pub fn take_context(&self) -> Option<ContextRef> {
+        let ctx = self.context.swap(core::ptr::null_mut(), Ordering::AcqRel);
+        (!ctx.is_null()).then_some(ContextRef(ctx))
     }
 
     /// The raw socket for a WSK call.

@@ -3,7 +3,7 @@
 //!
 //! Not part of wdk-sys (the framework keeps these in a private header, `fxldr.h`); declared here
 //! from its facts for the two sides this project builds: the entry stub
-//! (`driver_entry`, feature `driver-entry`) and the WDF test double that Wine loads as `WDFLDR.SYS`
+//! (`crate::driver_entry`, Windows only) and the WDF test double that Wine loads as `WDFLDR.SYS`
 //! (`tests/wdf-double`).
 
 use crate::types::{PDRIVER_OBJECT, PUNICODE_STRING, PVOID, PWCHAR, PWDF_DRIVER_GLOBALS, ULONG, WDFFUNC};

@@ -15,7 +15,7 @@
 //! - [`WDF_NO_HANDLE`] and the other constants wdk-sys defines by hand;
 //! - [`ldr`]: the loader's bind structures (not part of wdk-sys: they are private to the
 //!   framework and its stub library);
-//! - with feature `driver-entry`, `driver_entry`: what `WdfDriverEntry.lib` does — the image's
+//! - with feature `driver-entry` (Windows targets), `driver_entry`: what `WdfDriverEntry.lib` does — the image's
 //!   entry point `FxDriverEntry` binds to the framework with `WdfVersionBind` from `WDFLDR.SYS`,
 //!   runs the driver's `DriverEntry`, and unbinds after the driver's unload routine.
 //!

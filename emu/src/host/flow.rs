@@ -153,10 +153,12 @@ impl SockState {
             Err(e) => {
                 let st = cx.err(&e);
                 p.finish(st, cx.out);
-                // Data calls queued behind the connect fail with it.
+                // Data calls queued behind the connect fail with it; the connection it was to be
+                // has failed, which ends a wait for its end.
                 for q in self.recvs.drain(..).chain(self.sends.drain(..)) {
                     q.finish(st, cx.out);
                 }
+                self.finish_watches(st, cx.out);
             }
         }
     }
@@ -234,7 +236,11 @@ impl SockState {
     /// Remembers a connection-ending error so later calls see it too (Linux reports a reset
     /// once; WSK keeps failing). Returns the status to report.
     pub(super) fn note_error(&mut self, st: NtStatus) -> NtStatus {
-        if st == NtStatus::STATUS_CONNECTION_RESET || st == NtStatus::STATUS_CONNECTION_ABORTED {
+        // ETIMEDOUT on an established connection: keepalive (or retransmission) gave up on it.
+        if st == NtStatus::STATUS_CONNECTION_RESET
+            || st == NtStatus::STATUS_CONNECTION_ABORTED
+            || st == NtStatus::STATUS_IO_TIMEOUT
+        {
             self.fault.get_or_insert(st);
         }
         st
@@ -277,6 +283,52 @@ impl SockState {
         }
         if let Some(f) = self.fault {
             self.fail_all(cx, f);
+        }
+    }
+
+    // ---- the end of the connection (wait_peer_close) --------------------------------------------
+
+    pub(super) fn start_watch(&mut self, cx: &mut Cx<'_>, p: Pending) -> Started {
+        if matches!(self.conn, Conn::Idle) && self.fault.is_none() {
+            // Not connected (never, or its connect failed): nothing to watch.
+            p.finish(NtStatus::STATUS_INVALID_DEVICE_STATE, cx.out);
+            return Started { pending: false };
+        }
+        let op = p.op;
+        self.watches.push_back(p);
+        self.pump_watches(cx);
+        Started {
+            pending: self.watches.iter().any(|q| q.op == op),
+        }
+    }
+
+    /// Completes the waits for the end of the connection if it ended: a failure recorded or
+    /// pending on the host socket (a reset, keepalive's ETIMEDOUT, a local abort) first, then
+    /// the peer's FIN. Nothing is read: data still queued stays for the receives.
+    pub(super) fn pump_watches(&mut self, cx: &mut Cx<'_>) {
+        if self.watches.is_empty() || matches!(self.conn, Conn::Connecting(_)) {
+            return;
+        }
+        if self.fault.is_none() {
+            if let Some(Ok(Some(e))) = self.io.sock_ref().map(|s| s.take_error()) {
+                let st = self.note_error(cx.err(&e));
+                if self.fault.is_none() {
+                    self.fault = Some(st);
+                }
+            }
+        }
+        let how = match self.fault {
+            Some(f) => f,
+            None if self.peer_fin => NtStatus::STATUS_SUCCESS,
+            None => return,
+        };
+        self.finish_watches(how, cx.out);
+    }
+
+    /// Completes every wait for the end of the connection: it ended `how`.
+    pub(super) fn finish_watches(&mut self, how: NtStatus, out: &mut Vec<Done>) {
+        for p in self.watches.drain(..) {
+            p.finish_value(NtStatus::STATUS_SUCCESS, OpValue::PeerClosed(how), out);
         }
     }
 
@@ -374,8 +426,10 @@ impl SockState {
         }
     }
 
-    /// Fails every pending data operation and disconnect with `st`.
+    /// Fails every pending data operation and disconnect with `st` (the connection ended so:
+    /// the waits for its end complete).
     pub(super) fn fail_all(&mut self, cx: &mut Cx<'_>, st: NtStatus) {
+        self.finish_watches(st, cx.out);
         for p in self.recvs.drain(..) {
             p.finish(st, cx.out);
         }
@@ -429,11 +483,15 @@ impl SockState {
             };
             p.finish_value_recv(st, cx.out);
         } else if let Some(p) = take(&mut self.sends) {
+            // A send part of which the host socket took cannot be taken back: going on would
+            // splice the next send onto its truncated data, so the connection is aborted (RST).
+            let partial = p.progress > 0;
             p.finish(NtStatus::STATUS_CANCELLED, cx.out);
-            // A partly written send leaves a hole in the stream: the connection cannot go on.
-            if self.sends.iter().any(|q| q.progress > 0) {
+            if partial {
                 self.abort(cx, NtStatus::STATUS_CONNECTION_ABORTED);
             }
+        } else if let Some(p) = take(&mut self.watches) {
+            p.finish(NtStatus::STATUS_CANCELLED, cx.out);
         } else if let Some(p) = take(&mut self.accepts) {
             p.finish(NtStatus::STATUS_CANCELLED, cx.out);
         } else if matches!(&self.conn, Conn::Connecting(p) if p.op == op) {
@@ -464,6 +522,7 @@ impl SockState {
             .drain(..)
             .chain(self.recvs.drain(..))
             .chain(self.sends.drain(..))
+            .chain(self.watches.drain(..))
         {
             q.finish(st, cx.out);
         }
@@ -498,6 +557,7 @@ impl SockState {
             .drain(..)
             .chain(self.recvs.drain(..))
             .chain(self.sends.drain(..))
+            .chain(self.watches.drain(..))
         {
             q.finish(st, out);
         }
@@ -516,6 +576,9 @@ impl SockState {
         if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
             self.readable = true;
         }
+        if ev.is_read_closed() && matches!(self.conn, Conn::Connected) {
+            self.peer_fin = true;
+        }
         if ev.is_writable() || ev.is_write_closed() || ev.is_error() {
             self.writable = true;
         }
@@ -531,6 +594,7 @@ impl SockState {
         self.pump_accepts(cx);
         self.pump_data(cx);
         self.pump_disconnect(cx);
+        self.pump_watches(cx);
     }
 }
 

@@ -57,6 +57,34 @@ use wsksock_core::{
     TimerCallback,
 };
 
+/// One call the host provider logged ([`Config::record_calls`]): what a test of the engine's
+/// side checks that it passed down.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Recorded {
+    /// `create_socket` (WskSocket) that made socket `socket`, with its parameters (the owner:
+    /// `OwningProcess`).
+    Create {
+        /// The new socket's id.
+        socket: u64,
+        /// What it was created with.
+        params: SocketParams,
+    },
+    /// `send` with its flags (`DATA_FLAG_*`).
+    Send {
+        /// The socket.
+        socket: u64,
+        /// The flags.
+        flags: u32,
+    },
+    /// `receive` with its flags.
+    Receive {
+        /// The socket.
+        socket: u64,
+        /// The flags.
+        flags: u32,
+    },
+}
+
 /// A socket of the [`HostProvider`] (a `PWSK_SOCKET`). Cloning it names the same socket.
 #[derive(Clone)]
 pub struct HostSocket {
@@ -211,6 +239,17 @@ impl HostProvider {
         Arc::clone(&self.sh().checker)
     }
 
+    /// The calls logged so far, oldest first (empty unless [`Config::record_calls`]).
+    pub fn recorded(&self) -> Vec<Recorded> {
+        self.sh().recorded.lock().clone()
+    }
+
+    fn record(&self, r: Recorded) {
+        if self.sh().cfg.record_calls {
+            self.sh().recorded.lock().push(r);
+        }
+    }
+
     /// Tears the provider down now (idempotent): records every operation still pending and
     /// every socket still open as violations, stops the event loop, completes what was pending
     /// with STATUS_CANCELLED and closes every host socket. Later calls are violations.
@@ -297,6 +336,10 @@ impl HostProvider {
             // Wine's stubs: STATUS_NOT_IMPLEMENTED at once, IRP untouched (completed here so the
             // Completion contract holds).
             Some(NtStatus::STATUS_NOT_IMPLEMENTED)
+        } else if wine && call == Call::WaitPeerClose {
+            // Wine has no event callbacks (enabling WSK_EVENT_DISCONNECT through its
+            // WskControlSocket stub fails): the driver's provider answers so.
+            Some(NtStatus::STATUS_NOT_SUPPORTED)
         } else {
             None
         };
@@ -409,9 +452,18 @@ impl Provider for HostProvider {
             return None;
         }
         let profile = sh.cfg.profile;
+        let record = sh.cfg.record_calls;
         let work = move |sh: &Arc<Shared>| {
             let out = match Self::make_socket(sh, params) {
-                Ok(s) => OpOutput::value(OpValue::Socket(s)),
+                Ok(s) => {
+                    if record {
+                        sh.recorded.lock().push(Recorded::Create {
+                            socket: s.id(),
+                            params,
+                        });
+                    }
+                    OpOutput::value(OpValue::Socket(s))
+                }
                 Err(e) => OpOutput::status(from_io(profile, &e)),
             };
             deliver(sh, vec![Done::new(op, done, out)]);
@@ -446,10 +498,18 @@ impl Provider for HostProvider {
     }
 
     fn send(&self, s: &HostSocket, buf: EmuBuffer, flags: u32, done: Completion<Self>) -> Option<HostOp> {
+        self.record(Recorded::Send {
+            socket: s.id(),
+            flags,
+        });
         self.sock_call(s, Start::Send(buf, flags), done)
     }
 
     fn receive(&self, s: &HostSocket, buf: EmuBuffer, flags: u32, done: Completion<Self>) -> Option<HostOp> {
+        self.record(Recorded::Receive {
+            socket: s.id(),
+            flags,
+        });
         self.sock_call(s, Start::Receive(buf, flags), done)
     }
 
@@ -485,6 +545,10 @@ impl Provider for HostProvider {
 
     fn get_address(&self, s: &HostSocket, which: AddrKind, done: Completion<Self>) -> Option<HostOp> {
         self.sock_call(s, Start::GetAddress(which), done)
+    }
+
+    fn wait_peer_close(&self, s: &HostSocket, done: Completion<Self>) -> Option<HostOp> {
+        self.sock_call(s, Start::WaitPeerClose, done)
     }
 
     fn resolve(

@@ -159,6 +159,8 @@ pub(crate) struct Shared {
     pub resolves: Mutex<HashMap<u64, Arc<ResolveSlot>>>,
     stop: AtomicBool,
     pub torn_down: AtomicBool,
+    /// The call log ([`Config::record_calls`]).
+    pub recorded: Mutex<Vec<super::Recorded>>,
     /// The delivery pool ([`CompletionMode::Concurrent`]).
     pool: Option<Arc<Pool>>,
 }
@@ -188,6 +190,7 @@ impl Shared {
             resolves: Mutex::new(HashMap::new()),
             stop: AtomicBool::new(false),
             torn_down: AtomicBool::new(false),
+            recorded: Mutex::new(Vec::new()),
             pool,
         };
         Ok((Arc::new(sh), poll))

@@ -24,13 +24,14 @@ use crate::profile::{Profile, WINE_MAX_PENDING};
 use crate::status::from_io;
 use crate::HostProvider;
 use mio::Token;
-use socket2::SockRef;
+use socket2::{SockRef, TcpKeepalive};
 use std::collections::VecDeque;
 use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
-use wsksock_abi::msg::DATA_FLAG_WAITALL;
+use std::time::Duration;
+use wsksock_abi::msg::{DATA_FLAG_NODELAY, DATA_FLAG_WAITALL};
 use wsksock_abi::NtStatus;
 use wsksock_core::{AddrKind, Completion, Family, OpOutput, OpValue, SockOpt, SocketKind};
 
@@ -133,6 +134,7 @@ pub(crate) enum Start {
     SetOption(SockOpt, u32),
     GetOption(SockOpt),
     GetAddress(AddrKind),
+    WaitPeerClose,
 }
 
 impl Start {
@@ -152,6 +154,7 @@ impl Start {
             Start::SetOption(..) => Call::SetOption,
             Start::GetOption(_) => Call::GetOption,
             Start::GetAddress(_) => Call::GetAddress,
+            Start::WaitPeerClose => Call::WaitPeerClose,
         }
     }
 
@@ -167,7 +170,8 @@ impl Start {
             | Start::Close
             | Start::SetOption(..)
             | Start::GetOption(_)
-            | Start::GetAddress(_) => None,
+            | Start::GetAddress(_)
+            | Start::WaitPeerClose => None,
         }
     }
 
@@ -179,11 +183,13 @@ impl Start {
             | Start::SetOption(..)
             | Start::GetOption(_)
             | Start::GetAddress(AddrKind::Local) => true,
-            Start::GetAddress(AddrKind::Peer) => kind == SocketKind::Stream,
             Start::Listen(_) | Start::Accept => kind != SocketKind::Datagram,
-            Start::Connect(_) | Start::Send(..) | Start::Receive(..) | Start::Disconnect(_) => {
-                kind == SocketKind::Stream
-            }
+            Start::GetAddress(AddrKind::Peer)
+            | Start::Connect(_)
+            | Start::Send(..)
+            | Start::Receive(..)
+            | Start::Disconnect(_)
+            | Start::WaitPeerClose => kind == SocketKind::Stream,
             Start::SendTo(..) | Start::ReceiveFrom(_) => kind == SocketKind::Datagram,
         }
     }
@@ -230,6 +236,10 @@ pub(crate) struct SockState {
     pub closed: bool,
     /// On the event loop's list of draining disconnects.
     pub drain_listed: bool,
+    /// The host socket reported the peer's FIN (read side closed).
+    pub peer_fin: bool,
+    /// Waits for the end of the connection (`wait_peer_close`).
+    pub watches: VecDeque<Pending>,
 }
 
 /// What the caller gets back from [`SockState::start`].
@@ -272,6 +282,8 @@ impl SockState {
             writable: true,
             closed: false,
             drain_listed: false,
+            peer_fin: false,
+            watches: VecDeque::new(),
         }
     }
 
@@ -322,9 +334,15 @@ impl SockState {
             }
             Start::Accept => self.start_accept(cx, p),
             Start::Connect(addr) => self.start_connect(cx, p, addr),
-            Start::Send(buf, _flags) => {
+            Start::Send(buf, flags) => {
                 p.buf = Some(buf);
-                self.start_send(cx, p)
+                let started = self.start_send(cx, p);
+                // WSK_FLAG_NODELAY: what this send queued goes out now, Nagle or not. (Wine
+                // ignores send flags.)
+                if flags & DATA_FLAG_NODELAY != 0 && profile == Profile::Windows {
+                    self.push_now();
+                }
+                started
             }
             Start::Receive(buf, flags) => {
                 p.buf = Some(buf);
@@ -365,10 +383,22 @@ impl SockState {
                 p.finish_value(st, value, cx.out);
                 Started { pending: false }
             }
+            Start::WaitPeerClose => self.start_watch(cx, p),
         }
     }
 
     // ---- local calls -------------------------------------------------------------------------
+
+    /// Sends what the host socket holds back for Nagle now: turning TCP_NODELAY on pushes the
+    /// pending segments (Linux), then it is put back.
+    fn push_now(&mut self) {
+        if let Some(s) = self.io.sock_ref() {
+            if s.tcp_nodelay().is_ok_and(|on| !on) {
+                let _ = s.set_tcp_nodelay(true);
+                let _ = s.set_tcp_nodelay(false);
+            }
+        }
+    }
 
     fn bind(&mut self, cx: &mut Cx<'_>, addr: SocketAddr) -> NtStatus {
         if Family::of(&addr) != cx.entry.family {
@@ -439,8 +469,25 @@ impl SockState {
             return NtStatus::STATUS_INVALID_DEVICE_STATE;
         };
         let size = usize::try_from(value).unwrap_or(usize::MAX);
+        let secs = Duration::from_secs(u64::from(value));
         let r = match opt {
             SockOpt::KeepAlive => s.set_keepalive(value != 0),
+            SockOpt::KeepAliveIdle | SockOpt::KeepAliveInterval | SockOpt::KeepAliveCount
+                if cx.entry.kind != SocketKind::Stream =>
+            {
+                return NtStatus::STATUS_INVALID_PARAMETER
+            }
+            // The host's TCP_KEEPIDLE / TCP_KEEPINTVL / TCP_KEEPCNT. socket2 turns SO_KEEPALIVE on
+            // with them; Windows' TCP_KEEPALIVE and friends do not: put it back as it was.
+            SockOpt::KeepAliveIdle | SockOpt::KeepAliveInterval | SockOpt::KeepAliveCount => {
+                let params = match opt {
+                    SockOpt::KeepAliveIdle => TcpKeepalive::new().with_time(secs),
+                    SockOpt::KeepAliveInterval => TcpKeepalive::new().with_interval(secs),
+                    _ => TcpKeepalive::new().with_retries(value),
+                };
+                s.keepalive()
+                    .and_then(|on| s.set_tcp_keepalive(&params).and_then(|()| s.set_keepalive(on)))
+            }
             SockOpt::NoDelay if cx.entry.kind == SocketKind::Datagram => {
                 return NtStatus::STATUS_INVALID_PARAMETER
             }
@@ -463,8 +510,17 @@ impl SockState {
             return Err(NtStatus::STATUS_INVALID_DEVICE_STATE);
         };
         let size = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        let secs = |d: Duration| u32::try_from(d.as_secs()).unwrap_or(u32::MAX);
         let r = match opt {
             SockOpt::KeepAlive => s.keepalive().map(u32::from),
+            SockOpt::KeepAliveIdle | SockOpt::KeepAliveInterval | SockOpt::KeepAliveCount
+                if cx.entry.kind != SocketKind::Stream =>
+            {
+                return Err(NtStatus::STATUS_INVALID_PARAMETER)
+            }
+            SockOpt::KeepAliveIdle => s.tcp_keepalive_time().map(secs),
+            SockOpt::KeepAliveInterval => s.tcp_keepalive_interval().map(secs),
+            SockOpt::KeepAliveCount => s.tcp_keepalive_retries(),
             SockOpt::NoDelay if cx.entry.kind == SocketKind::Datagram => {
                 return Err(NtStatus::STATUS_INVALID_PARAMETER)
             }

@@ -68,7 +68,7 @@ impl CloseArg {
 pub struct Args {
     /// Peer address, e.g. 127.0.0.1:5000.
     pub addr: String,
-    /// Bytes to send (the pattern `byte[i] = i % 251`).
+    /// Bytes to send (the pattern `byte[i]` = i % 251).
     #[arg(long)]
     pub bytes: u64,
     /// Close mode: graceful, abortive, or linger:SECS.

@@ -65,6 +65,27 @@ impl Peer {
         stall: Duration,
         deadline: Duration,
     ) -> Result<Peer, String> {
+        Peer::start_full(conns, greeting, Duration::ZERO, stall, deadline)
+    }
+
+    /// Like [`Peer::start`], but each connection waits `silence` after its greeting before its
+    /// FIN (a peer that goes quiet, for deadlines).
+    pub fn start_quiet(
+        conns: usize,
+        greeting: usize,
+        silence: Duration,
+        deadline: Duration,
+    ) -> Result<Peer, String> {
+        Peer::start_full(conns, greeting, silence, Duration::ZERO, deadline)
+    }
+
+    fn start_full(
+        conns: usize,
+        greeting: usize,
+        silence: Duration,
+        stall: Duration,
+        deadline: Duration,
+    ) -> Result<Peer, String> {
         let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("peer bind: {e}"))?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         listener.set_nonblocking(true).map_err(|e| e.to_string())?;
@@ -81,7 +102,9 @@ impl Peer {
                 match listener.accept() {
                     Ok((s, _)) => {
                         acc.fetch_add(1, Ordering::AcqRel);
-                        handlers.push(std::thread::spawn(move || serve(s, greeting, stall, end)));
+                        handlers.push(std::thread::spawn(move || {
+                            serve(s, greeting, silence, stall, end)
+                        }));
                     }
                     Err(e) if e.kind() == ErrorKind::WouldBlock => {
                         if stopping {
@@ -165,7 +188,7 @@ impl Drop for Peer {
     }
 }
 
-fn serve(mut s: TcpStream, greeting: usize, stall: Duration, end: Instant) -> Conn {
+fn serve(mut s: TcpStream, greeting: usize, silence: Duration, stall: Duration, end: Instant) -> Conn {
     let mut c = Conn {
         bytes: 0,
         intact: true,
@@ -177,6 +200,7 @@ fn serve(mut s: TcpStream, greeting: usize, stall: Duration, end: Instant) -> Co
             c.end = End::Error(format!("greeting: {e}"));
             return c;
         }
+        std::thread::sleep(silence.min(end.saturating_duration_since(Instant::now())));
         let _ = s.shutdown(Shutdown::Write);
     }
     std::thread::sleep(stall.min(end.saturating_duration_since(Instant::now())));

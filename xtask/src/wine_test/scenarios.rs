@@ -446,6 +446,12 @@ pub fn consumer(ctx: &Ctx, svc: &str) -> Outcome {
         }
         Some(st) => return Err(format!("{svc}: the request without a file object got {st:#x}")),
     };
+    // And STATISTICS with its ABI version-2 control code (step 17): served to a kernel caller.
+    let old = match get("OldCode") {
+        None => "",
+        Some(0) => "; STATISTICS with its version-2 control code served",
+        Some(st) => return Err(format!("{svc}: a request with a version-2 code got {st:#x}")),
+    };
     let refused_buffers = match bad_kernel_buffer {
         None => "",
         Some(0) => {
@@ -461,7 +467,7 @@ pub fn consumer(ctx: &Ctx, svc: &str) -> Outcome {
         _ => "?",
     };
     Ok(format!(
-        "opened via {opened}; sent {send} (direct + kernel buffer), received {greet} intact to FIN; peer saw all then FIN{refused}{refused_buffers}"
+        "opened via {opened}; sent {send} (direct + kernel buffer), received {greet} intact to FIN; peer saw all then FIN{refused}{refused_buffers}{old}"
     ))
 }
 
@@ -605,5 +611,174 @@ pub fn unload_with_sockets(ctx: &Ctx) -> Outcome {
         "stopped in {} ms with {n} receives pending: peers saw FIN, receives ended {}; loaded again and served",
         took.as_millis(),
         j.get("statuses")
+    ))
+}
+
+/// A RECEIVE deadline through the real driver: `wsksock recv --timeout 300` against a peer that
+/// sends 1000 bytes, then stays quiet for 1.5 s before its FIN. The driver's deadline timer (a
+/// KTIMER + DPC) fires after 300 ms and the engine calls `IoCancelIrp` on the WSK receive; Wine
+/// ignores that (no cancel routine), so the receive ends with the peer's FIN — its result
+/// returned, never lost — where Windows would end it with STATUS_IO_TIMEOUT at 300 ms. Either
+/// way the socket counts the deadline that passed.
+pub fn recv_deadline(ctx: &Ctx) -> Outcome {
+    let peer = Peer::start_quiet(1, 1000, Duration::from_millis(1500), secs(60))?;
+    let j = ctx.cli(
+        "recv-deadline",
+        &["recv", &peer.addr(), "--timeout", "300", "--json"],
+        secs(60),
+    )?;
+    let conns = peer.finish();
+    check(j.get("bytes").num() == 1000, || format!("recv: {j}"))?;
+    check(j.get("deadlines_expired").num() == 1, || {
+        format!("the deadline did not pass (timer not fired?): {j}")
+    })?;
+    let end = j.get("end").str();
+    let elapsed = j.get("elapsed_ms").num();
+    // "timeout" is what Windows does; under Wine the FIN ends it after the quiet 1.5 s.
+    check(
+        (end == "fin" && elapsed >= 1400) || (end == "timeout" && elapsed < 1400),
+        || format!("recv ended {end} after {elapsed} ms: {j}"),
+    )?;
+    one_fin(&conns, 0)?;
+    Ok(format!(
+        "deadline passed at 300 ms (counted); the receive ended {end} after {elapsed} ms with 1000 bytes; peer saw FIN"
+    ))
+}
+
+/// `wsksock connect ADDR < file`: standard input to the socket, then a graceful close at its end;
+/// and `--close abortive` (a FIN too under Wine, whose close never resets).
+pub fn connect(ctx: &Ctx) -> Outcome {
+    let bytes = 300_000usize;
+    let input = ctx.wine.drive_dir().join("connect-in.bin");
+    // The peers check the pattern byte[i] = i % 251.
+    #[allow(clippy::cast_possible_truncation)]
+    let data: Vec<u8> = (0..bytes).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&input, data).map_err(|e| format!("{}: {e}", input.display()))?;
+    let mut out = Vec::new();
+    for mode in ["graceful", "abortive"] {
+        let peer = Peer::start(1, 0, secs(60))?;
+        let line = format!(
+            r"{WIN_DIR}\wsksock.exe connect {} --close {mode} -v < {WIN_DIR}\connect-in.bin",
+            peer.addr()
+        );
+        let r = ctx
+            .wine
+            .run(&format!("connect-{mode}"), &["cmd", "/c", &line], secs(60))?;
+        let conns = peer.finish();
+        check(r.ok(), || {
+            format!(
+                "connect --close {mode} exited {:?}:\n{}",
+                r.code,
+                tail(&r.text, 6)
+            )
+        })?;
+        one_fin(&conns, bytes as u64)?;
+        check(r.text.contains(&format!("sent {bytes} bytes")), || {
+            format!("no summary line: {}", tail(&r.text, 6))
+        })?;
+        out.push(format!("{mode}: {bytes} bytes intact then FIN"));
+    }
+    Ok(out.join("; "))
+}
+
+/// `wsksock listen 127.0.0.1:PORT --once`: accepts the harness's connection, writes what it
+/// sends to standard output, sees its FIN and closes gracefully.
+pub fn listen(ctx: &Ctx) -> Outcome {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+        l.local_addr().map_err(|e| e.to_string())?.port()
+    };
+    let addr = format!("127.0.0.1:{port}");
+    let exe = format!(r"{WIN_DIR}\wsksock.exe");
+    let bg = ctx
+        .wine
+        .spawn("listen", &[&exe, "listen", &addr, "--once", "-v"])?;
+    let started = Instant::now();
+    let mut s = loop {
+        match std::net::TcpStream::connect(&addr) {
+            Ok(s) => break s,
+            Err(_) if started.elapsed() < secs(30) => std::thread::sleep(Duration::from_millis(100)),
+            Err(e) => {
+                let r = bg.wait(secs(5));
+                return Err(format!(
+                    "cannot connect to wsksock listen: {e}\n{}",
+                    tail(&r.text, 6)
+                ));
+            }
+        }
+    };
+    let msg = b"hello from the harness\n";
+    let sent = std::io::Write::write_all(&mut s, msg).and_then(|()| s.shutdown(std::net::Shutdown::Write));
+    let _ = s.set_read_timeout(Some(secs(30)));
+    let mut rest = Vec::new();
+    let end = std::io::Read::read_to_end(&mut s, &mut rest);
+    let r = bg.wait(secs(30));
+    check(sent.is_ok(), || format!("send to wsksock listen: {sent:?}"))?;
+    check(r.ok(), || {
+        format!("listen exited {:?}:\n{}", r.code, tail(&r.text, 6))
+    })?;
+    check(end.is_ok() && rest.is_empty(), || {
+        format!("the harness saw {end:?}, not FIN")
+    })?;
+    check(r.text.contains("hello from the harness"), || {
+        format!("not on stdout:\n{}", tail(&r.text, 6))
+    })?;
+    Ok("accepted, piped the harness's line to stdout, closed with FIN".into())
+}
+
+/// `wsksock wait-close`: Wine has no WSK event callbacks (its WskControlSocket is a stub), so
+/// the driver answers STATUS_NOT_SUPPORTED and the CLI fails in one line; the socket is closed.
+pub fn wait_close(ctx: &Ctx) -> Outcome {
+    let peer = Peer::start(1, 0, secs(30))?;
+    let exe = format!(r"{WIN_DIR}\wsksock.exe");
+    let r = ctx.wine.run(
+        "wait-close",
+        &[&exe, "wait-close", &peer.addr(), "--json"],
+        secs(30),
+    )?;
+    let conns = peer.finish();
+    let errors: Vec<&str> = r.text.lines().filter(|l| l.starts_with("wsksock: ")).collect();
+    check(
+        r.code == Some(1) && errors.len() == 1 && errors[0].contains("STATUS_NOT_SUPPORTED"),
+        || format!("wait-close exited {:?}:\n{}", r.code, tail(&r.text, 6)),
+    )?;
+    one_fin(&conns, 0)?;
+    Ok("STATUS_NOT_SUPPORTED (no event callbacks in Wine), one-line error, exit 1; peer saw FIN".into())
+}
+
+/// `wsksock stats --json`: the driver's census, every field a number.
+pub fn stats(ctx: &Ctx) -> Outcome {
+    let j = ctx.cli("stats", &["stats", "--json"], secs(30))?;
+    let keys = [
+        "handles",
+        "open_stream",
+        "connected",
+        "open_datagram",
+        "open_listen",
+        "teardowns",
+        "sockets_alive",
+        "sockets_created",
+        "ops_pending",
+        "bytes_sent",
+        "bytes_received",
+        "requests",
+        "requests_failed",
+        "deadlines_expired",
+    ];
+    let missing: Vec<&str> = keys
+        .iter()
+        .copied()
+        .filter(|k| !matches!(j.get(k), Json::Num(_)))
+        .collect();
+    check(missing.is_empty(), || format!("stats lacks {missing:?}: {j}"))?;
+    check(j.get("open_datagram").num() == 0, || {
+        format!("Wine has no datagram sockets: {j}")
+    })?;
+    Ok(format!(
+        "{} sockets created, {} requests ({} failed), {} deadlines expired",
+        j.get("sockets_created").num(),
+        j.get("requests").num(),
+        j.get("requests_failed").num(),
+        j.get("deadlines_expired").num()
     ))
 }

@@ -37,6 +37,11 @@ unsafe extern "system" {
         InvokeOnError: BOOLEAN,
         InvokeOnCancel: BOOLEAN,
     ) -> NTSTATUS;
+    /// The process of the thread that issued `Irp` (`Irp->Tail.Overlay.Thread`'s; Wine
+    /// dereferences that thread without a NULL check: callers check it).
+    pub fn IoGetRequestorProcess(Irp: *mut IRP) -> *mut c_void;
+    /// The current thread's process (the System process in `DriverEntry`).
+    pub fn IoGetCurrentProcess() -> *mut c_void;
     pub fn IoCancelIrp(Irp: *mut IRP) -> BOOLEAN;
     pub fn IoReleaseCancelSpinLock(Irql: KIRQL);
     pub fn IoAllocateMdl(

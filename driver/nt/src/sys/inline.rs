@@ -183,6 +183,18 @@ pub unsafe fn IrpRequestorMode(irp: *mut IRP) -> KPROCESSOR_MODE {
     unsafe { (*irp).RequestorMode }
 }
 
+/// `Irp->Tail.Overlay.Thread`: the thread that issued the IRP (NULL if none was recorded).
+///
+/// # Safety
+/// `irp` is a live IRP.
+pub unsafe fn IrpThread(irp: *mut IRP) -> *mut c_void {
+    // SAFETY: 1. live IRP (caller contract).
+    let tail = unsafe { &(*irp).Tail };
+    // SAFETY: 1. `Overlay` is the member of the `Tail` union the I/O manager uses while the IRP
+    // is with a driver.
+    unsafe { tail.Overlay.Thread }
+}
+
 /// `Irp->MdlAddress`.
 ///
 /// # Safety

@@ -2,7 +2,7 @@
 //!
 //! This is the only module that knows field offsets or calls kernel exports directly. Everything
 //! above it (the driver's `kernel`, `wsk`, `front`; the WDF test double) goes through the typed structs and the few inline helpers
-//! in `inline`, which re-implement the WDK's header macros (`IoGetCurrentIrpStackLocation`,
+//! in `inline` (Windows only), which re-implement the WDK's header macros (`IoGetCurrentIrpStackLocation`,
 //! `IoSetCompletionRoutine`, `IoSetCancelRoutine`, `MmGetSystemAddressForMdlSafe`, ...).
 //!
 //! Layout values come from the WDK headers (`wdm.h`, `wsk.h`) for x64 and are cross-checked

@@ -33,8 +33,58 @@ pub const WSK_FLAG_DATAGRAM_SOCKET: u32 = 0x4;
 pub const WSK_FLAG_STREAM_SOCKET: u32 = 0x8;
 /// `WskDisconnect` flag.
 pub const WSK_FLAG_ABORTIVE: u32 = 0x1;
-/// `WskReceive` flag.
+/// `WskReceive` flag: wait until the buffer is full.
 pub const WSK_FLAG_WAITALL: u32 = 0x2;
+/// `WskSend` flag: send without delay (Nagle).
+pub const WSK_FLAG_NODELAY: u32 = 0x2;
+
+/// `NPIID` (a `GUID`).
+#[repr(C)]
+pub struct NPIID {
+    pub Data1: u32,
+    pub Data2: u16,
+    pub Data3: u16,
+    pub Data4: [u8; 8],
+}
+
+/// `NPI_WSK_INTERFACE_ID` {2227E803-8D8B-11D4-ABAD-009027719E09} (the WDK defines it in a
+/// static library; the value is the interface's).
+pub static NPI_WSK_INTERFACE_ID: NPIID = NPIID {
+    Data1: 0x2227_E803,
+    Data2: 0x8D8B,
+    Data3: 0x11D4,
+    Data4: [0xAB, 0xAD, 0x00, 0x90, 0x27, 0x71, 0x9E, 0x09],
+};
+
+/// `WSK_SO_BASE`.
+pub const WSK_SO_BASE: u32 = 0x4000;
+/// `SO_WSK_EVENT_CALLBACK`: enable or disable event callbacks (`WskControlSocket`, no IRP).
+pub const SO_WSK_EVENT_CALLBACK: u32 = WSK_SO_BASE + 2;
+/// `WSK_EVENT_DISCONNECT` (connection and listen sockets).
+pub const WSK_EVENT_DISCONNECT: u32 = 0x0000_0080;
+
+/// `WSK_EVENT_CALLBACK_CONTROL`.
+#[repr(C)]
+pub struct WSK_EVENT_CALLBACK_CONTROL {
+    pub NpiId: *const NPIID,
+    pub EventMask: u32,
+}
+
+/// `PFN_WSK_DISCONNECT_EVENT`: the peer began to disconnect (`Flags` has `WSK_FLAG_ABORTIVE`
+/// for a reset). Returns STATUS_SUCCESS.
+pub type PFN_WSK_DISCONNECT_EVENT =
+    unsafe extern "system" fn(SocketContext: *mut c_void, Flags: u32) -> NTSTATUS;
+
+/// `WSK_CLIENT_CONNECTION_DISPATCH` (the callbacks of connection sockets; `None`: not used).
+#[repr(C)]
+pub struct WSK_CLIENT_CONNECTION_DISPATCH {
+    pub WskReceiveEvent: *const c_void,
+    pub WskDisconnectEvent: Option<PFN_WSK_DISCONNECT_EVENT>,
+    pub WskSendBacklogEvent: *const c_void,
+}
+
+// SAFETY: 1. a static table of function pointers and NULLs, never written.
+unsafe impl Sync for WSK_CLIENT_CONNECTION_DISPATCH {}
 
 /// `WSK_CONTROL_SOCKET_TYPE`.
 pub const WskSetOption: u32 = 0;
@@ -54,6 +104,12 @@ pub const SO_KEEPALIVE: u32 = 0x0008;
 pub const SO_SNDBUF: u32 = 0x1001;
 pub const SO_RCVBUF: u32 = 0x1002;
 pub const TCP_NODELAY: u32 = 0x0001;
+/// `TCP_KEEPALIVE` (= `TCP_KEEPIDLE`): seconds before the first keepalive probe.
+pub const TCP_KEEPALIVE: u32 = 3;
+/// `TCP_KEEPCNT`: probes before the connection is dropped (Windows 10 1703+).
+pub const TCP_KEEPCNT: u32 = 16;
+/// `TCP_KEEPINTVL`: seconds between probes (Windows 10 1709+).
+pub const TCP_KEEPINTVL: u32 = 17;
 pub const IPV6_V6ONLY: u32 = 27;
 /// `NS_ALL`.
 pub const NS_ALL: u32 = 0;
@@ -333,6 +389,11 @@ pub struct WSK_PROVIDER_STREAM_DISPATCH {
 #[cfg(target_pointer_width = "64")]
 const _: () = {
     assert!(size_of::<WSK_CLIENT_DISPATCH>() == 0x10);
+    assert!(size_of::<NPIID>() == 0x10);
+    assert!(size_of::<WSK_EVENT_CALLBACK_CONTROL>() == 0x10);
+    assert!(offset_of!(WSK_EVENT_CALLBACK_CONTROL, EventMask) == 0x08);
+    assert!(offset_of!(WSK_CLIENT_CONNECTION_DISPATCH, WskDisconnectEvent) == 0x08);
+    assert!(size_of::<WSK_CLIENT_CONNECTION_DISPATCH>() == 0x18);
     assert!(size_of::<WSK_CLIENT_NPI>() == 0x10);
     assert!(size_of::<WSK_REGISTRATION>() == 0x18);
     assert!(size_of::<WSK_PROVIDER_NPI>() == 0x10);

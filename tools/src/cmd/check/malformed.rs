@@ -10,7 +10,8 @@ use serde::Serialize;
 use std::time::Duration;
 use wsksock_abi::ioctl::{ctl_code, METHOD_BUFFERED, WSKSOCK_DEVICE_TYPE};
 use wsksock_abi::msg::{
-    AddressedRequest, CloseMode, CloseRequest, DataRequest, HandleRequest, Message, SocketKind, SocketRequest,
+    AcceptRequest, AddressedRequest, CloseMode, CloseRequest, DataRequest, HandleRequest, Message,
+    OptionRequest, SocketKind, SocketOption, SocketRequest, ABI_VERSION, DATA_FLAG_NODELAY,
 };
 use wsksock_abi::{Handle, NtStatus, Op, SockAddr};
 use wsksock_tools::channel::Output;
@@ -285,6 +286,7 @@ pub fn run(session: &Session, args: &Args) -> Result<Outcome, String> {
         raw(c, Op::Send.code(), on_listen, Output::Data(vec![1; 4])),
         S::STATUS_NOT_SUPPORTED,
     );
+    version_2_cases(c, &mut k, conn, listen);
     let _ = c.close(listen, CloseMode::Abortive, true);
     let _ = c.close(sock, CloseMode::Abortive, true);
 
@@ -309,4 +311,91 @@ pub fn run(session: &Session, args: &Args) -> Result<Outcome, String> {
         garbage_not_refused: not_refused,
         serves_after,
     })
+}
+
+/// The fields, flags, options and request ABI version 2 added, given bad values (`docs/ABI.md`,
+/// "Statuses for bad input"): refused by the driver before any WSK call, so the same statuses
+/// under Wine.
+fn version_2_cases(c: &Client, k: &mut Cases, conn: Handle, listen: Handle) {
+    use NtStatus as S;
+    let reply = || Output::Reply(64);
+    let receive = |f: &dyn Fn(&mut DataRequest)| {
+        bytes::<DataRequest>(|m| {
+            m.handle = conn;
+            f(m);
+        })
+    };
+    let huge = receive(&|m| m.timeout_ms = 0x8000_0000);
+    k.check(
+        "RECEIVE with a timeout past the maximum",
+        raw(c, Op::Receive.code(), huge, Output::Data(vec![0; 4])),
+        S::STATUS_INVALID_PARAMETER,
+    );
+    let nodelay = receive(&|m| m.flags = DATA_FLAG_NODELAY);
+    k.check(
+        "RECEIVE with the send flag NODELAY",
+        raw(c, Op::Receive.code(), nodelay, Output::Data(vec![0; 4])),
+        S::STATUS_INVALID_PARAMETER,
+    );
+    let v1 = receive(&|m| {
+        m.header.version = 1;
+        m.timeout_ms = 100;
+    });
+    k.check(
+        "version-1 RECEIVE with a timeout",
+        raw(c, Op::Receive.code(), v1, Output::Data(vec![0; 4])),
+        S::STATUS_INVALID_PARAMETER,
+    );
+    let wait = |h: Handle, version: u16| {
+        bytes::<HandleRequest>(|m| {
+            m.handle = h;
+            m.header.version = version;
+        })
+    };
+    k.check(
+        "WAIT_PEER_CLOSE on a listening socket",
+        raw(c, Op::WaitPeerClose.code(), wait(listen, ABI_VERSION), reply()),
+        S::STATUS_NOT_SUPPORTED,
+    );
+    k.check(
+        "WAIT_PEER_CLOSE in ABI version 1",
+        raw(c, Op::WaitPeerClose.code(), wait(conn, 1), reply()),
+        S::STATUS_NOT_SUPPORTED,
+    );
+    let option = |h: Handle, o: SocketOption, v: u32| {
+        bytes::<OptionRequest>(|m| {
+            m.handle = h;
+            m.option = o as u32;
+            m.value = v;
+        })
+    };
+    k.check(
+        "keepalive idle time 0",
+        raw(
+            c,
+            Op::SetOption.code(),
+            option(conn, SocketOption::KeepAliveIdle, 0),
+            reply(),
+        ),
+        S::STATUS_INVALID_PARAMETER,
+    );
+    k.check(
+        "SO_RCVTIMEO on a listening socket",
+        raw(
+            c,
+            Op::SetOption.code(),
+            option(listen, SocketOption::ReceiveTimeout, 10),
+            reply(),
+        ),
+        S::STATUS_NOT_SUPPORTED,
+    );
+    let accept = bytes::<AcceptRequest>(|m| {
+        m.handle = listen;
+        m.reserved = 1;
+    });
+    k.check(
+        "ACCEPT with its reserved field set",
+        raw(c, Op::Accept.code(), accept, reply()),
+        S::STATUS_INVALID_PARAMETER,
+    );
 }
