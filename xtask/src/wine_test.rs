@@ -431,8 +431,9 @@ fn suite(
             break;
         }
         // A failure may leave the driver stopped: every scenario starts with it running.
-        if wine.service_state(DRIVER.0) != "RUNNING" {
-            eprintln!("  (wsksock not running after {name}: starting it again)");
+        let state = wine.service_state(DRIVER.0);
+        if state != "RUNNING" {
+            eprintln!("  (wsksock {state:?} after {name}, not RUNNING: starting it again)");
             wine.start_service(DRIVER.0, secs(60))?;
         }
     }

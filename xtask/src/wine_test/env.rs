@@ -276,8 +276,10 @@ impl Wine {
         if r.text.contains("RUNNING") {
             Ok(r.took)
         } else {
+            // sc.exe says nothing when a call fails (its traces are off): the exit code is all.
+            let code = r.code.map_or("killed".into(), |c| format!("exit code {c}"));
             Err(format!(
-                "sc start {name} did not report RUNNING:\n{}",
+                "sc start {name} did not report RUNNING ({code}):\n{}",
                 tail(&r.text, 10)
             ))
         }
