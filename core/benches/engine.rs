@@ -13,6 +13,7 @@
 //!
 //! `cargo xtask bench` runs this and prints the medians with their ratios; `cargo bench -p
 //! wsksock-core --bench engine` runs it alone. Kept short for a 2-core machine.
+#![allow(clippy::disallowed_methods)] // not the engine: core/clippy.toml is for src/
 #![allow(clippy::many_single_char_names)] // e(ngine), c(lient), h(andle), n, r(eply), u(sage) fixtures
 
 #[allow(dead_code)]

@@ -16,6 +16,7 @@
 //!
 //! `cargo bench -p wsksock-core --bench memory`; with `WSKSOCK_BENCH_OUT=DIR` it also writes
 //! `DIR/memory.json`. Targets: <= 256 B per idle socket, <= 128 B per pending operation.
+#![allow(clippy::disallowed_methods)] // not the engine: core/clippy.toml is for src/
 #![allow(clippy::many_single_char_names)] // e(ngine), c(lient), h(andle), n, r(eply), u(sage) fixtures
 
 #[allow(dead_code)]

@@ -79,3 +79,47 @@ impl<P: Provider> CancelState<P> {
         now
     }
 }
+
+/// The deadline timer of an operation in flight (its record keeps it).
+pub(crate) enum DeadlineTimer<T> {
+    /// No deadline.
+    None,
+    /// Made when the operation was admitted, not armed yet (or never: dropped as it is).
+    Reserved(T),
+    /// Armed: counted until it fired or was cancelled.
+    Armed(T),
+}
+
+impl<T> DeadlineTimer<T> {
+    /// A timer made for the operation, if any.
+    pub fn reserved(t: Option<T>) -> Self {
+        t.map_or(DeadlineTimer::None, DeadlineTimer::Reserved)
+    }
+
+    /// Takes it out, leaving none.
+    pub fn take(&mut self) -> Self {
+        core::mem::replace(self, DeadlineTimer::None)
+    }
+
+    /// Takes the timer out if it is reserved (to arm it, or drop it).
+    pub fn take_reserved(&mut self) -> Option<T> {
+        match self.take() {
+            DeadlineTimer::Reserved(t) => Some(t),
+            other => {
+                *self = other;
+                None
+            }
+        }
+    }
+
+    /// Takes the timer out if it is armed (it fired, or is to be cancelled).
+    pub fn take_armed(&mut self) -> Option<T> {
+        match self.take() {
+            DeadlineTimer::Armed(t) => Some(t),
+            other => {
+                *self = other;
+                None
+            }
+        }
+    }
+}

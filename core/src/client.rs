@@ -12,20 +12,22 @@
 //! - After cleanup (`closed`), no handle is added: late sockets (a create or accept completing
 //!   afterwards) are torn down at once.
 //! - `pending` counts this client's operations in flight; it never exceeds the configured limit.
+//! - `handles` and `parked` keep room for the inserts reserved by admitted requests (a SOCKET
+//!   or ACCEPT filing its socket, a waiting CLOSE parking itself): those inserts allocate
+//!   nothing, so they happen where failing is not possible (a completion, a teardown).
 //!
 //! # Lock order
 //! `client.state` may be taken before a socket's lock, never after; in practice each is taken alone.
 
+use crate::mem::AllocError;
 use crate::provider::{PMutex, Provider};
 use crate::request::Request;
 use crate::shared::Shared;
-use crate::slab::{Key, Slab};
+use crate::slab::{Key, Reserving, Slab};
 use crate::socket::teardown::CloseArgs;
-use crate::socket::SockRef;
+use crate::socket::{Cancels, SockRef};
 use crate::sync::{Arc, AtomicU32, Ordering};
 use crate::unbound::UnboundRec;
-use alloc::vec::Vec;
-use wsksock_abi::msg::CloseMode;
 use wsksock_abi::{Handle, NtStatus};
 
 /// One handle-table entry.
@@ -35,11 +37,11 @@ pub(crate) struct HandleEntry<P: Provider, R: Request<P>> {
 }
 
 pub(crate) struct ClientState<P: Provider, R: Request<P>> {
-    pub handles: Slab<HandleEntry<P, R>>,
+    pub handles: Reserving<HandleEntry<P, R>>,
     /// Operations not bound to a socket (create, resolve).
-    pub unbound: Slab<UnboundRec<P>>,
+    pub unbound: Slab<UnboundRec<P, R>>,
     /// CLOSE requests of this client waiting for a teardown: socket and waiter key.
-    pub parked: Slab<(SockRef<P, R>, Key)>,
+    pub parked: Reserving<(SockRef<P, R>, Key)>,
     pub closed: bool,
 }
 
@@ -71,9 +73,9 @@ fn to_key(h: Handle) -> Key {
 impl<P: Provider, R: Request<P>> Client<P, R> {
     pub(crate) fn new(shared: &Arc<Shared<P, R>>, id: u64) -> Self {
         let state = ClientState {
-            handles: Slab::new(),
+            handles: Reserving::new(),
             unbound: Slab::new(),
-            parked: Slab::new(),
+            parked: Reserving::new(),
             closed: false,
         };
         Client {
@@ -123,43 +125,54 @@ impl<P: Provider, R: Request<P>> Client<P, R> {
             .ok_or(NtStatus::STATUS_INVALID_HANDLE)
     }
 
-    /// Inserts an entry for a handle already counted on the socket; on failure the socket's
-    /// handle is closed again (which tears the socket down if it was its only one).
+    /// Inserts an entry for a handle already counted on the socket (DUPLICATE: the table may grow,
+    /// fallibly); on failure the socket's handle is closed again (which tears the socket down if
+    /// it was its only one).
     pub(crate) fn insert_handle(&self, sock: &SockRef<P, R>, id: u32) -> Result<Handle, NtStatus> {
+        self.insert_entry(sock, id, false)
+    }
+
+    /// Inserts the first handle of a new socket in the room its SOCKET or ACCEPT reserved (no
+    /// allocation); on refusal — the client was cleaned up, or its handle limit reached — the
+    /// socket is torn down at once.
+    pub(crate) fn insert_reserved_handle(&self, sock: &SockRef<P, R>, id: u32) -> Result<Handle, NtStatus> {
+        self.insert_entry(sock, id, true)
+    }
+
+    fn insert_entry(&self, sock: &SockRef<P, R>, id: u32, reserved: bool) -> Result<Handle, NtStatus> {
         let refused = {
             let mut st = self.state.lock();
-            if st.closed {
-                Err(NtStatus::STATUS_DELETE_PENDING)
+            let refusal = if st.closed {
+                Some(NtStatus::STATUS_DELETE_PENDING)
             } else if st.handles.len() >= self.shared.config.max_handles_per_client as usize {
-                Err(NtStatus::STATUS_INSUFFICIENT_RESOURCES)
+                Some(NtStatus::STATUS_INSUFFICIENT_RESOURCES)
             } else {
-                st.handles
-                    .insert(HandleEntry {
-                        sock: sock.clone(),
-                        id,
-                    })
+                None
+            };
+            if let Some(e) = refusal {
+                if reserved {
+                    st.handles.unreserve();
+                }
+                Err(e)
+            } else {
+                let entry = HandleEntry {
+                    sock: sock.clone(),
+                    id,
+                };
+                let inserted = if reserved {
+                    st.handles.insert_reserved(entry)
+                } else {
+                    st.handles.insert(entry, &self.shared.provider)
+                };
+                inserted
                     .map(to_handle)
                     .map_err(|_| NtStatus::STATUS_INSUFFICIENT_RESOURCES)
             }
         };
         if refused.is_err() {
-            let args = CloseArgs {
-                mode: CloseMode::Default,
-                linger_seconds: 0,
-                wait: false,
-                bound_ms: None,
-            };
-            sock.close_handle(id, &args, None, None);
+            sock.close_handle(id, &CloseArgs::plain(None), None, None);
         }
         refused
-    }
-
-    /// Gives a brand-new socket object its first handle in this client.
-    pub(crate) fn add_new_socket(&self, sock: &SockRef<P, R>) -> Result<Handle, NtStatus> {
-        match sock.add_handle(None) {
-            Some(id) => self.insert_handle(sock, id),
-            None => Err(NtStatus::STATUS_INVALID_HANDLE),
-        }
     }
 
     /// Removes a handle from the table (CLOSE): from now on it names nothing.
@@ -171,13 +184,20 @@ impl<P: Provider, R: Request<P>> Client<P, R> {
             .ok_or(NtStatus::STATUS_INVALID_HANDLE)
     }
 
-    /// Remembers a CLOSE waiting on `sock`'s teardown; `None` once the client is cleaned up.
-    pub(crate) fn park(&self, sock: SockRef<P, R>, waiter: Key) -> Option<Key> {
+    /// Reserves room for a waiting CLOSE of this client (its admission).
+    pub(crate) fn reserve_parked(&self) -> Result<(), AllocError> {
+        self.state.lock().parked.reserve(&self.shared.provider)
+    }
+
+    /// Remembers a CLOSE waiting on `sock`'s teardown, in the room its admission reserved;
+    /// `None` once the client is cleaned up.
+    pub(crate) fn park_reserved(&self, sock: SockRef<P, R>, waiter: Key) -> Option<Key> {
         let mut st = self.state.lock();
         if st.closed {
+            st.parked.unreserve();
             return None;
         }
-        st.parked.insert((sock, waiter)).ok()
+        st.parked.insert_reserved((sock, waiter)).ok()
     }
 
     /// Forgets a parked CLOSE (it completed).
@@ -195,32 +215,45 @@ impl<P: Provider, R: Request<P>> Client<P, R> {
     /// handle that was not its socket's last (another client keeps the socket open) are left
     /// alone: cancelling them would cut the stream that client goes on using.
     pub(crate) fn cleanup(&self, bound_ms: u64) {
-        let (handles, unbound, parked) = {
-            let mut st = self.state.lock();
-            st.closed = true;
-            let handles = st.handles.drain();
-            let parked = st.parked.drain();
-            let mut unbound = Vec::new();
-            for (_, rec) in st.unbound.iter_mut() {
-                unbound.extend(rec.cancel.request());
+        self.state.lock().closed = true;
+        // The unbound operations' cancels, a batch at a time (nothing is allocated here).
+        let mut cursor = 0;
+        loop {
+            let mut batch = Cancels::<P>::new();
+            let more = {
+                let mut st = self.state.lock();
+                let mut more = false;
+                for (key, rec) in st.unbound.iter_mut_from(cursor) {
+                    batch.add(rec.cancel.request());
+                    if batch.is_full() {
+                        cursor = key.index + 1;
+                        more = true;
+                        break;
+                    }
+                }
+                more
+            };
+            for op in batch.drain() {
+                self.shared.provider.cancel(&op);
             }
-            (handles, unbound, parked)
-        };
-        for op in unbound {
-            self.shared.provider.cancel(&op);
+            if !more {
+                break;
+            }
         }
         // CLOSEs waiting for a teardown complete (cancelled); the teardowns go on.
-        for (_, (sock, waiter)) in parked {
+        let mut cursor = 0;
+        loop {
+            let next = self.state.lock().parked.take_next(&mut cursor);
+            let Some((_, (sock, waiter))) = next else { break };
             sock.cancel_waiter(waiter);
         }
         let bound = (bound_ms != u64::MAX).then_some(bound_ms);
-        let args = CloseArgs {
-            mode: CloseMode::Default,
-            linger_seconds: 0,
-            wait: false,
-            bound_ms: bound,
-        };
-        for (_, e) in handles {
+        let args = CloseArgs::plain(bound);
+        // The handles, one at a time: each leaves the table under the lock, is closed without it.
+        let mut cursor = 0;
+        loop {
+            let next = self.state.lock().handles.take_next(&mut cursor);
+            let Some((_, e)) = next else { break };
             e.sock.close_handle(e.id, &args, None, None);
         }
         // Teardowns started earlier (an explicit graceful CLOSE) that still hold its requests.

@@ -14,7 +14,7 @@
 //! | handle closed, stale, or another client's | STATUS_INVALID_HANDLE |
 //! | operation not valid for the socket kind | STATUS_NOT_SUPPORTED |
 //! | empty data buffer | STATUS_INVALID_BUFFER_SIZE |
-//! | a per-socket or per-client limit reached | STATUS_INSUFFICIENT_RESOURCES |
+//! | a per-socket or per-client limit reached, or no memory for what the request needs | STATUS_INSUFFICIENT_RESOURCES |
 
 use crate::client::Client;
 use crate::engine::{client_key, Engine};
@@ -585,9 +585,11 @@ fn duplicate<P: Provider, R: Request<P>>(
         };
         Ok((sock, hid, target))
     })?;
-    let Some(id) = sock.add_handle(Some(hid)) else {
+    let id = match sock.add_handle(hid) {
+        Ok(Some(id)) => id,
         // The handle was closed since its lookup (invariant 3).
-        return Err((req, NtStatus::STATUS_INVALID_HANDLE));
+        Ok(None) => return Err((req, NtStatus::STATUS_INVALID_HANDLE)),
+        Err(e) => return Err((req, e.into())),
     };
     match target.insert_handle(&sock, id) {
         Ok(handle) => {
@@ -626,17 +628,64 @@ fn close<P: Provider, R: Request<P>>(client: &Arc<Client<P, R>>, req: R) -> Rout
                 linger_seconds: m.linger_seconds,
                 wait,
                 bound_ms: None,
+                reserved_wait: false,
             },
         ))
     })?;
+    // A waiting CLOSE reserves its room first (a waiter on the socket, a parked entry in the
+    // client): past `remove_handle` nothing may fail.
+    let mut args = args;
+    let mut reserved_on = None;
+    if args.wait {
+        let reserved = client.lookup(handle).and_then(|(sock, _)| {
+            reserve_wait(client, &sock).map_err(NtStatus::from)?;
+            Ok(sock)
+        });
+        match reserved {
+            Ok(sock) => reserved_on = Some(sock),
+            Err(e) => return Err((req, e)),
+        }
+        args.reserved_wait = true;
+    }
     // Invariant 4: the handle leaves the table at once.
     match client.remove_handle(handle) {
         Ok((sock, hid)) => {
             sock.close_handle(hid, &args, Some(req), Some(client));
             Ok(())
         }
-        Err(e) => Err((req, e)),
+        Err(e) => {
+            // Closed meanwhile by another thread: the reservations go back.
+            if let Some(sock) = reserved_on {
+                unreserve_wait(client, &sock);
+            }
+            Err((req, e))
+        }
     }
+}
+
+/// Reserves what a waiting CLOSE of `sock` needs: room for its waiter (with the socket's
+/// extras) and for its parked entry in the client.
+fn reserve_wait<P: Provider, R: Request<P>>(
+    client: &Arc<Client<P, R>>,
+    sock: &SocketObj<P, R>,
+) -> Result<(), crate::mem::AllocError> {
+    let p = &sock.shared.provider;
+    sock.state.lock().extras_or_alloc(p)?.waiters.reserve(p)?;
+    if let Err(e) = client.reserve_parked() {
+        if let Some(x) = sock.state.lock().extras_mut() {
+            x.waiters.unreserve();
+        }
+        return Err(e);
+    }
+    Ok(())
+}
+
+/// Gives back what [`reserve_wait`] reserved.
+fn unreserve_wait<P: Provider, R: Request<P>>(client: &Arc<Client<P, R>>, sock: &SocketObj<P, R>) {
+    if let Some(x) = sock.state.lock().extras_mut() {
+        x.waiters.unreserve();
+    }
+    client.state.lock().parked.unreserve();
 }
 
 fn cancel<P: Provider, R: Request<P>>(

@@ -5,13 +5,13 @@
 
 use crate::client::{Client, ClientRef};
 pub use crate::config::{Census, Config, Stats};
+use crate::mem::{self, AllocError};
 use crate::provider::Provider;
 use crate::request::Request;
 use crate::shared::Shared;
 use crate::slab::Key;
 use crate::sync::Arc;
 use alloc::boxed::Box;
-use alloc::vec::Vec;
 use wsksock_abi::msg::{Message, StatisticsReply};
 use wsksock_abi::NtStatus;
 
@@ -33,11 +33,13 @@ impl<P: Provider, R: Request<P>> Clone for Engine<P, R> {
 }
 
 impl<P: Provider, R: Request<P>> Engine<P, R> {
-    /// An engine over `provider`.
-    pub fn new(provider: P, config: Config) -> Self {
-        Engine {
-            shared: Arc::new(Shared::new(provider, config)),
-        }
+    /// An engine over `provider`; fails if there is no memory for it.
+    pub fn new(provider: P, config: Config) -> Result<Self, AllocError> {
+        // Not an allocation a test injects a failure into (the engine does not exist yet); in
+        // the driver `DriverEntry` fails with it.
+        Ok(Engine {
+            shared: mem::arc(&mem::NoHook, Shared::new(provider, config))?,
+        })
     }
 
     /// The provider.
@@ -50,21 +52,25 @@ impl<P: Provider, R: Request<P>> Engine<P, R> {
         &self.shared.config
     }
 
-    /// IRP_MJ_CREATE: a new client. STATUS_DEVICE_NOT_READY once unload began.
+    /// IRP_MJ_CREATE: a new client. STATUS_DEVICE_NOT_READY once unload began,
+    /// STATUS_INSUFFICIENT_RESOURCES without memory for it.
     pub fn open_client(&self) -> Result<ClientRef<P, R>, NtStatus> {
+        let p = &self.shared.provider;
         let mut clients = self.shared.clients.lock();
         // Checked under the table lock: unload sets the flag before it drains the table, so a
         // client is either refused here or drained there.
         if self.shared.is_unloading() {
             return Err(NtStatus::STATUS_DEVICE_NOT_READY);
         }
+        clients.make_room(p)?;
         let key = clients
             .next_key()
             .ok_or(NtStatus::STATUS_INSUFFICIENT_RESOURCES)?;
         let id = (u64::from(key.generation) << 32) | u64::from(key.index);
-        let c = Arc::new(Client::new(&self.shared, id));
+        let c = mem::arc(p, Client::new(&self.shared, id))?;
+        // Room made above: no allocation.
         clients
-            .insert(c.clone())
+            .insert(c.clone(), &mem::NoHook)
             .map_err(|_| NtStatus::STATUS_INSUFFICIENT_RESOURCES)?;
         Ok(c)
     }
@@ -94,19 +100,16 @@ impl<P: Provider, R: Request<P>> Engine<P, R> {
 
     /// Unload: closes every socket (graceful ones get `unload_linger_ms` before turning
     /// abortive), refuses new work, and calls `on_idle` exactly once when no socket and no
-    /// operation is left — maybe before returning.
+    /// operation is left — maybe before returning. Allocates nothing: `on_idle` comes boxed
+    /// (the driver boxes it at load).
     pub fn unload(&self, on_idle: Box<dyn FnOnce() + Send>) {
         let shared = &self.shared;
         shared.begin_unload(on_idle);
-        let clients: Vec<_> = shared
-            .clients
-            .lock()
-            .drain()
-            .into_iter()
-            .map(|(_, c)| c)
-            .collect();
         let bound = shared.config.unload_linger_ms;
-        for c in clients {
+        let mut cursor = 0;
+        loop {
+            let next = shared.clients.lock().take_next(&mut cursor);
+            let Some((_, c)) = next else { break };
             c.cleanup(bound);
         }
         shared.bound_teardowns(bound, None);

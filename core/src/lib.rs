@@ -27,6 +27,10 @@
 //! 8. Client cleanup closes all the client's handles and bounds the graceful teardowns holding
 //!    its requests; unload closes everything and reports when the provider may be released.
 //! 9. Nothing blocks; the linger timeout and request deadlines are provider timers.
+//! 10. Nothing allocates where it could not fail: an allocation that fails fails the request
+//!     that needed it (STATUS_INSUFFICIENT_RESOURCES, nothing changed), and what completions,
+//!     timers, teardowns, cleanup and unload need was allocated when the request or the socket
+//!     was admitted (module `mem`; `docs/ENGINE.md`, "Memory").
 //!
 //! # Lock order
 //! engine `clients` → `client.state` → `socket.state`; the socket registry and `on_idle` are
@@ -36,9 +40,11 @@
 //! # Modules
 //! [`engine`] is the front ends' façade over `shared` (what everything shares); [`client`]
 //! holds handle tables, `socket` the objects, their operations and the close state machine,
-//! `unbound` the operations without a socket (create, resolve), `dispatch` routes requests.
+//! `unbound` the operations without a socket (create, resolve), `dispatch` routes requests,
+//! [`mem`] is where every allocation is made (fallibly).
 #![no_std]
 #![forbid(unsafe_code)]
+#![cfg_attr(feature = "fallible-alloc", feature(allocator_api))]
 extern crate alloc;
 
 mod cancel;
@@ -46,6 +52,7 @@ pub mod client;
 mod config;
 mod dispatch;
 pub mod engine;
+pub mod mem;
 pub mod provider;
 pub mod request;
 pub mod rundown;
@@ -57,9 +64,10 @@ mod unbound;
 
 pub use client::{Client, ClientRef};
 pub use engine::{Census, Config, Engine, Stats};
+pub use mem::AllocError;
 pub use provider::{
     AddrKind, Buffer, Completion, CompletionSink, Family, OpOutput, OpValue, Owner, Provider, SockOpt,
     SocketKind, SocketParams, TimerCallback,
 };
-pub use request::{CancelToken, DataSource, Request, RequestorMode};
+pub use request::{CancelArm, CancelToken, DataSource, Request, RequestorMode};
 pub use socket::teardown::TeardownMode;

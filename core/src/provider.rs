@@ -15,8 +15,10 @@
 //!    socket after `close`.
 //! 4. [`Provider::cancel`] is a request: the operation may still complete with success and data.
 //!    The [`Provider::OpRef`] stays valid for `cancel` until dropped, even after completion.
-//! 5. [`Provider::cancel_timer`] returns `true` only if the callback will never run (it is
-//!    dropped); `false` if it has run or is running.
+//! 5. A timer ([`Provider::new_timer`]) runs its callback at most once per arming;
+//!    [`Provider::cancel_timer`] returns `true` only if the callback will not run for this arming
+//!    (the timer may be armed again); `false` if it has run or is running. Arming never fails:
+//!    `new_timer` allocated what the timer needs.
 //! 6. The provider never blocks the calling thread waiting for the network.
 
 use crate::sync::Mutex;
@@ -227,6 +229,30 @@ pub trait CompletionSink<P: Provider + ?Sized>: Send {
     fn complete(self: Box<Self>, output: OpOutput<P>);
 }
 
+/// What the engine's own completions hold: the object an operation belongs to (a socket, a
+/// client) and the tag telling which operation — no allocation per operation (see
+/// [`crate::sync::DynArc`]).
+pub(crate) trait CompletionTarget<P: Provider + ?Sized>: Send + Sync {
+    /// Operation `tag` completed with `output`.
+    fn completed(&self, tag: u64, output: OpOutput<P>);
+}
+
+#[cfg(loom)]
+impl<P: Provider + ?Sized, T: CompletionTarget<P>> CompletionTarget<P> for crate::sync::Arc<T> {
+    fn completed(&self, tag: u64, output: OpOutput<P>) {
+        (**self).completed(tag, output);
+    }
+}
+
+enum Sink<P: Provider + ?Sized> {
+    /// Completed (or being completed).
+    Done,
+    /// A sink of its own (providers' decorators, tests).
+    Boxed(Box<dyn CompletionSink<P>>),
+    /// An operation of the engine: its object and tag.
+    Target(crate::sync::DynArc<dyn CompletionTarget<P>>, u64),
+}
+
 /// The continuation of one provider operation; consumed by [`Completion::complete`].
 ///
 /// # Invariants
@@ -234,33 +260,47 @@ pub trait CompletionSink<P: Provider + ?Sized>: Send {
 /// without calling it, which breaks the contract — by `Drop` with STATUS_CANCELLED, so the engine
 /// still sees every operation end.
 pub struct Completion<P: Provider + ?Sized> {
-    sink: Option<Box<dyn CompletionSink<P>>>,
+    sink: Sink<P>,
 }
 
 impl<P: Provider + ?Sized> Completion<P> {
     /// Wraps a sink.
     pub fn new(sink: Box<dyn CompletionSink<P>>) -> Self {
-        Completion { sink: Some(sink) }
+        Completion {
+            sink: Sink::Boxed(sink),
+        }
+    }
+
+    /// The completion of the engine's operation `tag` of `target` (allocates nothing).
+    pub(crate) fn for_target(target: crate::sync::DynArc<dyn CompletionTarget<P>>, tag: u64) -> Self {
+        Completion {
+            sink: Sink::Target(target, tag),
+        }
     }
 
     /// Completes the operation.
     pub fn complete(mut self, output: OpOutput<P>) {
-        if let Some(sink) = self.sink.take() {
-            sink.complete(output);
+        self.deliver(output);
+    }
+
+    fn deliver(&mut self, output: OpOutput<P>) {
+        match core::mem::replace(&mut self.sink, Sink::Done) {
+            Sink::Done => {}
+            Sink::Boxed(sink) => sink.complete(output),
+            Sink::Target(target, tag) => target.completed(tag, output),
         }
     }
 }
 
 impl<P: Provider + ?Sized> Drop for Completion<P> {
     fn drop(&mut self) {
-        if let Some(sink) = self.sink.take() {
-            sink.complete(OpOutput::status(NtStatus::STATUS_CANCELLED));
-        }
+        self.deliver(OpOutput::status(NtStatus::STATUS_CANCELLED));
     }
 }
 
-/// A timer callback, run at most once (at DISPATCH_LEVEL in the driver: it must not block).
-pub type TimerCallback = Box<dyn FnOnce() + Send>;
+/// A timer callback, run at most once per arming (at DISPATCH_LEVEL in the driver: it must not
+/// block), with the cookie the timer was armed with ([`Provider::arm_timer`]).
+pub type TimerCallback = Box<dyn FnOnce(u64) + Send>;
 
 /// The WSK operations, timers and locks of one platform.
 ///
@@ -363,10 +403,27 @@ pub trait Provider: Send + Sync + 'static {
     /// Asks a pending operation to cancel (`IoCancelIrp`): a request, not a guarantee.
     fn cancel(&self, op: &Self::OpRef);
 
-    /// Runs `callback` once after `delay_ms` milliseconds (KTIMER + DPC in the driver).
-    fn start_timer(&self, delay_ms: u64, callback: TimerCallback) -> Self::TimerRef;
-    /// Cancels a timer: `true` if the callback will never run.
+    /// A timer that will run `callback` when armed and due (KTIMER + DPC in the driver), not
+    /// armed yet; `None` if there is no memory for it. What a timer needs is allocated here, so
+    /// that arming it later cannot fail (the engine reserves its timers when a request is
+    /// admitted, or a socket created: `docs/ENGINE.md`, "Memory").
+    fn new_timer(&self, callback: TimerCallback) -> Option<Self::TimerRef>;
+    /// Arms `timer` to run its callback with `cookie` after `delay_ms` milliseconds. Called on a
+    /// timer that is not armed: new, or cancelled by a `cancel_timer` that returned `true`.
+    fn arm_timer(&self, timer: &Self::TimerRef, delay_ms: u64, cookie: u64);
+    /// Cancels a timer: `true` if its callback will not run for this arming (or it was never
+    /// armed) — it may then be armed again; `false` if the callback has run or is running (the
+    /// callback is gone: the timer cannot be armed again). The engine drops a timer only when it
+    /// is not armed, or its callback has run.
     fn cancel_timer(&self, timer: &Self::TimerRef) -> bool;
+
+    /// Whether the engine's next allocation fails: asked before each one (module `mem`). The
+    /// real providers never say so — the driver's allocations fail by themselves
+    /// (`Box::try_new`); the emulator's fault injector does, to exercise every allocation point
+    /// of the engine on the host.
+    fn allocation_fails(&self) -> bool {
+        false
+    }
 }
 
 /// A mutex of the engine over provider `P`'s raw lock.

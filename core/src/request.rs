@@ -4,7 +4,6 @@
 //! once through [`Request::complete`].
 
 use crate::provider::Provider;
-use alloc::boxed::Box;
 use wsksock_abi::NtStatus;
 
 /// Who issued the request (`Irp->RequestorMode`).
@@ -33,19 +32,45 @@ pub enum DataSource {
     },
 }
 
+/// What a cancel token cancels, in its target's tables.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum CancelTag {
+    /// An operation (a socket's, or a client's unbound one).
+    Op(crate::slab::Key),
+    /// A CLOSE waiting for its socket's teardown.
+    Waiter(crate::slab::Key),
+}
+
+/// What a cancel token reaches: the engine object (a socket, a client) that can cancel `tag`.
+pub(crate) trait CancelTarget: Send + Sync {
+    /// Asks for the cancel of `tag`.
+    fn cancel(&self, tag: CancelTag);
+}
+
+#[cfg(loom)]
+impl<T: CancelTarget> CancelTarget for crate::sync::Arc<T> {
+    fn cancel(&self, tag: CancelTag) {
+        (**self).cancel(tag);
+    }
+}
+
 /// Cancels the operation a pending request is waiting on (`IoCancelIrp`/`CancelIoEx` on the
 /// request reaches the engine through this). Asking twice, or after completion, does nothing.
-pub struct CancelToken(Box<dyn Fn() + Send + Sync>);
+/// Holds a reference to the socket (or client) and the operation's tag: no allocation.
+pub struct CancelToken {
+    target: crate::sync::DynArc<dyn CancelTarget>,
+    tag: CancelTag,
+}
 
 impl CancelToken {
-    /// Wraps the engine's cancel action.
-    pub(crate) fn new(f: Box<dyn Fn() + Send + Sync>) -> Self {
-        CancelToken(f)
+    /// The cancel of `tag` of `target`.
+    pub(crate) fn new(target: crate::sync::DynArc<dyn CancelTarget>, tag: CancelTag) -> Self {
+        CancelToken { target, tag }
     }
 
     /// Asks for cancellation; the request still completes exactly once, maybe with success.
     pub fn cancel(&self) {
-        (self.0)();
+        self.target.cancel(self.tag);
     }
 }
 
@@ -53,6 +78,19 @@ impl core::fmt::Debug for CancelToken {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str("CancelToken")
     }
+}
+
+/// What [`Request::set_cancel`] did.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum CancelArm {
+    /// The front end keeps the token (and armed its cancel routine, if it has one).
+    Armed,
+    /// The request was already cancelled (its cancel routine can no longer be armed): the
+    /// engine treats it as cancelled now. The token was dropped.
+    Cancelled,
+    /// The front end could not keep the token for want of memory: the engine refuses the
+    /// request (STATUS_INSUFFICIENT_RESOURCES) before it starts anything.
+    NoMemory,
 }
 
 /// One request from a client.
@@ -76,9 +114,11 @@ pub trait Request<P: Provider>: Send + 'static {
     /// Hands the front end the way to cancel this request while it is pending. Called with an
     /// engine lock held: it must only store the token (and arm its cancel routine), never call
     /// into the engine. The token keeps the socket object alive: drop it when the request
-    /// completes.
-    fn set_cancel(&mut self, token: CancelToken) {
-        let _ = token;
+    /// completes. If the request was already cancelled, say so ([`CancelArm::Cancelled`]): the
+    /// engine cancels it itself once its lock is released.
+    fn set_cancel(&mut self, token: CancelToken) -> CancelArm {
+        drop(token);
+        CancelArm::Armed
     }
     /// Completes the request: `reply` goes at the start of the output buffer, `information` is
     /// `IoStatus.Information`, `buffer` is the data buffer given back.

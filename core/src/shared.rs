@@ -12,9 +12,12 @@
 //!   engine answers itself) or [`Shared::complete_socket_request`] (already counted by its
 //!   socket: the data path).
 //! - The registry lock and the client-table lock are taken only to add or remove an entry (socket
-//!   creation and teardown, client open and cleanup, DUPLICATE to another client), or to walk
-//!   them at unload, cleanup and STATISTICS — never on the data path: sends and receives touch
-//!   only their client's and their socket's locks.
+//!   creation and teardown, client open and cleanup, DUPLICATE to another client), to find a
+//!   socket for its teardown's timer or operations, or to walk them (one entry per locking, so
+//!   that nothing is allocated) at unload, cleanup and STATISTICS — never on the data path: sends
+//!   and receives touch only their client's and their socket's locks.
+//! - The registry keeps room for the sockets being made (reserved by their SOCKET or ACCEPT), so
+//!   filing one allocates nothing.
 //!
 //! # Lock order
 //! `clients` → `client.state` → `socket.state`; `sockets` and `on_idle` are leaves. No lock is
@@ -25,12 +28,11 @@ use crate::config::{Config, Stats};
 use crate::provider::{PMutex, Provider};
 use crate::request::Request;
 use crate::rundown::{Drained, Rundown};
-use crate::slab::{Key, Slab};
-use crate::socket::{Census, SocketStats};
+use crate::slab::{Reserving, Slab};
+use crate::socket::{cookie_registry_key, Census, SocketStats};
 use crate::socket::{SockRef, SocketObj};
 use crate::sync::{AtomicBool, AtomicU64, Ordering};
 use alloc::boxed::Box;
-use alloc::vec::Vec;
 use wsksock_abi::msg::Message;
 use wsksock_abi::NtStatus;
 
@@ -95,7 +97,7 @@ impl GlobalStats {
     }
 
     /// These counters plus the live sockets' own.
-    fn snapshot(&self, live: impl Iterator<Item = (SocketStats, Census)>) -> Stats {
+    fn snapshot(&self, live: impl FnMut() -> Option<(SocketStats, Census)>) -> Stats {
         let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let mut t = Stats {
             sockets_alive: l(&self.sockets_alive),
@@ -113,7 +115,7 @@ impl GlobalStats {
                 ..Census::default()
             },
         };
-        for (s, c) in live {
+        for (s, c) in core::iter::from_fn(live) {
             t.census.add(&c);
             t.bytes_sent += s.bytes_sent;
             t.bytes_received += s.bytes_received;
@@ -132,7 +134,7 @@ pub(crate) struct Shared<P: Provider, R: Request<P>> {
     pub provider: P,
     pub config: Config,
     pub clients: PMutex<P, Slab<ClientRef<P, R>>>,
-    pub sockets: PMutex<P, Slab<SockRef<P, R>>>,
+    pub sockets: PMutex<P, Reserving<SockRef<P, R>>>,
     pub stats: GlobalStats,
     pub live: Rundown,
     unloading: AtomicBool,
@@ -143,7 +145,7 @@ impl<P: Provider, R: Request<P>> Shared<P, R> {
     /// The state of a new engine over `provider`.
     pub fn new(provider: P, config: Config) -> Self {
         let clients = crate::provider::new_mutex(&provider, Slab::new());
-        let sockets = crate::provider::new_mutex(&provider, Slab::new());
+        let sockets = crate::provider::new_mutex(&provider, Reserving::new());
         let on_idle = crate::provider::new_mutex(&provider, None);
         Shared {
             provider,
@@ -220,24 +222,37 @@ impl<P: Provider, R: Request<P>> Shared<P, R> {
         req.complete(status, reply, info, buf);
     }
 
-    /// Global figures: the retired totals plus every live socket's.
+    /// Global figures: the retired totals plus every live socket's (walked one registry entry at
+    /// a time: nothing is allocated).
     pub fn snapshot(&self) -> Stats {
-        let live: Vec<SockRef<P, R>> = self.sockets.lock().iter().map(|(_, s)| s.clone()).collect();
-        self.stats.snapshot(live.iter().map(|s| {
+        let mut cursor = 0;
+        self.stats.snapshot(|| {
+            let s = self.next_socket(&mut cursor)?;
             let st = s.state.lock();
-            (st.stats, s.census(&st))
-        }))
+            Some((st.stats, s.census(&st)))
+        })
     }
 
-    /// Adds a new socket object to the registry (`make` receives its registry key).
-    pub fn register_socket(&self, make: impl FnOnce(Key) -> SockRef<P, R>) -> SockRef<P, R> {
+    /// The next registered socket at or after slot `*cursor` (a walk of the registry that
+    /// allocates nothing and holds its lock for one entry at a time).
+    pub fn next_socket(&self, cursor: &mut u32) -> Option<SockRef<P, R>> {
+        self.sockets.lock().next_from(cursor).map(|(_, s)| s.clone())
+    }
+
+    /// A socket was filed in the registry (`NewSocket::file`).
+    pub fn socket_registered(&self) {
         self.stats.sockets_alive.fetch_add(1, Ordering::Relaxed);
         self.stats.sockets_created.fetch_add(1, Ordering::Relaxed);
-        let mut reg = self.sockets.lock();
-        let key = reg.next_key().unwrap_or_default();
-        let obj = make(key);
-        let _ = reg.insert(obj.clone());
-        obj
+    }
+
+    /// A socket's teardown timer fired; its cookie is the socket's registry key (where a
+    /// socket with an outstanding timer stays: it does not finish before the timer is done).
+    pub fn teardown_timer_fired(&self, cookie: u64) {
+        let sock = self.sockets.lock().get(cookie_registry_key(cookie)).cloned();
+        match sock {
+            Some(s) => s.timer_fired(),
+            None => self.stats.contract_violation(),
+        }
     }
 
     /// A socket's teardown finished: forget it, drop its live reference.
@@ -265,8 +280,8 @@ impl<P: Provider, R: Request<P>> Shared<P, R> {
     /// Gives every teardown waiting gracefully the deadline `ms` (see
     /// [`SockRef::bound_teardown`]); with `client`, only those holding one of its requests.
     pub fn bound_teardowns(&self, ms: u64, client: Option<&Client<P, R>>) {
-        let socks: Vec<_> = self.sockets.lock().iter().map(|(_, s)| s.clone()).collect();
-        for s in socks {
+        let mut cursor = 0;
+        while let Some(s) = self.next_socket(&mut cursor) {
             if client.is_none_or(|c| s.has_ops_of(c)) {
                 s.bound_teardown(ms);
             }

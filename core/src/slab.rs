@@ -4,11 +4,19 @@
 //! table. A lookup with a stale key (the slot was freed, maybe reused) finds nothing: the
 //! generation of a slot is bumped every time it is freed.
 //!
+//! Growth is fallible (module `mem`): an insert that needs more room and cannot get it gives its
+//! value back. Where an insert must not fail later — when a completion files a new socket or
+//! handle, a teardown a waiting CLOSE — the room is reserved beforehand, when the request is
+//! admitted ([`Reserving`]).
+//!
 //! # Invariants
 //! - A slot's generation is never 0, so the key `{_, 0}` is never live.
-//! - The free list (`free_head`, then each vacant slot's link) holds exactly the vacant slots;
-//!   `len` counts occupied slots.
+//! - The free list (`free_head`, then each vacant slot's link) holds exactly the vacant slots
+//!   that may be reused (a slot whose generation would wrap is retired, off the list); `len`
+//!   counts occupied slots.
+//! - [`Reserving`]: the vector has room for `reserved` more slots without growing.
 
+use crate::mem::{self, AllocError, Hook};
 use alloc::vec::Vec;
 
 /// A key into a [`Slab`].
@@ -83,13 +91,36 @@ impl<T> Slab<T> {
             .map(|index| Key { index, generation: 1 })
     }
 
-    /// Stores `value`; gives it back if the slab is full (2^32 - 1 slots).
-    pub fn insert(&mut self, value: T) -> Result<Key, T> {
+    /// Stores `value`; gives it back if the slab is full (2^32 - 1 slots) or cannot grow.
+    pub fn insert(&mut self, value: T, hook: &(impl Hook + ?Sized)) -> Result<Key, T> {
+        self.insert_keeping(value, hook, 0)
+    }
+
+    /// Makes sure the next [`Slab::insert`] needs no allocation (a vacant slot, or room to grow
+    /// into), allocating fallibly now if it would.
+    pub fn make_room(&mut self, hook: &(impl Hook + ?Sized)) -> Result<(), AllocError> {
+        if self.free_head == NONE {
+            mem::reserve(hook, &mut self.slots, 1)?;
+        }
+        Ok(())
+    }
+
+    /// Stores `value` in a vacant slot or in the room already there, keeping `keep` slots of that
+    /// room free (others' reservations); grows (fallibly) only if it must.
+    fn insert_keeping(&mut self, value: T, hook: &(impl Hook + ?Sized), keep: u32) -> Result<Key, T> {
+        if self.free_head == NONE && mem::reserve(hook, &mut self.slots, keep as usize + 1).is_err() {
+            return Err(value);
+        }
+        self.insert_in_room(value)
+    }
+
+    /// Stores `value` without growing: in a vacant slot, or in the vector's spare room.
+    fn insert_in_room(&mut self, value: T) -> Result<Key, T> {
         if self.free_head != NONE {
             let index = self.free_head;
             if let Some(slot) = self.slots.get_mut(index as usize) {
                 if let Entry::Vacant(next) = slot.entry {
-                    // INVARIANT: the free list links exactly the vacant slots.
+                    // INVARIANT: the free list links exactly the reusable vacant slots.
                     self.free_head = next;
                     slot.entry = Entry::Occupied(value);
                     self.len += 1;
@@ -105,12 +136,17 @@ impl<T> Slab<T> {
         let Some(index) = u32::try_from(self.slots.len()).ok().filter(|i| *i < NONE) else {
             return Err(value);
         };
-        self.slots.push(Slot {
+        mem::push_wrapped(&mut self.slots, value, |value| Slot {
             generation: 1,
             entry: Entry::Occupied(value),
-        });
+        })?;
         self.len += 1;
         Ok(Key { index, generation: 1 })
+    }
+
+    /// Slots that can be filled without growing the vector (vacant ones not counted).
+    fn spare_room(&self) -> usize {
+        self.slots.capacity() - self.slots.len()
     }
 
     /// The value at `key`, if the key is live.
@@ -171,7 +207,48 @@ impl<T> Slab<T> {
 
     /// Live keys and mutable values.
     pub fn iter_mut(&mut self) -> impl Iterator<Item = (Key, &mut T)> {
-        self.slots.iter_mut().enumerate().filter_map(|(i, s)| {
+        self.iter_mut_from(0)
+    }
+
+    /// Removes the first value at or after slot `*cursor` and moves the cursor past it: a walk
+    /// that empties the slab without allocating, one entry per call (so that the caller may drop
+    /// its lock between entries). Values inserted behind the cursor meanwhile are not seen.
+    pub fn take_next(&mut self, cursor: &mut u32) -> Option<(Key, T)> {
+        while (*cursor as usize) < self.slots.len() {
+            let index = *cursor;
+            *cursor += 1;
+            let generation = self.slots[index as usize].generation;
+            if let Some(v) = self.remove(Key { index, generation }) {
+                return Some((Key { index, generation }, v));
+            }
+        }
+        None
+    }
+
+    /// The first live value at or after slot `*cursor`, moving the cursor past it: a walk over
+    /// the slab without allocating, one entry per call.
+    pub fn next_from(&self, cursor: &mut u32) -> Option<(Key, &T)> {
+        while let Some(slot) = self.slots.get(*cursor as usize) {
+            let index = *cursor;
+            *cursor += 1;
+            if let Entry::Occupied(v) = &slot.entry {
+                return Some((
+                    Key {
+                        index,
+                        generation: slot.generation,
+                    },
+                    v,
+                ));
+            }
+        }
+        None
+    }
+
+    /// Live keys and mutable values from slot `start` on (the slots before are skipped, not
+    /// walked).
+    pub fn iter_mut_from(&mut self, start: u32) -> impl Iterator<Item = (Key, &mut T)> {
+        let skip = start as usize;
+        self.slots.iter_mut().enumerate().skip(skip).filter_map(|(i, s)| {
             let generation = s.generation;
             match &mut s.entry {
                 Entry::Occupied(v) => Some((
@@ -185,27 +262,87 @@ impl<T> Slab<T> {
             }
         })
     }
+}
 
-    /// Removes every value, returning them with their (now dead) keys.
-    pub fn drain(&mut self) -> Vec<(Key, T)> {
-        let mut out = Vec::with_capacity(self.len());
-        for i in 0..self.slots.len() {
-            let Ok(index) = u32::try_from(i) else { break };
-            let key = Key {
-                index,
-                generation: self.slots[i].generation,
-            };
-            if let Some(v) = self.remove(key) {
-                out.push((key, v));
-            }
+/// A slab whose inserts can be reserved ahead: [`Reserving::reserve`] makes sure one more value
+/// will fit without growing, so that the insert that uses the reservation
+/// ([`Reserving::insert_reserved`]) cannot fail for want of memory — it is made where failing is
+/// no longer possible (a completion filing a new socket, a teardown parking a waiting CLOSE).
+/// Plain inserts never eat into the reserved room.
+pub struct Reserving<T> {
+    slab: Slab<T>,
+    /// Inserts reserved and not yet made (or given up).
+    reserved: u32,
+}
+
+impl<T> Default for Reserving<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> core::ops::Deref for Reserving<T> {
+    type Target = Slab<T>;
+    fn deref(&self) -> &Slab<T> {
+        &self.slab
+    }
+}
+
+impl<T> core::ops::DerefMut for Reserving<T> {
+    fn deref_mut(&mut self) -> &mut Slab<T> {
+        &mut self.slab
+    }
+}
+
+impl<T> Reserving<T> {
+    /// An empty slab, nothing reserved (allocates nothing).
+    pub const fn new() -> Self {
+        Reserving {
+            slab: Slab::new(),
+            reserved: 0,
         }
-        out
+    }
+
+    /// Reserves room for one insert ([`Reserving::insert_reserved`]), growing fallibly if needed.
+    pub fn reserve(&mut self, hook: &(impl Hook + ?Sized)) -> Result<(), AllocError> {
+        let want = self.reserved as usize + 1;
+        if self.slab.spare_room() < want {
+            mem::reserve(hook, &mut self.slab.slots, want)?;
+        }
+        // INVARIANT: the vector now has room for `reserved` + 1 more slots.
+        self.reserved += 1;
+        Ok(())
+    }
+
+    /// Gives up a reservation.
+    pub fn unreserve(&mut self) {
+        debug_assert!(self.reserved > 0, "unreserve without a reservation");
+        self.reserved = self.reserved.saturating_sub(1);
+    }
+
+    /// Reservations outstanding.
+    pub fn reserved(&self) -> u32 {
+        self.reserved
+    }
+
+    /// Stores `value` with a reservation made before: never grows. Gives the value back only if
+    /// the slab is full (2^32 - 1 slots). The reservation is used up either way.
+    pub fn insert_reserved(&mut self, value: T) -> Result<Key, T> {
+        self.unreserve();
+        self.slab.insert_in_room(value)
+    }
+
+    /// Stores `value` without a reservation, leaving the reserved room alone; gives it back if
+    /// the slab is full or cannot grow.
+    pub fn insert(&mut self, value: T, hook: &(impl Hook + ?Sized)) -> Result<Key, T> {
+        self.slab.insert_keeping(value, hook, self.reserved)
     }
 }
 
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+    use crate::mem::NoHook;
 
     impl<T> Slab<T> {
         /// Fast-forwards a slot's generation (2^32 real reuses take too long for a test).
@@ -217,12 +354,12 @@ mod tests {
     #[test]
     fn a_slot_whose_generation_would_wrap_is_retired() {
         let mut s = Slab::new();
-        let first = s.insert("first").unwrap();
+        let first = s.insert("first", &NoHook).unwrap();
         assert_eq!(first.generation, 1);
         assert_eq!(s.remove(first), Some("first"));
         // 2^32 - 2 reuses later:
         s.age(first.index, u32::MAX);
-        let last = s.insert("last").unwrap();
+        let last = s.insert("last", &NoHook).unwrap();
         assert_eq!(
             last,
             Key {
@@ -231,14 +368,14 @@ mod tests {
             }
         );
         assert_eq!(s.remove(last), Some("last"));
-        let next = s.insert("next").unwrap();
+        let next = s.insert("next", &NoHook).unwrap();
         assert_ne!(next.index, first.index, "the worn-out slot is never reused");
         assert_eq!(s.get(first), None, "a stale handle stays dead");
         assert_eq!(s.get(last), None);
         assert_eq!(s.len(), 1);
         // The retired slot stays out of the free list after the slab empties and refills.
         assert_eq!(s.remove(next), Some("next"));
-        let again = s.insert("again").unwrap();
+        let again = s.insert("again", &NoHook).unwrap();
         assert_eq!(again.index, next.index);
         assert_eq!(s.next_key().map(|k| k.index), Some(2));
         assert!(s.iter().all(|(k, _)| k != first && k != last));
@@ -247,9 +384,9 @@ mod tests {
     #[test]
     fn stale_key_misses_after_reuse() {
         let mut s = Slab::new();
-        let a = s.insert("a").unwrap();
+        let a = s.insert("a", &NoHook).unwrap();
         assert_eq!(s.remove(a), Some("a"));
-        let b = s.insert("b").unwrap();
+        let b = s.insert("b", &NoHook).unwrap();
         assert_eq!(b.index, a.index);
         assert_ne!(b.generation, a.generation);
         assert_eq!(s.get(a), None);
@@ -261,7 +398,7 @@ mod tests {
     #[test]
     fn generation_zero_is_never_live() {
         let mut s = Slab::new();
-        let k = s.insert(1).unwrap();
+        let k = s.insert(1, &NoHook).unwrap();
         assert_ne!(k.generation, 0);
         assert_eq!(
             s.get(Key {
@@ -277,7 +414,7 @@ mod tests {
         let mut s = Slab::new();
         for _ in 0..3 {
             let k = s.next_key().unwrap();
-            assert_eq!(s.insert(()).unwrap(), k);
+            assert_eq!(s.insert((), &NoHook).unwrap(), k);
         }
         let k1 = Key {
             index: 1,
@@ -292,17 +429,76 @@ mod tests {
                 generation: 2
             }
         );
-        assert_eq!(s.insert(()).unwrap(), next);
+        assert_eq!(s.insert((), &NoHook).unwrap(), next);
     }
 
     #[test]
-    fn drain_empties_and_kills_keys() {
+    fn take_next_empties_and_kills_keys() {
         let mut s = Slab::new();
-        let k = s.insert(5).unwrap();
-        s.insert(6).unwrap();
-        let d = s.drain();
-        assert_eq!(d.len(), 2);
+        let k = s.insert(5, &NoHook).unwrap();
+        let k2 = s.insert(6, &NoHook).unwrap();
+        s.insert(7, &NoHook).unwrap();
+        assert_eq!(s.remove(k2), Some(6));
+        let mut cursor = 0;
+        assert_eq!(s.take_next(&mut cursor), Some((k, 5)));
+        assert_eq!(s.take_next(&mut cursor).map(|(_, v)| v), Some(7));
+        assert_eq!(s.take_next(&mut cursor), None);
         assert!(s.is_empty());
         assert_eq!(s.get(k), None);
+    }
+
+    #[test]
+    fn next_from_walks_live_values_in_slot_order() {
+        let mut s = Slab::new();
+        let a = s.insert('a', &NoHook).unwrap();
+        let b = s.insert('b', &NoHook).unwrap();
+        let c = s.insert('c', &NoHook).unwrap();
+        s.remove(b);
+        let mut cursor = 0;
+        assert_eq!(s.next_from(&mut cursor), Some((a, &'a')));
+        assert_eq!(s.next_from(&mut cursor), Some((c, &'c')));
+        assert_eq!(s.next_from(&mut cursor), None);
+        assert_eq!(s.len(), 2);
+    }
+
+    struct Fails;
+    impl Hook for Fails {
+        fn fails(&self) -> bool {
+            true
+        }
+    }
+
+    #[test]
+    fn an_insert_that_cannot_grow_gives_its_value_back() {
+        let mut s = Slab::new();
+        assert_eq!(s.insert("lost?", &Fails), Err("lost?"));
+        assert!(s.is_empty());
+        let k = s.insert("kept", &NoHook).unwrap();
+        // A vacant slot needs no growth.
+        s.remove(k);
+        assert!(s.insert("reused", &Fails).is_ok());
+    }
+
+    #[test]
+    fn a_reservation_is_never_taken_by_a_plain_insert() {
+        let mut r: Reserving<u32> = Reserving::new();
+        r.reserve(&NoHook).unwrap();
+        r.reserve(&NoHook).unwrap();
+        assert_eq!(r.reserved(), 2);
+        // Plain inserts while nothing may be allocated: the reserved room is not theirs.
+        let room = r.slots.capacity() - r.slots.len();
+        for i in 0..u32::try_from(room - 2).unwrap() {
+            r.insert(i, &Fails).unwrap();
+        }
+        assert!(r.insert(99, &Fails).is_err(), "only the reserved room is left");
+        // The reserved inserts need no allocation at all.
+        assert!(r.insert_reserved(1).is_ok());
+        assert!(r.insert_reserved(2).is_ok());
+        assert_eq!(r.reserved(), 0);
+        let n = r.len();
+        r.reserve(&NoHook).unwrap();
+        r.unreserve();
+        assert_eq!(r.reserved(), 0);
+        assert_eq!(r.len(), n);
     }
 }

@@ -20,6 +20,30 @@ pub use alloc::sync::Arc;
 #[cfg(not(loom))]
 pub use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
+/// A shared reference that can be a trait object: what a completion, a cancel token or a timer
+/// callback holds to reach its socket or client without an allocation of its own (`Arc<dyn ...>`
+/// from a clone of the object's `Arc`). Under loom a box of the loom `Arc` instead: loom's `Arc`
+/// cannot become a trait object, and the models do not count allocations.
+#[cfg(not(loom))]
+pub type DynArc<T> = Arc<T>;
+/// See the non-loom definition.
+#[cfg(loom)]
+pub type DynArc<T> = alloc::boxed::Box<T>;
+
+/// A new reference to `a`'s object that coerces to a [`DynArc`] of a trait the object implements
+/// (no allocation outside loom).
+#[cfg(not(loom))]
+pub fn share<T>(a: &Arc<T>) -> Arc<T> {
+    a.clone()
+}
+
+/// See the non-loom definition (under loom: a box of the `Arc`, which implements the trait too).
+#[cfg(loom)]
+#[allow(clippy::disallowed_methods)] // loom only: the models do not inject allocation failures
+pub fn share<T>(a: &Arc<T>) -> alloc::boxed::Box<Arc<T>> {
+    alloc::boxed::Box::new(a.clone())
+}
+
 /// A mutex over the platform's raw lock.
 pub type Mutex<L, T> = lock_api::Mutex<L, T>;
 /// Its guard.

@@ -1,6 +1,7 @@
 //! Request deadlines, SO_RCVTIMEO / SO_SNDTIMEO, WAIT_PEER_CLOSE, the owner of new sockets and
 //! per-call flags — over the scripted provider, whose timers fire when the test says (no timed
 //! assertion: a deadline "passes" when the test fires the timer).
+#![allow(clippy::disallowed_methods)] // not the engine: core/clippy.toml is for src/
 
 mod support;
 

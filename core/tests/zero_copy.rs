@@ -13,6 +13,7 @@
 //!
 //! The counting allocator needs `unsafe` (a `GlobalAlloc` cannot be written without it); it only
 //! forwards to the system allocator and bumps a thread-local counter.
+#![allow(clippy::disallowed_methods)] // not the engine: core/clippy.toml is for src/
 
 use parking_lot::Mutex;
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -27,8 +28,8 @@ use wsksock_abi::msg::{
 };
 use wsksock_abi::{Handle, NtStatus, Op, SockAddr};
 use wsksock_core::{
-    AddrKind, Buffer, CancelToken, Completion, Config, DataSource, Engine, Family, OpOutput, OpValue,
-    Provider, Request, RequestorMode, SockOpt, SocketParams, TimerCallback,
+    AddrKind, Buffer, CancelArm, CancelToken, Completion, Config, DataSource, Engine, Family, OpOutput,
+    OpValue, Provider, Request, RequestorMode, SockOpt, SocketParams, TimerCallback,
 };
 use zerocopy::FromBytes;
 
@@ -250,9 +251,11 @@ impl Provider for ZProv {
     fn cancel(&self, op: &NonZeroU64) {
         self.cancel_held(Some(*op));
     }
-    fn start_timer(&self, _ms: u64, callback: TimerCallback) {
+    fn new_timer(&self, callback: TimerCallback) -> Option<()> {
         drop(callback);
+        Some(())
     }
+    fn arm_timer(&self, _t: &(), _ms: u64, _cookie: u64) {}
     fn cancel_timer(&self, _t: &()) -> bool {
         true
     }
@@ -312,8 +315,9 @@ impl Request<ZProv> for ZReq {
             probe: self.probe.clone(),
         })
     }
-    fn set_cancel(&mut self, token: CancelToken) {
+    fn set_cancel(&mut self, token: CancelToken) -> CancelArm {
         drop(token);
+        CancelArm::Armed
     }
     fn complete(self, status: NtStatus, reply: &[u8], information: usize, buffer: Option<ZBuf>) {
         *self.done.lock() = Some((status, reply.to_vec(), information, buffer));
@@ -332,7 +336,7 @@ struct Fixture {
 
 fn setup(kind: AbiKind) -> Fixture {
     let provider = ZProv::default();
-    let engine = Engine::new(provider.clone(), Config::default());
+    let engine = Engine::new(provider.clone(), Config::default()).expect("memory for the engine");
     let client = engine.open_client().expect("client");
     let mut m = SocketRequest::new_zeroed_with_header();
     m.family = wsksock_abi::addr::AF_INET;

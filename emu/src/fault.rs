@@ -11,6 +11,11 @@
 //! - **peer resets**: the socket's connection is ended by an abortive disconnect of the inner
 //!   socket (the real peer sees RST); its pending operations and every later send, receive or
 //!   graceful disconnect complete with STATUS_CONNECTION_RESET, as after a reset from the peer.
+//! - **allocation failures**: the engine asks its provider before each of its allocations
+//!   (`Provider::allocation_fails`; making a timer counts as one too): the k-th, or at random,
+//!   fails — what a failing pool allocation is in the driver. Counted and drawn apart from the
+//!   calls (a hash of the seed and the allocation's position), so they do not shift the calls'
+//!   faults.
 //!
 //! # Reproducibility
 //! Every decision is drawn at call time from one SplitMix64 stream seeded by
@@ -96,6 +101,10 @@ pub struct FaultPlan {
     pub max_delay: Duration,
     /// Chance that a send or receive on a stream socket meets a peer reset.
     pub reset_per_million: u32,
+    /// The engine's allocations to fail by position (1-based).
+    pub alloc_fail_nth: Vec<u64>,
+    /// Chance that one of the engine's allocations fails at random.
+    pub alloc_fail_per_million: u32,
 }
 
 impl FaultPlan {
@@ -109,7 +118,23 @@ impl FaultPlan {
             delay_per_million: 0,
             max_delay: Duration::ZERO,
             reset_per_million: 0,
+            alloc_fail_nth: Vec::new(),
+            alloc_fail_per_million: 0,
         }
+    }
+
+    /// Fails the engine's `nth` allocation (1-based).
+    #[must_use]
+    pub fn fail_allocation(mut self, nth: u64) -> Self {
+        self.alloc_fail_nth.push(nth);
+        self
+    }
+
+    /// Fails the engine's allocations at random.
+    #[must_use]
+    pub fn fail_allocations_randomly(mut self, per_million: u32) -> Self {
+        self.alloc_fail_per_million = per_million;
+        self
     }
 
     /// Fails the `nth` call of any kind with `status`.
@@ -316,6 +341,9 @@ impl Delayer {
 struct Inner {
     plan: FaultPlan,
     decisions: Mutex<Decisions>,
+    /// The engine's allocations so far, and how many of them failed.
+    allocations: AtomicU64,
+    allocations_failed: AtomicU64,
     delayer: Arc<Delayer>,
     thread: Mutex<Option<JoinHandle<()>>>,
     next_socket: AtomicU64,
@@ -362,6 +390,8 @@ impl<P: Provider> FaultInjector<P> {
         let st = Arc::new(Inner {
             plan,
             decisions: Mutex::new(decisions),
+            allocations: AtomicU64::new(0),
+            allocations_failed: AtomicU64::new(0),
             delayer,
             thread: Mutex::new(thread),
             next_socket: AtomicU64::new(1),
@@ -383,6 +413,30 @@ impl<P: Provider> FaultInjector<P> {
     /// Every fault injected so far, in call order.
     pub fn events(&self) -> Vec<FaultEvent> {
         self.st.decisions.lock().log.clone()
+    }
+
+    /// The engine's allocations so far (those it asked about, timers included).
+    pub fn allocations(&self) -> u64 {
+        self.st.allocations.load(Ordering::Acquire)
+    }
+
+    /// Of those, how many failed.
+    pub fn allocations_failed(&self) -> u64 {
+        self.st.allocations_failed.load(Ordering::Acquire)
+    }
+
+    /// Decides (and counts) one allocation of the engine.
+    fn allocation_fails_now(&self) -> bool {
+        let plan = &self.st.plan;
+        let n = self.st.allocations.fetch_add(1, Ordering::AcqRel) + 1;
+        let fails = plan.alloc_fail_nth.contains(&n)
+            || (plan.alloc_fail_per_million > 0
+                && SplitMix64::new(plan.seed ^ n.wrapping_mul(0xA24B_AED4_963E_E407))
+                    .chance(plan.alloc_fail_per_million));
+        if fails {
+            self.st.allocations_failed.fetch_add(1, Ordering::AcqRel);
+        }
+        fails
     }
 
     /// Delivers every delayed completion now.
@@ -728,11 +782,22 @@ impl<P: Provider> Provider for FaultInjector<P> {
         self.inner.cancel(op);
     }
 
-    fn start_timer(&self, delay_ms: u64, callback: TimerCallback) -> P::TimerRef {
-        self.inner.start_timer(delay_ms, callback)
+    fn new_timer(&self, callback: TimerCallback) -> Option<P::TimerRef> {
+        if self.allocation_fails_now() {
+            return None;
+        }
+        self.inner.new_timer(callback)
+    }
+
+    fn arm_timer(&self, timer: &P::TimerRef, delay_ms: u64, cookie: u64) {
+        self.inner.arm_timer(timer, delay_ms, cookie);
     }
 
     fn cancel_timer(&self, timer: &P::TimerRef) -> bool {
         self.inner.cancel_timer(timer)
+    }
+
+    fn allocation_fails(&self) -> bool {
+        self.allocation_fails_now()
     }
 }

@@ -374,11 +374,19 @@ impl<P: Provider> Provider for Verifier<P> {
         drop(guard);
     }
 
-    fn start_timer(&self, delay_ms: u64, callback: TimerCallback) -> P::TimerRef {
-        self.inner.start_timer(delay_ms, callback)
+    fn new_timer(&self, callback: TimerCallback) -> Option<P::TimerRef> {
+        self.inner.new_timer(callback)
+    }
+
+    fn arm_timer(&self, timer: &P::TimerRef, delay_ms: u64, cookie: u64) {
+        self.inner.arm_timer(timer, delay_ms, cookie);
     }
 
     fn cancel_timer(&self, timer: &P::TimerRef) -> bool {
         self.inner.cancel_timer(timer)
+    }
+
+    fn allocation_fails(&self) -> bool {
+        self.inner.allocation_fails()
     }
 }

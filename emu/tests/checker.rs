@@ -297,8 +297,11 @@ impl Provider for Forgetful {
         None
     }
     fn cancel(&self, _: &Self::OpRef) {}
-    fn start_timer(&self, ms: u64, cb: wsksock_core::TimerCallback) -> Self::TimerRef {
-        self.0.start_timer(ms, cb)
+    fn new_timer(&self, cb: wsksock_core::TimerCallback) -> Option<Self::TimerRef> {
+        self.0.new_timer(cb)
+    }
+    fn arm_timer(&self, t: &Self::TimerRef, ms: u64, cookie: u64) {
+        self.0.arm_timer(t, ms, cookie);
     }
     fn cancel_timer(&self, t: &Self::TimerRef) -> bool {
         self.0.cancel_timer(t)

@@ -53,12 +53,12 @@ fn completions_and_timers_run_on_the_delivery_threads() {
         std::io::Read::read_exact(&mut peer, &mut got).unwrap();
         assert_eq!(&got, b"hello");
         let (ttx, trx) = mpsc::channel();
-        let _t = p.start_timer(
-            1,
-            Box::new(move || {
+        let t = p
+            .new_timer(Box::new(move |_| {
                 let _ = ttx.send(std::thread::current().name().unwrap_or("").to_string());
-            }),
-        );
+            }))
+            .unwrap();
+        p.arm_timer(&t, 1, 0);
         let thread = trx.recv_timeout(Duration::from_secs(5)).unwrap();
         assert!(
             thread.starts_with("wsksock-emu-deliver-"),

@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use std::net::{SocketAddr, UdpSocket};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 use wsksock_abi::NtStatus;
@@ -196,23 +196,44 @@ fn timers_fire_once_and_cancel_tells_the_truth() {
     with_timeout(LIMIT, || {
         let p = HostProvider::new().unwrap();
         let (tx, rx) = mpsc::channel();
-        let t = p.start_timer(20, Box::new(move || tx.send(()).unwrap()));
-        rx.recv_timeout(Duration::from_secs(5)).expect("timer fired");
+        let t = p
+            .new_timer(Box::new(move |cookie| tx.send(cookie).unwrap()))
+            .unwrap();
+        p.arm_timer(&t, 20, 77);
+        assert_eq!(rx.recv_timeout(Duration::from_secs(5)).expect("timer fired"), 77);
         assert!(!p.cancel_timer(&t), "already ran");
 
-        let ran = Arc::new(AtomicBool::new(false));
+        let ran = Arc::new(AtomicU64::new(0));
         let r2 = Arc::clone(&ran);
-        let t = p.start_timer(50, Box::new(move || r2.store(true, Ordering::SeqCst)));
+        let t = p
+            .new_timer(Box::new(move |cookie| r2.store(cookie, Ordering::SeqCst)))
+            .unwrap();
+        assert!(p.cancel_timer(&t), "never armed: it will not run");
+        p.arm_timer(&t, 50, 1);
         assert!(p.cancel_timer(&t));
-        assert!(!p.cancel_timer(&t), "only once");
         std::thread::sleep(Duration::from_millis(120));
-        assert!(!ran.load(Ordering::SeqCst), "a cancelled timer never runs");
+        assert_eq!(ran.load(Ordering::SeqCst), 0, "a cancelled timer does not run");
+        // Cancelled, it can be armed again; only the new arming fires.
+        p.arm_timer(&t, 10, 2);
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while ran.load(Ordering::SeqCst) == 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(
+            ran.load(Ordering::SeqCst),
+            2,
+            "re-armed, it fired with its new cookie"
+        );
+        assert!(!p.cancel_timer(&t), "already ran");
 
         // Timers fire in deadline order.
         let (tx, rx) = mpsc::channel();
+        let mut keep = Vec::new();
         for d in [60u64, 10, 30] {
             let tx = tx.clone();
-            let _ = p.start_timer(d, Box::new(move || tx.send(d).unwrap()));
+            let t = p.new_timer(Box::new(move |_| tx.send(d).unwrap())).unwrap();
+            p.arm_timer(&t, d, 0);
+            keep.push(t);
         }
         let order: Vec<u64> = (0..3)
             .map(|_| rx.recv_timeout(Duration::from_secs(5)).unwrap())

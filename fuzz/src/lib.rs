@@ -51,7 +51,7 @@ pub fn harness() -> &'static Harness {
             cleanup_linger_ms: 200,
         };
         Harness {
-            device: HostDevice::with_provider(v, config),
+            device: HostDevice::with_provider(v, config).expect("an engine on the host"),
             checker,
             host_checker,
             sink: start_sink(),

@@ -69,7 +69,7 @@ impl Rig {
     pub fn with_emulator(emu: wsksock_emu::Config, config: Config) -> Rig {
         let (profile, completions) = (emu.profile, emu.completions);
         let provider = HostProvider::with_config(emu).expect("start the emulator");
-        let device = HostDevice::with_provider(provider.clone(), config);
+        let device = HostDevice::with_provider(provider.clone(), config).expect("an engine on the host");
         Rig {
             profile,
             completions,

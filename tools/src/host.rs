@@ -12,7 +12,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use wsksock_abi::ioctl::access_of;
 use wsksock_abi::NtStatus;
-use wsksock_core::{CancelToken, ClientRef, Config, DataSource, Engine, Provider, Request, RequestorMode};
+use wsksock_core::{
+    CancelArm, CancelToken, ClientRef, Config, DataSource, Engine, Provider, Request, RequestorMode,
+};
 use wsksock_emu::{EmuBuffer, HostProvider, Profile};
 
 /// One request in host mode.
@@ -72,8 +74,9 @@ impl<P: Provider<Buffer = EmuBuffer>> Request<P> for HostRequest {
         }
     }
 
-    fn set_cancel(&mut self, token: CancelToken) {
+    fn set_cancel(&mut self, token: CancelToken) -> CancelArm {
         self.slot.set_canceller(Box::new(TokenCanceller(token)));
+        CancelArm::Armed
     }
 
     fn complete(self, status: NtStatus, reply: &[u8], information: usize, buffer: Option<EmuBuffer>) {
@@ -102,19 +105,16 @@ pub struct HostDevice<P: Provider<Buffer = EmuBuffer> = HostProvider> {
 impl HostDevice<HostProvider> {
     /// The engine over a fresh emulator with `profile`.
     pub fn new(profile: Profile) -> std::io::Result<Self> {
-        Ok(HostDevice::with_provider(
-            HostProvider::with_profile(profile)?,
-            Config::default(),
-        ))
+        HostDevice::with_provider(HostProvider::with_profile(profile)?, Config::default())
     }
 }
 
 impl<P: Provider<Buffer = EmuBuffer>> HostDevice<P> {
-    /// The engine over `provider`.
-    pub fn with_provider(provider: P, config: Config) -> Self {
-        HostDevice {
-            engine: Engine::new(provider, config),
-        }
+    /// The engine over `provider` (`OutOfMemory` if there is no memory for it).
+    pub fn with_provider(provider: P, config: Config) -> std::io::Result<Self> {
+        let engine = Engine::new(provider, config)
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::OutOfMemory))?;
+        Ok(HostDevice { engine })
     }
 
     /// The engine (statistics, tests).

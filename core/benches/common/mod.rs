@@ -31,7 +31,7 @@ pub fn config() -> Config {
 
 /// A fresh engine over a fresh instant provider.
 pub fn engine() -> E {
-    Engine::new(Instant::new(), config())
+    Engine::new(Instant::new(), config()).expect("memory for the engine")
 }
 
 /// Dispatches a setup request and returns how it completed (it must complete inline).

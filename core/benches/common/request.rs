@@ -14,7 +14,7 @@ use wsksock_abi::msg::{
     CloseMode, CloseRequest, DataRequest, HandleRequest, Message, SocketKind, SocketRequest, StatisticsReply,
 };
 use wsksock_abi::{Handle, NtStatus, Op};
-use wsksock_core::{CancelToken, DataSource, Request, RequestorMode};
+use wsksock_core::{CancelArm, CancelToken, DataSource, Request, RequestorMode};
 
 /// Hot-path requests that completed with an error other than STATUS_CANCELLED (checked after
 /// each benchmark).
@@ -142,8 +142,9 @@ impl Request<Instant> for BReq {
         self.data.take().ok_or(NtStatus::STATUS_INVALID_BUFFER_SIZE)
     }
 
-    fn set_cancel(&mut self, token: CancelToken) {
+    fn set_cancel(&mut self, token: CancelToken) -> CancelArm {
         self.cancel = Some(token);
+        CancelArm::Armed
     }
 
     fn complete(self, status: NtStatus, reply: &[u8], _information: usize, _buffer: Option<BBuf>) {

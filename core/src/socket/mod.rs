@@ -1,9 +1,16 @@
 //! Refcounted socket objects and the tracking of their pending operations.
 //!
 //! A [`SocketObj`] is shared (`Arc`) by every handle naming it (in any client's table), by every
-//! operation in flight on it (through its completion sink) and by its linger timer. The provider
+//! operation in flight on it (through its completion) and by its deadline timers. The provider
 //! socket inside it is used only between `rundown.try_acquire()` and `rundown.release()`, except
 //! for the close, which is issued once the rundown drained (see [`crate::rundown`]).
+//!
+//! # Memory
+//! A socket object is allocated — with its teardown timer and the room for its registry entry and
+//! its first handle — when the SOCKET or ACCEPT that makes it is admitted ([`NewSocket`]), before
+//! the provider is called: the completion that files the new socket then allocates nothing, and
+//! neither does its teardown (the state is inline, the timer reserved). What a socket needs only
+//! sometimes (timeouts, waiting CLOSEs) is allocated by the request that needs it ([`Extras`]).
 //!
 //! # Invariants
 //! - `state.handles` holds the ids of the handle-table entries naming this object; the teardown
@@ -17,6 +24,8 @@
 //!   `state.replying` until its request is completed: the object does not finish before
 //!   (invariant 1).
 //! - No provider call starts unless `phase` is `Open`, or it is the teardown's own disconnect.
+//! - `socket` is set once, before the object is registered (by [`NewSocket::file`], while the
+//!   object is still its kit's alone); a registered object's `socket` is `Some`.
 //! - After `close` was issued nothing else is called on the socket (the rundown is revoked, and
 //!   cancels also take the rundown; invariant 5).
 //!
@@ -28,19 +37,20 @@ pub(crate) mod handles;
 pub(crate) mod ops;
 pub(crate) mod teardown;
 
+use crate::client::Client;
+use crate::mem::{self, AllocError};
 use crate::provider::{Family, PMutex, Provider, SocketKind};
 use crate::request::Request;
 use crate::rundown::Rundown;
 use crate::shared::Shared;
-use crate::slab::Slab;
+use crate::slab::{Key, Reserving, Slab};
 use crate::sync::Arc;
 use alloc::boxed::Box;
-use alloc::vec::Vec;
 use handles::HandleIds;
 use ops::OpRecord;
-use teardown::Teardown;
+use teardown::{Teardown, Waiter};
 use wsksock_abi::msg::StatisticsReply;
-use wsksock_abi::NtStatus;
+use wsksock_abi::{Handle, NtStatus};
 
 /// Where a socket is in its life. Every change goes through [`SockState::set_phase`], along the
 /// edges of the diagram in [`teardown`].
@@ -94,45 +104,32 @@ pub enum Conn {
     Reset,
 }
 
-/// What a socket rarely needs: the teardown's state and the extras, boxed together.
-pub(crate) struct Rare<P: Provider, R: Request<P>> {
-    pub teardown: Option<Teardown<P, R>>,
-    pub extras: Extras<P>,
-}
-
-/// What a socket rarely needs while open: its SO_RCVTIMEO / SO_SNDTIMEO and the bookkeeping of
-/// request deadlines.
-pub(crate) struct Extras<P: Provider> {
+/// What a socket rarely needs: its SO_RCVTIMEO / SO_SNDTIMEO, the bookkeeping of request
+/// deadlines and the CLOSE requests waiting for its teardown. Boxed, and allocated by the first
+/// request that needs it (which fails with STATUS_INSUFFICIENT_RESOURCES if it cannot).
+pub(crate) struct Extras<P: Provider, R: Request<P>> {
     /// SO_RCVTIMEO in ms (0: none): the deadline of receives that give none.
     pub receive_timeout_ms: u32,
     /// SO_SNDTIMEO in ms (0: none): the deadline of sends that give none.
     pub send_timeout_ms: u32,
-    /// Deadline timers started (or being started) that have neither fired nor been cancelled:
-    /// the object does not finish while one is (invariant 1).
+    /// Deadline timers armed (or being armed) that have neither fired nor been cancelled: the
+    /// object does not finish while one is (invariant 1).
     pub deadline_timers: u32,
     /// Deadlines of this socket's requests that passed while the request was pending.
     pub deadlines_expired: u64,
-    /// The started deadline timers, by the key of their operation.
-    pub deadlines: Vec<(crate::slab::Key, P::TimerRef)>,
+    /// CLOSE requests with the wait flag; room for one is reserved when such a CLOSE is admitted.
+    pub waiters: Reserving<Waiter<P, R>>,
 }
 
-impl<P: Provider> Default for Extras<P> {
+impl<P: Provider, R: Request<P>> Default for Extras<P, R> {
     fn default() -> Self {
         Extras {
             receive_timeout_ms: 0,
             send_timeout_ms: 0,
             deadline_timers: 0,
             deadlines_expired: 0,
-            deadlines: Vec::new(),
+            waiters: Reserving::new(),
         }
-    }
-}
-
-impl<P: Provider> Extras<P> {
-    /// Takes out the timer of operation `key`, if it was stored.
-    pub fn take_deadline(&mut self, key: crate::slab::Key) -> Option<P::TimerRef> {
-        let i = self.deadlines.iter().position(|(k, _)| *k == key)?;
-        Some(self.deadlines.swap_remove(i).1)
     }
 }
 
@@ -164,35 +161,31 @@ pub(crate) struct SockState<P: Provider, R: Request<P>> {
     pub linger: Option<u16>,
     /// What the teardown has to end on the wire.
     pub conn: Conn,
-    /// What an idle open socket does not carry: the teardown's state (from the last close) and
-    /// the extras (from their first use), in one box allocated on the first need of either.
-    pub rare: Option<Box<Rare<P, R>>>,
+    /// The teardown: inline (it must start without allocating, from a client's cleanup or
+    /// unload), with the socket's timer, reserved when the socket was made.
+    pub td: Teardown<P>,
+    /// What an idle open socket does not carry, allocated by the first request that needs it.
+    pub extras: Option<Box<Extras<P, R>>>,
     pub stats: SocketStats,
 }
 
 impl<P: Provider, R: Request<P>> SockState<P, R> {
-    fn rare(&mut self) -> &mut Rare<P, R> {
-        self.rare.get_or_insert_with(|| {
-            Box::new(Rare {
-                teardown: None,
-                extras: Extras::default(),
-            })
-        })
+    /// The extras, allocated now if they were not (fallibly).
+    pub fn extras_or_alloc(&mut self, hook: &P) -> Result<&mut Extras<P, R>, AllocError> {
+        if self.extras.is_none() {
+            self.extras = Some(mem::boxed(hook, Extras::default())?);
+        }
+        self.extras.as_deref_mut().ok_or(AllocError)
     }
 
-    /// The teardown's state, allocated on first use.
-    pub fn td(&mut self) -> &mut Teardown<P, R> {
-        self.rare().teardown.get_or_insert_with(Teardown::new)
-    }
-
-    /// The extras, allocated on first use.
-    pub fn extras(&mut self) -> &mut Extras<P> {
-        &mut self.rare().extras
+    /// The extras, if they were ever allocated.
+    pub fn extras_mut(&mut self) -> Option<&mut Extras<P, R>> {
+        self.extras.as_deref_mut()
     }
 
     /// The extras if they were ever used.
-    pub fn extras_ref(&self) -> Option<&Extras<P>> {
-        self.rare.as_deref().map(|r| &r.extras)
+    pub fn extras_ref(&self) -> Option<&Extras<P, R>> {
+        self.extras.as_deref()
     }
 
     /// Deadline timers still outstanding.
@@ -202,7 +195,7 @@ impl<P: Provider, R: Request<P>> SockState<P, R> {
 
     /// The deadline in ms a request asking for `d` gets now (`None`: none).
     pub fn resolve_deadline(&self, d: Deadline) -> Option<u32> {
-        let default = |f: fn(&Extras<P>) -> u32| self.extras_ref().map(f).filter(|&ms| ms != 0);
+        let default = |f: fn(&Extras<P, R>) -> u32| self.extras_ref().map(f).filter(|&ms| ms != 0);
         match d {
             Deadline::None => None,
             Deadline::After(ms) => Some(ms),
@@ -249,7 +242,8 @@ impl<P: Provider, R: Request<P>> core::ops::Deref for SockRef<P, R> {
 /// One socket object.
 pub(crate) struct SocketObj<P: Provider, R: Request<P>> {
     pub shared: Arc<Shared<P, R>>,
-    pub socket: P::Socket,
+    /// The provider socket (module invariants: `Some` once registered).
+    pub socket: Option<P::Socket>,
     pub kind: SocketKind,
     pub family: Family,
     pub rundown: Rundown,
@@ -258,15 +252,40 @@ pub(crate) struct SocketObj<P: Provider, R: Request<P>> {
     pub registry_key: crate::slab::Key,
 }
 
-impl<P: Provider, R: Request<P>> SocketObj<P, R> {
-    /// A new open object with no handle yet (the caller adds the first one). The caller has
-    /// taken a reference on the engine's live count for it.
-    pub fn create(
-        shared: &Arc<Shared<P, R>>,
-        socket: P::Socket,
-        kind: SocketKind,
-        family: Family,
-    ) -> SockRef<P, R> {
+/// A socket object being made, with what filing it will need (module docs, "Memory"): the object
+/// (its kit's alone until filed), its teardown timer, and reservations in the engine's registry
+/// and in `client`'s handle table. Dropping it unfiled gives the reservations back — outside any
+/// engine lock, as it takes the registry's and the client's.
+pub(crate) struct NewSocket<P: Provider, R: Request<P>> {
+    sock: Option<SockRef<P, R>>,
+    client: Arc<Client<P, R>>,
+}
+
+/// The cookie the teardown timer of the socket at registry key `k` is armed with.
+pub(crate) fn registry_cookie(k: Key) -> u64 {
+    (u64::from(k.generation) << 32) | u64::from(k.index)
+}
+
+/// The registry key in a teardown timer's cookie.
+pub(crate) fn cookie_registry_key(cookie: u64) -> Key {
+    #[allow(clippy::cast_possible_truncation)] // the two halves of `registry_cookie`
+    Key {
+        index: cookie as u32,
+        generation: (cookie >> 32) as u32,
+    }
+}
+
+impl<P: Provider, R: Request<P>> NewSocket<P, R> {
+    /// Allocates a socket object of `kind` / `family` and reserves what filing it in `client`
+    /// will need. Fails, with nothing left behind, if any of it cannot be had.
+    pub fn reserve(client: &Arc<Client<P, R>>, kind: SocketKind, family: Family) -> Result<Self, AllocError> {
+        let shared = &client.shared;
+        let p = &shared.provider;
+        // The teardown timer reaches its socket through the registry (the cookie is its key): a
+        // reference to the socket in its own timer would keep it alive forever.
+        let target = shared.clone();
+        let callback = mem::boxed(p, move |cookie| target.teardown_timer_fired(cookie))?;
+        let timer = p.new_timer(callback).ok_or(AllocError)?;
         let state = SockState {
             phase: Phase::Open,
             handles: HandleIds::new(),
@@ -275,31 +294,96 @@ impl<P: Provider, R: Request<P>> SocketObj<P, R> {
             replying: 0,
             linger: None,
             conn: Conn::None,
-            rare: None,
+            td: Teardown::new(timer),
+            extras: None,
             stats: SocketStats::default(),
         };
-        let lock = crate::provider::new_mutex(&shared.provider, state);
-        shared.register_socket(move |registry_key| {
-            SockRef(Arc::new(SocketObj {
-                shared: shared.clone(),
-                socket,
-                kind,
-                family,
-                rundown: Rundown::new(),
-                state: lock,
-                registry_key,
-            }))
+        let obj = SocketObj {
+            shared: shared.clone(),
+            socket: None,
+            kind,
+            family,
+            rundown: Rundown::new(),
+            state: crate::provider::new_mutex(p, state),
+            registry_key: Key::default(),
+        };
+        let sock = SockRef(mem::arc(p, obj)?);
+        shared.sockets.lock().reserve(p)?;
+        if let Err(e) = client.state.lock().handles.reserve(p) {
+            shared.sockets.lock().unreserve();
+            return Err(e);
+        }
+        Ok(NewSocket {
+            sock: Some(sock),
+            client: client.clone(),
         })
     }
 
-    /// Adds a handle: the first of a new object (`from` `None`), or a duplicate of the open
-    /// handle `from`. `None` once the last handle was closed, or `from` was.
-    pub fn add_handle(&self, from: Option<u32>) -> Option<u32> {
-        let mut st = self.state.lock();
-        if st.phase != Phase::Open || from.is_some_and(|id| !st.handles.contains(id)) {
-            return None;
+    /// The provider made the socket: puts it in the object, files the object in the engine's
+    /// registry and gives it its first handle in the client's table — with the reservations,
+    /// so nothing here allocates. The caller holds a live reference for the object already
+    /// (`live.acquire_nested`). STATUS_DELETE_PENDING (and the socket torn down at once) if the
+    /// client was cleaned up meanwhile; the handle limit as `insert_handle` says.
+    pub fn file(mut self, socket: P::Socket, connected: bool) -> Result<Handle, NtStatus> {
+        let Some(mut sock) = self.sock.take() else {
+            return Err(NtStatus::STATUS_UNSUCCESSFUL);
+        };
+        let shared = self.client.shared.clone();
+        {
+            let mut reg = shared.sockets.lock();
+            let key = reg.next_key().unwrap_or_default();
+            let Some(obj) = Arc::get_mut(&mut sock.0) else {
+                // Cannot happen: nothing else has seen the object. The socket is leaked rather
+                // than used by two owners.
+                debug_assert!(false, "a new socket object shared before it was filed");
+                drop(reg);
+                self.client.state.lock().handles.unreserve();
+                return Err(NtStatus::STATUS_UNSUCCESSFUL);
+            };
+            obj.socket = Some(socket);
+            obj.registry_key = key;
+            if connected {
+                obj.state.get_mut().conn = Conn::Connected;
+            }
+            let _ = reg.insert_reserved(sock.clone());
         }
-        Some(st.handles.add())
+        shared.socket_registered();
+        let id = sock.add_first_handle();
+        self.client.insert_reserved_handle(&sock, id)
+    }
+}
+
+impl<P: Provider, R: Request<P>> Drop for NewSocket<P, R> {
+    fn drop(&mut self) {
+        if self.sock.take().is_some() {
+            // Never filed: the reservations go back (no engine lock is held where kits drop).
+            self.client.shared.sockets.lock().unreserve();
+            self.client.state.lock().handles.unreserve();
+        }
+    }
+}
+
+impl<P: Provider, R: Request<P>> SocketObj<P, R> {
+    /// The provider socket. Always there once the object is registered (module invariants).
+    pub fn provider_socket(&self) -> Option<&P::Socket> {
+        self.socket.as_ref()
+    }
+
+    /// The first handle of a new object (filing it): needs no memory.
+    fn add_first_handle(&self) -> u32 {
+        let mut st = self.state.lock();
+        // The first id is kept inline: `add` allocates nothing for it.
+        st.handles.add(&mem::NoHook).unwrap_or(0)
+    }
+
+    /// Adds a duplicate of the open handle `from`. `None` once the last handle was closed, or
+    /// `from` was; STATUS_INSUFFICIENT_RESOURCES if the set of handle ids cannot grow.
+    pub fn add_handle(&self, from: u32) -> Result<Option<u32>, AllocError> {
+        let mut st = self.state.lock();
+        if st.phase != Phase::Open || !st.handles.contains(from) {
+            return Ok(None);
+        }
+        st.handles.add(&self.shared.provider).map(Some)
     }
 
     /// SO_LINGER through handle `id` (the engine keeps it): `None` off, `Some(secs)`.
@@ -346,10 +430,10 @@ impl<P: Provider, R: Request<P>> SocketObj<P, R> {
         if !st.handles.contains(id) {
             return Err(NtStatus::STATUS_INVALID_HANDLE);
         }
-        if ms == 0 && st.rare.is_none() {
+        if ms == 0 && st.extras.is_none() {
             return Ok(());
         }
-        let e = st.extras();
+        let e = st.extras_or_alloc(&self.shared.provider)?;
         if send {
             e.send_timeout_ms = ms;
         } else {
@@ -432,5 +516,40 @@ impl Census {
     }
 }
 
-/// Collected cancel references, issued after the lock is released.
-pub(crate) type Cancels<P> = Vec<<P as Provider>::OpRef>;
+/// Cancel references collected under the socket lock and issued after it is released: a batch
+/// on the stack (no allocation); a caller with more to cancel goes round again (module `ops`).
+pub(crate) struct Cancels<P: Provider> {
+    refs: [Option<P::OpRef>; CANCEL_BATCH],
+    len: usize,
+}
+
+/// Cancels sent per round.
+pub(crate) const CANCEL_BATCH: usize = 32;
+
+impl<P: Provider> Cancels<P> {
+    pub fn new() -> Self {
+        Cancels {
+            refs: core::array::from_fn(|_| None),
+            len: 0,
+        }
+    }
+
+    /// Whether the batch is full (the caller must send it and come back for the rest).
+    pub fn is_full(&self) -> bool {
+        self.len == CANCEL_BATCH
+    }
+
+    /// Adds a reference, if any (the batch must not be full).
+    pub fn add(&mut self, op: Option<P::OpRef>) {
+        if let (Some(op), Some(slot)) = (op, self.refs.get_mut(self.len)) {
+            *slot = Some(op);
+            self.len += 1;
+        }
+    }
+
+    /// The references, emptying the batch.
+    pub fn drain(&mut self) -> impl Iterator<Item = P::OpRef> + '_ {
+        self.len = 0;
+        self.refs.iter_mut().filter_map(Option::take)
+    }
+}

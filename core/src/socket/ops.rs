@@ -13,22 +13,32 @@
 //! pending. When it fires the operation is cancelled like any other (a request: the provider may
 //! still complete it with success and data, which is then returned — invariant 6) and marked
 //! `timed_out`, so that the failure the cancel produces is reported as STATUS_IO_TIMEOUT. The
-//! completion cancels a timer that has not fired. The timers are kept with the socket's extras
-//! (`Extras::deadlines`), by operation key. Every timer counts in
-//! `Extras::deadline_timers` from before it is started until it fired or was cancelled, and the
-//! object does not finish before that count is back to zero (invariant 1): no deadline timer
-//! ever fires on a finished socket.
+//! completion cancels a timer that has not fired. The timer is kept in the operation's record,
+//! armed only; every armed timer counts in `Extras::deadline_timers` from before it is armed
+//! until it fired or was cancelled, and the object does not finish before that count is back to
+//! zero (invariant 1): no deadline timer ever fires on a finished socket.
+//!
+//! # Memory
+//! Everything an operation needs is allocated before it is admitted, under no lock held across a
+//! provider call: its deadline timer (`Provider::new_timer`), room for its record and the
+//! socket's extras a deadline counts in, the front end's cancel state (`Request::set_cancel`),
+//! and for an ACCEPT the object of the connection it will accept ([`NewSocket`]). If any of it
+//! cannot be had the request fails with STATUS_INSUFFICIENT_RESOURCES and nothing changed. The
+//! completion and the cancel token hold a reference to the socket and the operation's key (no
+//! allocation), so the completion path allocates nothing: data that arrived is never lost for
+//! want of memory.
 
-use super::{Cancels, Conn, Deadline, Phase, SockRef, SocketObj};
-use crate::cancel::CancelState;
+use super::teardown::collect_cancels;
+use super::{Cancels, Conn, Deadline, NewSocket, Phase, SockRef, SocketObj};
 use crate::cancel::Deadline::{CancelledBefore, Passed};
+use crate::cancel::{CancelState, DeadlineTimer};
 use crate::client::Client;
-use crate::provider::{Completion, CompletionSink, OpOutput, OpValue, Provider};
-use crate::request::{CancelToken, Request};
+use crate::mem;
+use crate::provider::{Completion, CompletionTarget, OpOutput, OpValue, Provider};
+use crate::request::{CancelArm, CancelTag, CancelTarget, CancelToken, Request};
 use crate::rundown::Drained;
 use crate::slab::Key;
 use crate::sync::Arc;
-use alloc::boxed::Box;
 use wsksock_abi::msg::{
     AcceptReply, AddressReply, Message, OptionReply, PeerClose, PeerCloseReply, ReceiveFromReply,
     RECEIVE_FROM_DATA_OFFSET,
@@ -72,16 +82,53 @@ impl OpKind {
     }
 }
 
+/// The tag of a socket's operation `key` in its completion (and a deadline timer's cookie).
+pub(crate) fn key_tag(key: Key) -> u64 {
+    (u64::from(key.generation) << 32) | u64::from(key.index)
+}
+
+/// The key in a tag made by [`key_tag`].
+pub(crate) fn tag_key(tag: u64) -> Key {
+    #[allow(clippy::cast_possible_truncation)] // the two halves of `key_tag`
+    Key {
+        index: tag as u32,
+        generation: (tag >> 32) as u32,
+    }
+}
+
+/// The tag of one of the teardown's own operations: generation 0, which no record's key has.
+pub(crate) fn internal_tag(kind: OpKind) -> u64 {
+    match kind {
+        OpKind::Disconnect { abortive: false } => 1,
+        OpKind::Disconnect { abortive: true } => 2,
+        _ => 3,
+    }
+}
+
+/// The teardown operation a generation-0 tag names.
+fn tag_internal(tag: u64) -> Option<OpKind> {
+    match tag {
+        1 => Some(OpKind::Disconnect { abortive: false }),
+        2 => Some(OpKind::Disconnect { abortive: true }),
+        3 => Some(OpKind::Close),
+        _ => None,
+    }
+}
+
 /// One operation in flight.
 pub(crate) struct OpRecord<P: Provider, R: Request<P>> {
     pub kind: OpKind,
-    /// The handle it was issued through (0: the teardown's own).
+    /// The handle it was issued through.
     pub handle_id: u32,
     pub request: Option<R>,
     pub client: Option<Arc<Client<P, R>>>,
     /// Its cancel bookkeeping, which also says whether the deadline passed (a failure is then
     /// reported as STATUS_IO_TIMEOUT).
     pub cancel: CancelState<P>,
+    /// Its deadline timer: reserved at admission, armed after its call if it is still pending.
+    pub deadline: DeadlineTimer<P::TimerRef>,
+    /// An ACCEPT's connection-to-be: its object and reservations, allocated at admission.
+    pub new_socket: Option<NewSocket<P, R>>,
 }
 
 impl<P: Provider, R: Request<P>> OpRecord<P, R> {
@@ -91,22 +138,37 @@ impl<P: Provider, R: Request<P>> OpRecord<P, R> {
     }
 }
 
-/// The completion sink of an operation bound to a socket.
-struct OpSink<P: Provider, R: Request<P>> {
-    sock: SockRef<P, R>,
-    key: Key,
-}
-
-impl<P: Provider, R: Request<P>> CompletionSink<P> for OpSink<P, R> {
-    fn complete(self: Box<Self>, output: OpOutput<P>) {
-        self.sock.on_complete(self.key, output);
+impl<P: Provider, R: Request<P>> CompletionTarget<P> for SocketObj<P, R> {
+    fn completed(&self, tag: u64, output: OpOutput<P>) {
+        let key = tag_key(tag);
+        if key.generation == 0 {
+            match tag_internal(tag) {
+                Some(kind) => self.internal_completed(kind, output.status),
+                None => self.shared.stats.contract_violation(),
+            }
+        } else {
+            self.on_complete(key, output);
+        }
     }
 }
 
+impl<P: Provider, R: Request<P>> CancelTarget for SocketObj<P, R> {
+    fn cancel(&self, tag: CancelTag) {
+        match tag {
+            CancelTag::Op(key) => self.cancel_op(key),
+            CancelTag::Waiter(key) => self.cancel_waiter(key),
+        }
+    }
+}
+
+/// Why an operation could not be admitted: the status its request completes with.
+type Refusal = wsksock_abi::NtStatus;
+
 impl<P: Provider, R: Request<P>> SockRef<P, R> {
     /// Starts a client's operation through handle `handle_id`, or completes `req` with the reason
-    /// it cannot start (the handle was closed since its lookup, or a limit was reached).
-    /// `deadline` is resolved now (a socket default as it is at this moment).
+    /// it cannot start (the handle was closed since its lookup, a limit was reached, or the
+    /// memory it needs cannot be had). `deadline` is resolved now (a socket default as it is at
+    /// this moment). An ACCEPT's connection object is allocated here too.
     #[allow(clippy::too_many_arguments)] // one operation's whole description, passed once
     pub fn start_op(
         &self,
@@ -123,8 +185,28 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
             shared.complete_engine_request(req, NtStatus::STATUS_INSUFFICIENT_RESOURCES, &[], 0, buffer);
             return;
         }
+        let refuse = |req: R, buffer: Option<P::Buffer>, status: Refusal| {
+            client.release_pending();
+            shared.complete_engine_request(req, status, &[], 0, buffer);
+        };
+        // What admission needs that calls the provider, before any lock: the deadline's timer,
+        // and an ACCEPT's connection-to-be (whose teardown timer is made with it).
+        let deadline_ms = self.state.lock().resolve_deadline(deadline);
+        let timer = match deadline_ms.map(|_| self.new_deadline_timer()) {
+            None => None,
+            Some(Ok(t)) => Some(t),
+            Some(Err(e)) => return refuse(req, buffer, e.into()),
+        };
+        let new_socket = if kind == OpKind::Accept {
+            match NewSocket::reserve(client, crate::provider::SocketKind::Stream, self.family) {
+                Ok(n) => Some(n),
+                Err(e) => return refuse(req, buffer, e.into()),
+            }
+        } else {
+            None
+        };
         let mut st = self.state.lock();
-        let refuse = match st.phase {
+        let refused = match st.phase {
             // Invariant 3: the handle may have been closed after the lookup while another one
             // keeps the socket open; its close cancelled what existed, so refuse what comes late.
             Phase::Open => (!st.handles.contains(handle_id)).then_some(NtStatus::STATUS_INVALID_HANDLE),
@@ -133,134 +215,139 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
                 Some(NtStatus::STATUS_INVALID_HANDLE)
             }
         };
-        let refuse = refuse.or_else(|| {
+        let refused = refused.or_else(|| {
             let limit = shared.config.max_pending_per_socket as usize;
             (st.ops.len() >= limit).then_some(NtStatus::STATUS_INSUFFICIENT_RESOURCES)
         });
-        let Some(key) = st.ops.next_key().filter(|_| refuse.is_none()) else {
+        // Room for the record, and the extras an armed deadline counts in.
+        let refused = refused.or_else(|| {
+            let room = st.ops.make_room(&shared.provider);
+            let extras = if timer.is_some() {
+                st.extras_or_alloc(&shared.provider).map(|_| ())
+            } else {
+                Ok(())
+            };
+            room.and(extras).err().map(Into::into)
+        });
+        let key = st.ops.next_key();
+        let (Some(key), None) = (key, refused) else {
             drop(st);
-            client.release_pending();
-            let status = refuse.unwrap_or(NtStatus::STATUS_INSUFFICIENT_RESOURCES);
-            shared.complete_engine_request(req, status, &[], 0, buffer);
-            return;
+            // The timer was never armed; the kit gives its reservations back (no lock held).
+            drop((timer, new_socket));
+            return refuse(
+                req,
+                buffer,
+                refused.unwrap_or(NtStatus::STATUS_INSUFFICIENT_RESOURCES),
+            );
         };
+        let token = CancelToken::new(crate::sync::share::<SocketObj<P, R>>(&self.0), CancelTag::Op(key));
+        let arm = req.set_cancel(token);
+        if arm == CancelArm::NoMemory {
+            drop(st);
+            drop((timer, new_socket));
+            return refuse(req, buffer, NtStatus::STATUS_INSUFFICIENT_RESOURCES);
+        }
         // INVARIANT: the rundown is revoked only after the phase left `Open`, under this lock.
         let entered = self.rundown.try_acquire();
         debug_assert!(entered, "rundown revoked while open");
-        let target = self.clone();
-        req.set_cancel(CancelToken::new(Box::new(move || target.cancel_op(key))));
-        let deadline_ms = st.resolve_deadline(deadline);
-        let rec = OpRecord {
+        let mut rec = OpRecord {
             kind,
             handle_id,
             request: Some(req),
             client: Some(client.clone()),
             cancel: CancelState::issuing(),
+            deadline: DeadlineTimer::reserved(timer),
+            new_socket,
         };
-        let inserted = st.ops.insert(rec);
-        debug_assert_eq!(inserted.ok(), Some(key));
+        if arm == CancelArm::Cancelled {
+            // Cancelled before the front end could arm its routine: sent when the call returns.
+            let _ = rec.request_cancel();
+        }
+        // Room made above: the insert cannot fail, nor allocate.
+        let inserted = st.ops.insert(rec, &mem::NoHook);
+        debug_assert_eq!(inserted.as_ref().ok(), Some(&key));
         if kind.is_send_like() {
             st.sends_pending += 1;
         }
         st.stats.ops_started += 1;
         drop(st);
-        let done = Completion::new(Box::new(OpSink {
-            sock: self.clone(),
-            key,
-        }));
-        let opref = issue(&shared.provider, &self.socket, buffer, done);
+        let done = Completion::for_target(crate::sync::share::<SocketObj<P, R>>(&self.0), key_tag(key));
+        let opref = if let Some(s) = self.provider_socket() {
+            issue(&shared.provider, s, buffer, done)
+        } else {
+            // A socket not filed has no handle, so no operation: cannot happen.
+            debug_assert!(false, "an operation on a socket not filed");
+            done.complete(OpOutput::data(NtStatus::STATUS_INVALID_DEVICE_STATE, 0, buffer));
+            None
+        };
         self.after_issue(key, opref, deadline_ms);
     }
 
-    /// Issues one of the teardown's own operations (disconnect, close). `entered`: the caller
-    /// holds the rundown (disconnect) or the rundown drained (close).
-    pub fn start_internal(&self, kind: OpKind, entered: bool) {
-        let key = {
-            let mut st = self.state.lock();
-            let rec = OpRecord {
-                kind,
-                handle_id: 0,
-                request: None,
-                client: None,
-                cancel: CancelState::issuing(),
-            };
-            st.stats.ops_started += 1;
-            match st.ops.insert(rec) {
-                Ok(k) => k,
-                Err(_) => return,
-            }
-        };
-        let done = Completion::new(Box::new(OpSink {
-            sock: self.clone(),
-            key,
-        }));
+    /// A deadline timer for one of this socket's operations, not armed (its cookie, given when
+    /// it is armed, is the operation's key).
+    fn new_deadline_timer(&self) -> Result<P::TimerRef, mem::AllocError> {
         let p = &self.shared.provider;
-        let opref = match kind {
-            OpKind::Disconnect { abortive } => p.disconnect(&self.socket, abortive, done),
-            OpKind::Close => p.close(&self.socket, done),
-            _ => {
-                debug_assert!(false, "not an internal op: {kind:?}");
-                done.complete(OpOutput::status(NtStatus::STATUS_INVALID_DEVICE_REQUEST));
-                None
-            }
-        };
-        if entered {
-            self.after_issue(key, opref, None);
-        } else if let Some(rec) = self.state.lock().ops.get_mut(key) {
-            // The close: nothing may be called after it, so its reference is never used.
-            let _ = rec.cancel.issued(None);
-        }
+        let target = self.clone();
+        let callback = mem::boxed(p, move |cookie| target.deadline_fired(tag_key(cookie)))?;
+        p.new_timer(callback).ok_or(mem::AllocError)
     }
+}
 
+impl<P: Provider, R: Request<P>> SocketObj<P, R> {
     /// The provider call returned: keep its cancel reference, send a cancel that arrived during
-    /// the call, count the deadline timer to start if the operation is still pending, leave the
-    /// rundown; then start that timer.
+    /// the call, count the deadline timer to arm if the operation is still pending, leave the
+    /// rundown; then arm that timer (a deadline timer not armed is dropped: it never was).
     fn after_issue(&self, key: Key, opref: Option<P::OpRef>, deadline_ms: Option<u32>) {
-        let (cancel, arm) = {
+        let (cancel, arm, unused) = {
             let mut st = self.state.lock();
             match st.ops.get_mut(key) {
                 Some(rec) => {
                     let cancel = rec.cancel.issued(opref);
+                    let timer = rec.deadline.take_reserved();
                     // A cancelled operation is ending anyway.
-                    let arm = deadline_ms.filter(|_| !rec.cancel.is_requested());
+                    let armed = !rec.cancel.is_requested();
+                    let (arm, unused) = match (timer, deadline_ms) {
+                        (Some(t), Some(ms)) if armed => (Some((t, ms)), None),
+                        (t, _) => (None, t),
+                    };
                     if arm.is_some() {
-                        // Counted before it exists: the object cannot finish under the starter.
-                        st.extras().deadline_timers += 1;
+                        // Counted before it is armed: the object cannot finish under the armer.
+                        // The extras exist: admission made them for the deadline.
+                        if let Some(e) = st.extras_mut() {
+                            e.deadline_timers += 1;
+                        }
                     }
-                    (cancel, arm)
+                    (cancel, arm, unused)
                 }
-                // Completed during the call.
-                None => (None, None),
+                // Completed during the call (its record, and an unarmed timer, are gone).
+                None => (None, None, None),
             }
         };
+        drop(unused);
         if let Some(op) = cancel {
             self.shared.provider.cancel(&op);
         }
         if self.rundown.release() == Drained::Yes {
             self.start_internal(OpKind::Close, false);
         }
-        if let Some(ms) = arm {
-            self.arm_deadline(key, ms);
+        if let Some((t, ms)) = arm {
+            self.arm_deadline(key, t, ms);
         }
     }
 
-    /// Starts operation `key`'s deadline timer (already counted) and stores it with the socket's
-    /// extras (not in the record: an operation without a deadline does not pay for it) — unless
-    /// the operation completed meanwhile: then the timer is cancelled again.
-    fn arm_deadline(&self, key: Key, ms: u32) {
-        let target = self.clone();
-        let t = self
-            .shared
-            .provider
-            .start_timer(u64::from(ms), Box::new(move || target.deadline_fired(key)));
+    /// Arms operation `key`'s deadline timer (already counted) and keeps it in the record —
+    /// unless the operation completed meanwhile: then the timer is cancelled again.
+    fn arm_deadline(&self, key: Key, t: P::TimerRef, ms: u32) {
+        self.shared.provider.arm_timer(&t, u64::from(ms), key_tag(key));
         let orphan = {
             let mut st = self.state.lock();
-            if st.ops.get(key).is_some() {
-                // If it fired already, the completion's cancel of it returns false: harmless.
-                st.extras().deadlines.push((key, t));
-                None
-            } else {
-                Some(t)
+            match st.ops.get_mut(key) {
+                Some(rec) => {
+                    // If it fired already, the completion's cancel of it returns false: harmless.
+                    rec.deadline = DeadlineTimer::Armed(t);
+                    None
+                }
+                None => Some(t),
             }
         };
         if let Some(t) = orphan {
@@ -268,14 +355,16 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
         }
     }
 
-    /// Cancels a deadline timer that is no longer needed; if that worked (the callback will never
-    /// run) it no longer counts, and a closed socket may finish.
+    /// Cancels an armed deadline timer that is no longer needed; if that worked (the callback
+    /// will never run) it no longer counts, and a closed socket may finish.
     fn drop_deadline(&self, t: P::TimerRef) {
         if self.shared.provider.cancel_timer(&t) {
             drop(t);
             let step = {
                 let mut st = self.state.lock();
-                st.extras().deadline_timers -= 1;
+                if let Some(e) = st.extras_mut() {
+                    e.deadline_timers -= 1;
+                }
                 self.next_step(&mut st)
             };
             self.run(step);
@@ -287,24 +376,32 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
     fn deadline_fired(&self, key: Key) {
         let (cancel, step, fired) = {
             let mut st = self.state.lock();
-            // This timer: it no longer needs cancelling (dropped after the lock).
-            let fired = st.extras().take_deadline(key);
-            let (cancel, passed) = match st.ops.get_mut(key).map(|rec| rec.cancel.request_timeout()) {
-                Some(Passed(cancel)) => (cancel, true),
-                // Already being cancelled (a close, CANCEL): that is the cause; or completed
-                // before the timer could be cancelled.
-                Some(CancelledBefore) | None => (None, false),
+            let (cancel, passed, fired) = match st.ops.get_mut(key) {
+                Some(rec) => {
+                    // This timer: it no longer needs cancelling (dropped after the lock).
+                    let fired = rec.deadline.take_armed();
+                    match rec.cancel.request_timeout() {
+                        Passed(cancel) => (cancel, true, fired),
+                        // Already being cancelled (a close, CANCEL): that is the cause.
+                        CancelledBefore => (None, false, fired),
+                    }
+                }
+                // Completed before the timer could be cancelled.
+                None => (None, false, None),
             };
-            let extras = st.extras();
-            extras.deadline_timers -= 1;
-            // Counted when it passed: the request then ends STATUS_IO_TIMEOUT, or with its data
-            // if the operation completes anyway (a provider that ignores cancels, as Wine's,
-            // completes it later).
-            extras.deadlines_expired += u64::from(passed);
+            if let Some(extras) = st.extras_mut() {
+                extras.deadline_timers -= 1;
+                // Counted when it passed: the request then ends STATUS_IO_TIMEOUT, or with its
+                // data if the operation completes anyway (a provider that ignores cancels, as
+                // Wine's, completes it later).
+                extras.deadlines_expired += u64::from(passed);
+            }
             (cancel, self.next_step(&mut st), fired)
         };
         drop(fired);
-        self.send_cancels(cancel.into_iter());
+        let mut batch = Cancels::<P>::new();
+        batch.add(cancel);
+        self.send_cancels(batch.drain());
         self.run(step);
     }
 
@@ -316,7 +413,9 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
             .ops
             .get_mut(key)
             .and_then(OpRecord::request_cancel);
-        self.send_cancels(op.into_iter());
+        let mut batch = Cancels::<P>::new();
+        batch.add(op);
+        self.send_cancels(batch.drain());
     }
 
     /// Sends cancels collected under the lock. Skipped once the rundown is revoked: the close
@@ -346,24 +445,27 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
     /// Cancels every operation issued through `handle_id` (CANCEL request); returns how many.
     pub fn cancel_handle_ops(&self, handle_id: u32) -> u32 {
         let mut count = 0;
-        let mut cancels: Cancels<P> = Cancels::<P>::new();
-        {
-            let mut st = self.state.lock();
-            for (_, rec) in st.ops.iter_mut() {
-                if rec.handle_id == handle_id && !rec.cancel.is_requested() {
-                    count += 1;
-                    cancels.extend(rec.request_cancel());
-                }
+        let mut cancels = Cancels::<P>::new();
+        let mut cursor = 0;
+        loop {
+            let more = {
+                let mut st = self.state.lock();
+                collect_cancels(&mut st, &mut cursor, &mut cancels, &mut count, |rec| {
+                    let ours = rec.handle_id == handle_id && !rec.cancel.is_requested();
+                    (ours, ours)
+                })
+            };
+            self.send_cancels(cancels.drain());
+            if !more {
+                return count;
             }
         }
-        self.send_cancels(cancels.into_iter());
-        count
     }
 
     /// An operation completed.
     fn on_complete(&self, key: Key, out: OpOutput<P>) {
         let mut st = self.state.lock();
-        let Some(rec) = st.ops.remove(key) else {
+        let Some(mut rec) = st.ops.remove(key) else {
             // A completion for an unknown or already completed operation: a provider bug.
             drop(st);
             self.shared.stats.contract_violation();
@@ -414,12 +516,10 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
                     st.conn = Conn::Connected;
                 }
             }
-            OpKind::Disconnect { abortive } => st.td().disconnect_completed(abortive, out.status),
-            OpKind::Close => {
-                st.td().close_status = out.status;
-                st.set_phase(Phase::Closed);
-            }
-            OpKind::Bind
+            // The teardown's own operations complete through `internal_completed`.
+            OpKind::Disconnect { .. }
+            | OpKind::Close
+            | OpKind::Bind
             | OpKind::Listen
             | OpKind::Accept
             | OpKind::SetOption
@@ -434,22 +534,23 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
         if replying {
             st.replying += 1;
         }
-        let deadline = if st.deadline_timers() > 0 {
-            st.extras().take_deadline(key)
-        } else {
-            None
-        };
+        let deadline = rec.deadline.take();
         let step = self.next_step(&mut st);
         drop(st);
         if let Some(c) = &rec.client {
             c.release_pending();
         }
-        if let Some(req) = rec.request {
-            self.reply(rec.kind, rec.client, req, out);
+        if let Some(req) = rec.request.take() {
+            self.reply(rec.kind, rec.client.take(), rec.new_socket.take(), req, out);
         }
+        // An ACCEPT that did not file its connection gives its reservations back (no lock).
+        drop(rec);
         self.run(step);
-        if let Some(t) = deadline {
-            self.drop_deadline(t);
+        match deadline {
+            DeadlineTimer::Armed(t) => self.drop_deadline(t),
+            // Completed during its call: the timer was never armed.
+            DeadlineTimer::Reserved(t) => drop(t),
+            DeadlineTimer::None => {}
         }
         if replying {
             let step = {
@@ -462,7 +563,14 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
     }
 
     /// Completes a client's request from its operation's output.
-    fn reply(&self, kind: OpKind, client: Option<Arc<Client<P, R>>>, req: R, out: OpOutput<P>) {
+    fn reply(
+        &self,
+        kind: OpKind,
+        client: Option<Arc<Client<P, R>>>,
+        new_socket: Option<NewSocket<P, R>>,
+        req: R,
+        out: OpOutput<P>,
+    ) {
         let shared = &self.shared;
         let OpOutput {
             status,
@@ -518,17 +626,18 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
                     remote,
                 },
             ) => {
-                let Some(client) = client else {
+                let (Some(_), Some(new_socket)) = (client, new_socket) else {
+                    // An accept admitted without its connection's object: cannot happen. The
+                    // socket goes with its value (the provider's contract ends there).
+                    debug_assert!(false, "an ACCEPT without its new socket");
                     shared.complete_socket_request(req, NtStatus::STATUS_UNSUCCESSFUL, &[], 0, buffer);
                     return;
                 };
-                // The accepted socket becomes an object of its own; this object's live reference
-                // (held until this reply returned: `replying`) covers the nested acquire.
+                // The accepted socket becomes an object of its own, made at admission; this
+                // object's live reference (held until this reply returned: `replying`) covers
+                // the nested acquire.
                 shared.live.acquire_nested();
-                let sock =
-                    SocketObj::create(shared, socket, crate::provider::SocketKind::Stream, self.family);
-                sock.state.lock().conn = Conn::Connected;
-                match client.add_new_socket(&sock) {
+                match new_socket.file(socket, true) {
                     Ok(handle) => {
                         let mut r = AcceptReply::new_zeroed_with_header();
                         r.handle = handle;

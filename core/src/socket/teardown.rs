@@ -19,29 +19,35 @@
 //!   issued and the teardown goes on when it completes; the close then forces the graceful one to
 //!   complete. Any failure, synchronous or not, just moves on.
 //! - Closing: the rundown is revoked; when no call is in progress, `WskCloseSocket` is issued.
-//! - Closed: the close completed; the object finishes once every operation completed, every
-//!   request of those operations was completed (`replying`), and neither the teardown's timer
-//!   nor a request's deadline timer can fire any more. Then waiting CLOSE requests complete, the engine's live count drops, and unload
-//!   may proceed.
+//! - Closed: the close completed; the object finishes once every operation completed (the
+//!   teardown's disconnects included), every request of those operations was completed
+//!   (`replying`), and neither the teardown's timer nor a request's deadline timer can fire any
+//!   more. Then waiting CLOSE requests complete, the engine's live count drops, and unload may
+//!   proceed.
 //!
-//! Deadlines: a lingering teardown arms a provider timer at the last close. Unload and client
-//! cleanup bound graceful teardowns ([`SockRef::bound_teardown`]): a teardown without a timer
-//! gets one, a longer one is replaced — also while it is still being started (`timer_ms` tells its
-//! starter) — and an abortive teardown is left alone. At most one timer is outstanding.
+//! Deadlines: a lingering teardown arms the socket's timer at the last close. Unload and client
+//! cleanup bound graceful teardowns ([`SocketObj::bound_teardown`]): a teardown whose timer is
+//! not armed gets it armed, a longer one is re-armed shorter — also while it is still being
+//! armed (`timer_ms` tells its armer) — and an abortive teardown is left alone.
+//!
+//! # Memory
+//! Nothing here allocates: a teardown may start where no request can be failed (a client's
+//! cleanup, unload). Its state is inline in the socket, its one timer was reserved with the
+//! socket (and is re-armed, never replaced), its disconnect and close are tracked by counters
+//! rather than records, cancels go out in batches on the stack, and a waiting CLOSE had its room
+//! reserved when it was admitted.
 //!
 //! Every step is computed under the socket lock by [`SocketObj::next_step`] and executed by
 //! [`SocketObj::run`] with no lock held. Nothing here blocks.
 
-use super::ops::OpKind;
-use super::{Cancels, Conn, Phase, SockRef, SockState};
+use super::ops::{internal_tag, OpKind, OpRecord};
+use super::{registry_cookie, Cancels, Conn, Phase, SockRef, SockState, SocketObj};
 use crate::client::Client;
-use crate::provider::{Provider, SocketKind};
-use crate::request::CancelToken;
-use crate::request::Request;
+use crate::provider::{Completion, Provider, SocketKind};
+use crate::request::{CancelArm, CancelTag, CancelToken, Request};
 use crate::rundown::Drained;
-use crate::slab::{Key, Slab};
+use crate::slab::Key;
 use crate::sync::Arc;
-use alloc::boxed::Box;
 use wsksock_abi::msg::{CloseMode, CloseReply, Disconnect, Message};
 use wsksock_abi::NtStatus;
 
@@ -83,38 +89,40 @@ impl TeardownMode {
     }
 }
 
-/// Teardown bookkeeping of one socket (allocated at its last close).
-pub(crate) struct Teardown<P: Provider, R: Request<P>> {
+/// Teardown bookkeeping of one socket (inline: see the module docs, "Memory").
+#[allow(clippy::struct_excessive_bools)] // flags of one state machine, each with its own meaning
+pub(crate) struct Teardown<P: Provider> {
     /// How the teardown runs: the CLOSE mode against SO_LINGER, under the unload or cleanup
     /// bound if one applied at the last close.
     pub mode: TeardownMode,
     /// The deadline passed (linger expired, or the unload or cleanup bound): the teardown is
     /// abortive from now on.
     pub escalated: bool,
-    /// Disconnects the teardown issued that have not completed (a graceful one and, after an
-    /// escalation, the abortive one).
-    pub disconnects_pending: u32,
     /// The teardown's abortive disconnect completed: after an escalation the teardown waits for
     /// it only (the close then forces a stuck graceful one to complete).
     pub abortive_disconnect_done: bool,
+    /// The timer is armed and stored in `timer` (not merely reserved there).
+    timer_armed: bool,
+    /// A deadline timer was armed, or is being armed, and has neither fired nor been cancelled:
+    /// the object does not finish while this is set.
+    pub timer_outstanding: bool,
+    /// The close was issued and has not completed.
+    pub close_pending: bool,
+    /// Disconnects the teardown issued that have not completed (a graceful one and, after an
+    /// escalation, the abortive one).
+    pub disconnects_pending: u32,
+    /// Cancel batches being delivered: the teardown does not move on until they are all sent,
+    /// so an abortive disconnect never overtakes the cancels of the close that started it.
+    pub hold: u32,
     /// The disconnect performed (one that succeeded; abortive wins), for the CLOSE reply.
     pub disconnect: Disconnect,
     /// The close's status (STATUS_PENDING until it completed), for the CLOSE reply.
     pub close_status: NtStatus,
-    /// A deadline timer was started, or is being started, and has neither fired nor been
-    /// cancelled: the object does not finish while this is set.
-    pub timer_outstanding: bool,
     /// The delay the outstanding timer should have (ms). A bound lowers it; if the timer is still
-    /// being started then, its starter replaces it ([`SockRef::arm_timer`]).
+    /// being armed then, its armer re-arms it ([`SocketObj::arm_timer`]).
     pub timer_ms: u64,
-    /// The outstanding timer once `start_timer` returned (`None` while it is being started,
-    /// fires, or is being cancelled).
-    pub timer: Option<P::TimerRef>,
-    /// Cancel batches being delivered: the teardown does not move on until they are all sent,
-    /// so an abortive disconnect never overtakes the cancels of the close that started it.
-    pub hold: u32,
-    /// CLOSE requests with the wait flag.
-    pub waiters: Slab<Waiter<P, R>>,
+    /// The socket's timer, reserved with the socket; `None` while someone arms or cancels it.
+    timer: Option<P::TimerRef>,
 }
 
 /// A CLOSE waiting for the teardown (cancellable; cleanup of its client completes it).
@@ -126,25 +134,58 @@ pub(crate) struct Waiter<P: Provider, R: Request<P>> {
     pub client: Option<(Arc<Client<P, R>>, Key)>,
 }
 
-impl<P: Provider, R: Request<P>> Teardown<P, R> {
-    pub fn new() -> Self {
+impl<P: Provider> Teardown<P> {
+    /// The state of an open socket, with its reserved timer.
+    pub fn new(timer: P::TimerRef) -> Self {
         Teardown {
             mode: TeardownMode::Graceful,
             escalated: false,
-            disconnects_pending: 0,
             abortive_disconnect_done: false,
+            timer_armed: false,
+            timer_outstanding: false,
+            close_pending: false,
+            disconnects_pending: 0,
+            hold: 0,
             disconnect: Disconnect::None,
             close_status: NtStatus::STATUS_PENDING,
-            timer_outstanding: false,
             timer_ms: 0,
-            timer: None,
-            hold: 0,
-            waiters: Slab::new(),
+            timer: Some(timer),
         }
     }
 
     fn abortive(&self) -> bool {
         self.mode == TeardownMode::Abortive || self.escalated
+    }
+
+    /// The timer, if it is here and not armed (to arm it).
+    fn take_unarmed(&mut self) -> Option<P::TimerRef> {
+        if self.timer_armed {
+            None
+        } else {
+            self.timer.take()
+        }
+    }
+
+    /// The timer, if it is here and armed (to cancel it).
+    fn take_armed(&mut self) -> Option<P::TimerRef> {
+        if self.timer_armed {
+            self.timer_armed = false;
+            self.timer.take()
+        } else {
+            None
+        }
+    }
+
+    /// Gives the timer back, armed or not.
+    fn put_back(&mut self, t: P::TimerRef, armed: bool) {
+        self.timer = Some(t);
+        self.timer_armed = armed;
+    }
+
+    /// The timer, to drop it with a finished socket.
+    pub fn take_timer(&mut self) -> Option<P::TimerRef> {
+        self.timer_armed = false;
+        self.timer.take()
     }
 
     /// A teardown disconnect completed. Only one that succeeded counts as performed (the CLOSE
@@ -170,11 +211,11 @@ pub(crate) enum Step<P: Provider> {
     Disconnect {
         abortive: bool,
     },
-    /// Revoke the rundown (then close); cancel the timer if one is out.
+    /// Revoke the rundown (then close); cancel the timer if it is armed.
     Revoke {
         timer: Option<P::TimerRef>,
     },
-    /// Cancel a timer that is no longer needed.
+    /// Cancel the timer: it is no longer needed.
     CancelTimer(P::TimerRef),
     Finish,
 }
@@ -187,6 +228,22 @@ pub(crate) struct CloseArgs {
     /// A deadline for a graceful teardown this close starts (client cleanup): it turns abortive
     /// after this many ms.
     pub bound_ms: Option<u64>,
+    /// The CLOSE reserved room for a waiter on the socket and a parked entry in its client
+    /// (`wait` only): used if this is the last handle, given back otherwise.
+    pub reserved_wait: bool,
+}
+
+impl CloseArgs {
+    /// A close that asks for nothing (client cleanup, unload, a handle that could not be filed).
+    pub fn plain(bound_ms: Option<u64>) -> CloseArgs {
+        CloseArgs {
+            mode: CloseMode::Default,
+            linger_seconds: 0,
+            wait: false,
+            bound_ms,
+            reserved_wait: false,
+        }
+    }
 }
 
 impl<P: Provider, R: Request<P>> SockRef<P, R> {
@@ -202,7 +259,7 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
         client: Option<&Arc<Client<P, R>>>,
     ) {
         let shared = &self.shared;
-        let mut cancels: Cancels<P> = Cancels::<P>::new();
+        let mut cancels = Cancels::<P>::new();
         let mut cancelled = 0u32;
         let mut st = self.state.lock();
         let was_open = st.handles.remove(handle_id);
@@ -220,49 +277,72 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
             mode = mode.bounded(ms);
         }
         let abortive = mode == TeardownMode::Abortive;
-        for (_, rec) in st.ops.iter_mut() {
+        let pick = move |rec: &OpRecord<P, R>| {
             let through_this = rec.handle_id == handle_id;
-            let everything = last && abortive && rec.handle_id != 0;
-            if (through_this && (abortive || !rec.kind.is_send_like())) || everything {
-                if !rec.cancel.is_requested() {
-                    cancelled += u32::from(through_this);
-                }
-                cancels.extend(rec.request_cancel());
-            }
-        }
+            let everything = last && abortive;
+            (
+                (through_this && (abortive || !rec.kind.is_send_like())) || everything,
+                through_this,
+            )
+        };
+        let mut more = collect_cancels(&mut st, &mut 0, &mut cancels, &mut cancelled, pick);
         let mut timer_ms = None;
         let mut reply_now = req;
         let mut parked = None;
+        let mut cancel_waiter_now = None;
+        let mut wait_reserved = args.reserved_wait;
         if last {
-            st.td().mode = mode;
-            st.td().hold += 1;
+            st.td.mode = mode;
+            st.td.hold += 1;
             st.set_phase(Phase::Draining);
             if let TeardownMode::Linger(ms) = mode {
-                st.td().timer_outstanding = true;
-                st.td().timer_ms = ms;
+                st.td.timer_outstanding = true;
+                st.td.timer_ms = ms;
                 timer_ms = Some(ms);
             }
-            if args.wait {
-                if let (Some(mut w), Some(key)) = (reply_now.take(), st.td().waiters.next_key()) {
-                    let target = self.clone();
-                    w.set_cancel(CancelToken::new(Box::new(move || target.cancel_waiter(key))));
-                    let inserted = st.td().waiters.insert(Waiter {
-                        req: w,
-                        cancelled,
-                        client: None,
-                    });
-                    debug_assert_eq!(inserted.ok(), Some(key));
+            if args.wait && wait_reserved {
+                if let (Some(w), Some(extras)) = (reply_now.take(), st.extras_mut()) {
+                    let (key, arm) = park_reserved(self, extras, w, cancelled);
+                    wait_reserved = false;
                     parked = Some(key);
+                    if arm == CancelArm::Cancelled {
+                        cancel_waiter_now = Some(key);
+                    }
                 }
             }
         }
+        if wait_reserved {
+            // Not the last handle (or no room was found): the reservations go back.
+            if let Some(e) = st.extras_mut() {
+                e.waiters.unreserve();
+            }
+        }
         drop(st);
-        self.send_cancels(cancels.into_iter());
-        if let (Some(key), Some(c)) = (parked, client) {
-            self.park_waiter(key, c);
+        if wait_reserved {
+            if let Some(c) = client {
+                c.state.lock().parked.unreserve();
+            }
+        }
+        let mut cursor = 0;
+        loop {
+            self.send_cancels(cancels.drain());
+            if !more {
+                break;
+            }
+            let mut st = self.state.lock();
+            more = collect_cancels(&mut st, &mut cursor, &mut cancels, &mut cancelled, pick);
+        }
+        if let Some(key) = parked {
+            match client {
+                Some(c) if args.reserved_wait => self.park_waiter(key, c),
+                _ => {}
+            }
+        }
+        if let Some(key) = cancel_waiter_now {
+            self.cancel_waiter(key);
         }
         if last {
-            self.state.lock().td().hold -= 1;
+            self.state.lock().td.hold -= 1;
         }
         if let Some(req) = reply_now {
             let mut r = CloseReply::new_zeroed_with_header();
@@ -279,15 +359,16 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
         }
     }
 
-    /// Records the client of a waiting CLOSE, so that its cleanup can complete it; if the client
-    /// is already cleaned up, the CLOSE completes (cancelled) at once.
+    /// Records the client of a waiting CLOSE (with the room its admission reserved there), so
+    /// that its cleanup can complete it; if the client is already cleaned up, the CLOSE
+    /// completes (cancelled) at once.
     fn park_waiter(&self, key: Key, client: &Arc<Client<P, R>>) {
-        let Some(ck) = client.park(self.clone(), key) else {
+        let Some(ck) = client.park_reserved(self.clone(), key) else {
             self.cancel_waiter(key);
             return;
         };
         let mut st = self.state.lock();
-        if let Some(w) = st.td().waiters.get_mut(key) {
+        if let Some(w) = st.extras_mut().and_then(|e| e.waiters.get_mut(key)) {
             w.client = Some((client.clone(), ck));
             return;
         }
@@ -295,11 +376,65 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
         drop(st);
         client.unpark(ck);
     }
+}
 
+/// Files a waiting CLOSE in the room its admission reserved; returns its key and what arming
+/// its cancel did.
+fn park_reserved<P: Provider, R: Request<P>>(
+    sock: &SockRef<P, R>,
+    extras: &mut super::Extras<P, R>,
+    mut w: R,
+    cancelled: u32,
+) -> (Key, CancelArm) {
+    let key = extras.waiters.next_key().unwrap_or_default();
+    let token = CancelToken::new(
+        crate::sync::share::<SocketObj<P, R>>(&sock.0),
+        CancelTag::Waiter(key),
+    );
+    // Without memory for the front end's cancel state the CLOSE still waits; it just cannot
+    // be cancelled (its client's cleanup still completes it).
+    let arm = w.set_cancel(token);
+    let inserted = extras.waiters.insert_reserved(Waiter {
+        req: w,
+        cancelled,
+        client: None,
+    });
+    debug_assert_eq!(inserted.ok(), Some(key));
+    (key, arm)
+}
+
+/// Asks for the cancel of the operations `pick` selects (the second value: "issued through the
+/// closed handle", counted in `cancelled`), from slot `*cursor` on, into `batch`. Returns `true`
+/// if the batch filled up before the end (send it, then come back from `*cursor`).
+pub(crate) fn collect_cancels<P: Provider, R: Request<P>>(
+    st: &mut SockState<P, R>,
+    cursor: &mut u32,
+    batch: &mut Cancels<P>,
+    cancelled: &mut u32,
+    pick: impl Fn(&OpRecord<P, R>) -> (bool, bool),
+) -> bool {
+    for (key, rec) in st.ops.iter_mut_from(*cursor) {
+        let (cancel, counted) = pick(rec);
+        if !cancel {
+            continue;
+        }
+        if !rec.cancel.is_requested() {
+            *cancelled += u32::from(counted);
+        }
+        batch.add(rec.request_cancel());
+        if batch.is_full() {
+            *cursor = key.index + 1;
+            return true;
+        }
+    }
+    false
+}
+
+impl<P: Provider, R: Request<P>> SocketObj<P, R> {
     /// Completes a waiting CLOSE with STATUS_CANCELLED (IoCancelIrp on it, or its client's
     /// cleanup). The teardown goes on.
     pub fn cancel_waiter(&self, key: Key) {
-        let w = self.state.lock().td().waiters.remove(key);
+        let w = self.state.lock().extras_mut().and_then(|e| e.waiters.remove(key));
         if let Some(w) = w {
             if let Some((c, ck)) = &w.client {
                 c.unpark(*ck);
@@ -315,14 +450,14 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
     pub fn bound_teardown(&self, ms: u64) {
         enum Act<T> {
             Arm,
-            Replace(T),
+            Rearm(T),
         }
         let act = {
             let mut st = self.state.lock();
             if !matches!(st.phase, Phase::Draining | Phase::Disconnecting) {
                 return;
             }
-            let td = st.td();
+            let td = &mut st.td;
             if td.abortive() {
                 return;
             }
@@ -332,9 +467,9 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
                 Act::Arm
             } else if td.timer_ms > ms {
                 td.timer_ms = ms;
-                match td.timer.take() {
-                    Some(t) => Act::Replace(t),
-                    // Being started: its starter sees the lower `timer_ms` and replaces it.
+                match td.take_armed() {
+                    Some(t) => Act::Rearm(t),
+                    // Being armed: its armer sees the lower `timer_ms` and re-arms it.
                     // (Or firing: the teardown turns abortive now anyway.)
                     None => return,
                 }
@@ -344,9 +479,11 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
         };
         match act {
             Act::Arm => self.arm_timer(ms),
-            Act::Replace(t) => {
-                if self.shared.provider.cancel_timer(&t) {
-                    // Still outstanding: the new timer replaces the cancelled one.
+            Act::Rearm(t) => {
+                let still_outstanding = self.shared.provider.cancel_timer(&t);
+                self.state.lock().td.put_back(t, false);
+                if still_outstanding {
+                    // Cancelled before it fired: armed again, shorter.
                     self.arm_timer(ms);
                 }
                 // Otherwise it is firing: the teardown turns abortive now.
@@ -354,63 +491,81 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
         }
     }
 
-    /// Starts the deadline timer (`timer_outstanding` is already set, `timer_ms` says how long)
-    /// and stores it — unless meanwhile it fired, the teardown moved past the point where it
-    /// matters, or a bound asked for a shorter one.
-    fn arm_timer(&self, ms: u64) {
-        let target = self.clone();
-        let t = self
-            .shared
-            .provider
-            .start_timer(ms, Box::new(move || target.timer_fired()));
-        let mut st = self.state.lock();
-        if !st.td().timer_outstanding {
-            // Fired already, during start_timer.
+    /// Arms the socket's timer (`timer_outstanding` is already set, `timer_ms` says how long)
+    /// and stores it armed — unless meanwhile it fired, the teardown moved past the point where
+    /// it matters, or a bound asked for a shorter delay (then it is re-armed).
+    pub(crate) fn arm_timer(&self, ms: u64) {
+        let p = &self.shared.provider;
+        let cookie = registry_cookie(self.registry_key);
+        let taken = self.state.lock().td.take_unarmed();
+        let Some(t) = taken else {
+            // No timer to arm (it cannot be missing from a filed socket): no deadline, rather
+            // than a teardown that can never finish.
+            debug_assert!(false, "a socket without its teardown timer");
+            let step = {
+                let mut st = self.state.lock();
+                st.td.timer_outstanding = false;
+                self.next_step(&mut st)
+            };
+            self.run(step);
             return;
-        }
-        if !matches!(st.phase, Phase::Draining | Phase::Disconnecting) {
-            // The teardown moved past the point where the timer matters before we could store it.
-            drop(st);
-            self.run(Step::CancelTimer(t));
-            return;
-        }
-        let wanted = st.td().timer_ms;
-        if wanted < ms {
-            // A bound arrived while this timer was being started: one of `wanted` replaces it.
-            drop(st);
-            if self.shared.provider.cancel_timer(&t) {
-                self.arm_timer(wanted);
+        };
+        let mut ms = ms;
+        loop {
+            p.arm_timer(&t, ms, cookie);
+            let mut st = self.state.lock();
+            if !st.td.timer_outstanding {
+                // Fired already, while being armed.
+                st.td.put_back(t, false);
+                return;
             }
-            return;
+            if !matches!(st.phase, Phase::Draining | Phase::Disconnecting) {
+                // The teardown moved past the point where the timer matters meanwhile.
+                drop(st);
+                self.run(Step::CancelTimer(t));
+                return;
+            }
+            let wanted = st.td.timer_ms;
+            if wanted >= ms {
+                st.td.put_back(t, true);
+                return;
+            }
+            // A bound arrived while this timer was being armed: armed again, shorter.
+            drop(st);
+            if !p.cancel_timer(&t) {
+                // Firing: the teardown turns abortive now.
+                self.state.lock().td.put_back(t, false);
+                return;
+            }
+            ms = wanted;
         }
-        st.td().timer = Some(t);
     }
 
-    /// The linger (or unload) deadline passed.
+    /// The linger (or unload, or cleanup) deadline passed.
     #[allow(clippy::match_same_arms)] // one arm per phase, each with its reason (style.md item 6)
-    fn timer_fired(&self) {
+    pub(crate) fn timer_fired(&self) {
         let mut st = self.state.lock();
-        st.td().timer_outstanding = false;
-        st.td().timer = None;
-        let mut cancels: Cancels<P> = Cancels::<P>::new();
+        st.td.timer_outstanding = false;
+        // The timer object stays (spent): it is dropped with the socket.
+        st.td.timer_armed = false;
+        let mut cancels = Cancels::<P>::new();
         let mut step = Step::None;
+        let mut more = false;
         let mut held = false;
         match st.phase {
             // Before the teardown: cannot happen (timers start with it).
             Phase::Open => {}
             // Sends did not finish in time: cancel them and go abortive now.
             Phase::Draining => {
-                st.td().escalated = true;
-                for (_, rec) in st.ops.iter_mut() {
-                    cancels.extend(rec.request_cancel());
-                }
-                st.td().hold += 1;
+                st.td.escalated = true;
+                more = collect_cancels(&mut st, &mut 0, &mut cancels, &mut 0, |_| (true, false));
+                st.td.hold += 1;
                 held = true;
             }
             // The graceful disconnect did not finish (peer not reading): reset.
             Phase::Disconnecting => {
-                if !st.td().escalated {
-                    st.td().escalated = true;
+                if !st.td.escalated {
+                    st.td.escalated = true;
                     step = self.disconnect_step(&mut st, true);
                 }
             }
@@ -421,9 +576,17 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
             step = self.next_step(&mut st);
         }
         drop(st);
-        self.send_cancels(cancels.into_iter());
+        let mut cursor = 0;
+        loop {
+            self.send_cancels(cancels.drain());
+            if !more {
+                break;
+            }
+            let mut st = self.state.lock();
+            more = collect_cancels(&mut st, &mut cursor, &mut cancels, &mut 0, |_| (true, false));
+        }
         if held {
-            self.state.lock().td().hold -= 1;
+            self.state.lock().td.hold -= 1;
             self.drive();
         }
         self.run(step);
@@ -446,10 +609,10 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
             Phase::Open => Step::None,
             // Graceful: wait for the sends; then disconnect if there is a connection to end.
             Phase::Draining => {
-                if st.td().hold > 0 {
+                if st.td.hold > 0 {
                     return Step::None;
                 }
-                let abortive = st.td().abortive();
+                let abortive = st.td.abortive();
                 if !abortive && st.sends_pending > 0 {
                     return Step::None;
                 }
@@ -467,17 +630,17 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
                 } else {
                     st.set_phase(Phase::Closing);
                     Step::Revoke {
-                        timer: st.td().timer.take(),
+                        timer: st.td.take_armed(),
                     }
                 }
             }
             // Wait for the disconnect; after an escalation, only for the abortive one.
             Phase::Disconnecting => {
-                let td = st.td();
+                let td = &st.td;
                 if td.disconnects_pending == 0 || (td.escalated && td.abortive_disconnect_done) {
                     st.set_phase(Phase::Closing);
                     Step::Revoke {
-                        timer: st.td().timer.take(),
+                        timer: st.td.take_armed(),
                     }
                 } else {
                     Step::None
@@ -488,8 +651,9 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
             // Finish once nothing can call back any more.
             Phase::Closed => {
                 if st.ops.is_empty()
+                    && st.td.disconnects_pending == 0
                     && st.replying == 0
-                    && !st.td().timer_outstanding
+                    && !st.td.timer_outstanding
                     && st.deadline_timers() == 0
                 {
                     st.set_phase(Phase::Finished);
@@ -514,7 +678,7 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
         if !entered {
             return Step::None;
         }
-        st.td().disconnects_pending += 1;
+        st.td.disconnects_pending += 1;
         Step::Disconnect { abortive }
     }
 
@@ -534,29 +698,102 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
             }
             Step::CancelTimer(t) => {
                 if self.shared.provider.cancel_timer(&t) {
-                    drop(t);
                     let step = {
                         let mut st = self.state.lock();
-                        st.td().timer_outstanding = false;
+                        st.td.put_back(t, false);
+                        st.td.timer_outstanding = false;
                         self.next_step(&mut st)
                     };
                     self.run(step);
+                } else {
+                    // The callback runs (or ran) and clears `timer_outstanding` itself.
+                    self.state.lock().td.put_back(t, false);
                 }
-                // Otherwise the callback runs (or ran) and clears `timer_outstanding` itself.
             }
             Step::Finish => self.finish(),
         }
     }
 
+    /// Issues one of the teardown's own operations (disconnect, close), tracked by counters, not
+    /// records: nothing is allocated. `entered`: the caller holds the rundown (disconnect) or
+    /// the rundown drained (close).
+    pub fn start_internal(&self, kind: OpKind, entered: bool) {
+        {
+            let mut st = self.state.lock();
+            st.stats.ops_started += 1;
+            if kind == OpKind::Close {
+                st.td.close_pending = true;
+            }
+        }
+        // The socket reaches its completion through a new reference to itself, found in the
+        // registry, where it stays until it finishes — after this operation completed.
+        let me = self.shared.sockets.lock().get(self.registry_key).cloned();
+        let (Some(me), Some(s)) = (me, self.provider_socket()) else {
+            debug_assert!(false, "a teardown operation on a socket not filed");
+            self.internal_completed(kind, NtStatus::STATUS_INVALID_DEVICE_STATE);
+            if entered && self.rundown.release() == Drained::Yes {
+                self.start_internal(OpKind::Close, false);
+            }
+            return;
+        };
+        let done = Completion::for_target(crate::sync::share::<SocketObj<P, R>>(&me.0), internal_tag(kind));
+        let p = &self.shared.provider;
+        let opref = match kind {
+            OpKind::Disconnect { abortive } => p.disconnect(s, abortive, done),
+            OpKind::Close => p.close(s, done),
+            _ => {
+                debug_assert!(false, "not an internal op: {kind:?}");
+                done.complete(crate::provider::OpOutput::status(
+                    NtStatus::STATUS_INVALID_DEVICE_REQUEST,
+                ));
+                None
+            }
+        };
+        // Nothing cancels the teardown's own operations.
+        drop(opref);
+        if entered && self.rundown.release() == Drained::Yes {
+            self.start_internal(OpKind::Close, false);
+        }
+    }
+
+    /// One of the teardown's own operations completed.
+    pub(crate) fn internal_completed(&self, kind: OpKind, status: NtStatus) {
+        let step = {
+            let mut st = self.state.lock();
+            st.stats.ops_completed += 1;
+            if status == NtStatus::STATUS_CANCELLED {
+                st.stats.ops_cancelled += 1;
+            }
+            match kind {
+                OpKind::Disconnect { abortive } => st.td.disconnect_completed(abortive, status),
+                OpKind::Close => {
+                    st.td.close_pending = false;
+                    st.td.close_status = status;
+                    st.set_phase(Phase::Closed);
+                }
+                _ => debug_assert!(false, "not an internal op: {kind:?}"),
+            }
+            self.next_step(&mut st)
+        };
+        self.run(step);
+    }
+
     /// The end: every IRP completed, the timer cannot fire. Completes waiting CLOSE requests and
     /// lets the engine forget the socket.
     fn finish(&self) {
-        let (waiters, status, disconnect) = {
+        let (timer, status, disconnect) = {
             let mut st = self.state.lock();
-            let td = st.td();
-            (td.waiters.drain(), td.close_status, td.disconnect)
+            (st.td.take_timer(), st.td.close_status, st.td.disconnect)
         };
-        for (_, w) in waiters {
+        drop(timer);
+        let mut cursor = 0;
+        loop {
+            let w = self
+                .state
+                .lock()
+                .extras_mut()
+                .and_then(|e| e.waiters.take_next(&mut cursor));
+            let Some((_, w)) = w else { break };
             if let Some((c, ck)) = &w.client {
                 c.unpark(*ck);
             }

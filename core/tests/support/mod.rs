@@ -26,7 +26,7 @@ pub fn engine() -> (TEngine, Scripted) {
 
 pub fn engine_with(config: Config) -> (TEngine, Scripted) {
     let p = Scripted::new();
-    (Engine::new(p.clone(), config), p)
+    (Engine::new(p.clone(), config).expect("memory for the engine"), p)
 }
 
 pub fn bytes<M: Message>(m: &M) -> Vec<u8> {

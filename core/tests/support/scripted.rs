@@ -81,10 +81,16 @@ struct State {
     pending: BTreeMap<u64, PendingOp>,
     socks: HashMap<u64, SockInfo>,
     violations: Vec<String>,
-    /// Armed timers: delay (ms) and callback.
-    timers: BTreeMap<u64, (u64, TimerCallback)>,
-    /// Runs once at the start of the next `start_timer`, before the timer exists.
+    /// Armed timers: delay (ms), cookie and callback.
+    timers: BTreeMap<u64, (u64, u64, TimerCallback)>,
+    /// Timers made and not armed (new, or cancelled): their callbacks.
+    unarmed: HashMap<u64, TimerCallback>,
+    /// Runs once at the start of the next `arm_timer`, before the timer is armed.
     start_timer_hook: Option<Box<dyn FnOnce() + Send>>,
+    /// Allocations the engine asked about (`allocation_fails`), and the one that fails (1-based;
+    /// 0: none).
+    allocations: u64,
+    fail_allocation: u64,
     /// The socket of every operation ever issued (a cancel reference stays valid after its
     /// operation completed, and a cancel through it is still a call on that socket).
     op_sock: HashMap<u64, u64>,
@@ -154,7 +160,10 @@ impl Scripted {
             socks: HashMap::new(),
             violations: Vec::new(),
             timers: BTreeMap::new(),
+            unarmed: HashMap::new(),
             start_timer_hook: None,
+            allocations: 0,
+            fail_allocation: 0,
             op_sock: HashMap::new(),
             auto,
             cancel_mode: CancelMode::Immediate,
@@ -195,8 +204,8 @@ impl Scripted {
         self.0.lock().unwrap().close_completes_pending = on;
     }
 
-    /// Runs `f` once, at the start of the next `start_timer` (no engine lock is held there):
-    /// what another thread does between the engine deciding on a timer and storing it.
+    /// Runs `f` once, at the start of the next `arm_timer` (no engine lock is held there): what
+    /// another thread does between the engine deciding on a timer and storing it armed.
     pub fn on_start_timer(&self, f: impl FnOnce() + Send + 'static) {
         self.0.lock().unwrap().start_timer_hook = Some(Box::new(f));
     }
@@ -204,6 +213,31 @@ impl Scripted {
     /// Delays (ms) of the timers armed now, oldest first.
     pub fn timer_delays(&self) -> Vec<u64> {
         self.0.lock().unwrap().timers.values().map(|t| t.0).collect()
+    }
+
+    /// Timers made and not armed (reserved by the engine, or cancelled).
+    pub fn unarmed_timers(&self) -> usize {
+        self.0.lock().unwrap().unarmed.len()
+    }
+
+    /// The `n`th allocation the engine makes from now on fails (1-based; 0: none), as a pool
+    /// allocation would in the driver; a timer it makes counts as one.
+    pub fn fail_allocation(&self, n: u64) {
+        let mut s = self.0.lock().unwrap();
+        s.allocations = 0;
+        s.fail_allocation = n;
+    }
+
+    /// Allocations the engine made (or asked about) since the last `fail_allocation`.
+    pub fn allocations(&self) -> u64 {
+        self.0.lock().unwrap().allocations
+    }
+
+    /// Whether the next allocation fails (and counts it).
+    fn next_allocation_fails(&self) -> bool {
+        let mut s = self.0.lock().unwrap();
+        s.allocations += 1;
+        s.allocations == s.fail_allocation
     }
 
     /// Wine 8: disconnect fails synchronously with STATUS_NOT_IMPLEMENTED.
@@ -341,8 +375,8 @@ impl Scripted {
             .into_values()
             .collect();
         let n = timers.len();
-        for (_, t) in timers {
-            t();
+        for (_, cookie, t) in timers {
+            t(cookie);
         }
         n
     }
@@ -436,7 +470,7 @@ impl Provider for Scripted {
     type Socket = TSocket;
     type Buffer = TBuf;
     type OpRef = u64;
-    type TimerRef = u64;
+    type TimerRef = TTimer;
     type RawLock = TestRawLock;
 
     fn new_raw_lock(&self) -> TestRawLock {
@@ -588,20 +622,67 @@ impl Provider for Scripted {
         self.leave(sock);
     }
 
-    fn start_timer(&self, ms: u64, callback: TimerCallback) -> u64 {
+    fn new_timer(&self, callback: TimerCallback) -> Option<TTimer> {
+        if self.next_allocation_fails() {
+            return None;
+        }
+        let mut s = self.0.lock().unwrap();
+        let id = s.next_id;
+        s.next_id += 1;
+        s.unarmed.insert(id, callback);
+        Some(TTimer {
+            id,
+            provider: self.clone(),
+        })
+    }
+
+    fn arm_timer(&self, t: &TTimer, ms: u64, cookie: u64) {
         let hook = self.0.lock().unwrap().start_timer_hook.take();
         if let Some(f) = hook {
             f();
         }
         let mut s = self.0.lock().unwrap();
-        let id = s.next_id;
-        s.next_id += 1;
-        s.timers.insert(id, (ms, callback));
-        id
+        match s.unarmed.remove(&t.id) {
+            Some(cb) => {
+                s.timers.insert(t.id, (ms, cookie, cb));
+            }
+            None => s
+                .violations
+                .push(format!("timer {} armed while armed or spent", t.id)),
+        }
     }
 
-    fn cancel_timer(&self, t: &u64) -> bool {
-        self.0.lock().unwrap().timers.remove(t).is_some()
+    fn cancel_timer(&self, t: &TTimer) -> bool {
+        let mut s = self.0.lock().unwrap();
+        if s.unarmed.contains_key(&t.id) {
+            return true;
+        }
+        match s.timers.remove(&t.id) {
+            Some((_, _, cb)) => {
+                s.unarmed.insert(t.id, cb);
+                true
+            }
+            // Fired: its callback ran (or runs).
+            None => false,
+        }
+    }
+
+    fn allocation_fails(&self) -> bool {
+        self.next_allocation_fails()
+    }
+}
+
+/// A timer of the scripted provider: dropping it forgets its callback if it is not armed.
+pub struct TTimer {
+    pub id: u64,
+    provider: Scripted,
+}
+
+impl Drop for TTimer {
+    fn drop(&mut self) {
+        // The callback goes after the lock: dropping it may drop a socket, whose timer is dropped.
+        let cb = self.provider.0.lock().unwrap().unarmed.remove(&self.id);
+        drop(cb);
     }
 }
 

@@ -4,7 +4,7 @@ use super::scripted::{Scripted, TBuf};
 use super::sync::{Arc, Mutex};
 use wsksock_abi::msg::HandleReply;
 use wsksock_abi::{Handle, NtStatus, Op};
-use wsksock_core::{CancelToken, DataSource, Request, RequestorMode};
+use wsksock_core::{CancelArm, CancelToken, DataSource, Request, RequestorMode};
 
 /// The process id user-mode test requests carry.
 pub const TEST_PROCESS: u64 = 0x7E57;
@@ -200,8 +200,9 @@ impl Request<Scripted> for TReq {
         }
     }
 
-    fn set_cancel(&mut self, token: CancelToken) {
+    fn set_cancel(&mut self, token: CancelToken) -> CancelArm {
         self.slot.0.lock().unwrap().cancel = Some(token);
+        CancelArm::Armed
     }
 
     fn complete(mut self, status: NtStatus, reply: &[u8], information: usize, buffer: Option<TBuf>) {

@@ -628,12 +628,16 @@ impl Provider for HostProvider {
         }
     }
 
-    fn start_timer(&self, delay_ms: u64, callback: TimerCallback) -> HostTimer {
-        HostTimer(self.sh().add_timer(Duration::from_millis(delay_ms), callback))
+    fn new_timer(&self, callback: TimerCallback) -> Option<HostTimer> {
+        Some(HostTimer(shared::Shared::new_timer(callback)))
+    }
+
+    fn arm_timer(&self, timer: &HostTimer, delay_ms: u64, cookie: u64) {
+        self.sh()
+            .arm_timer(&timer.0, Duration::from_millis(delay_ms), cookie);
     }
 
     fn cancel_timer(&self, timer: &HostTimer) -> bool {
-        // Dropped here, after the slot's lock is released.
-        timer.0.take().is_some()
+        timer.0.cancel()
     }
 }

@@ -287,23 +287,30 @@ impl Shared {
         }
     }
 
+    /// A timer, not armed.
+    pub fn new_timer(callback: TimerCallback) -> Arc<TimerSlot> {
+        Arc::new(TimerSlot::new(callback))
+    }
+
     /// Arms a timer.
-    pub fn add_timer(&self, delay: Duration, callback: TimerCallback) -> Arc<TimerSlot> {
-        let slot = Arc::new(TimerSlot::new(callback));
+    pub fn arm_timer(&self, slot: &Arc<TimerSlot>, delay: Duration, cookie: u64) {
+        let Some(generation) = slot.arm(cookie) else {
+            // Spent: the engine never re-arms a timer that fired (the checker would tell).
+            return;
+        };
         if self.torn_down.load(Ordering::Acquire) {
             // No loop to run it: it never fires.
-            slot.take();
-            return slot;
+            return;
         }
         let seq = self.timer_seq.fetch_add(1, Ordering::Relaxed);
         let at = Instant::now() + delay;
         self.timers.lock().push(TimerEntry {
             at,
             seq,
-            slot: Arc::clone(&slot),
+            slot: Arc::clone(slot),
+            generation,
         });
         self.wake();
-        slot
     }
 
     fn fire_timers(&self) {
@@ -313,19 +320,20 @@ impl Shared {
             let mut heap = self.timers.lock();
             while heap.peek().is_some_and(|t| t.at <= now) {
                 if let Some(t) = heap.pop() {
-                    due.push(t.slot);
+                    due.push((t.slot, t.generation));
                 }
             }
         }
-        for slot in due {
-            if let Some(cb) = slot.take() {
+        for (slot, generation) in due {
+            if let Some((cb, cookie)) = slot.fire(generation) {
                 match &self.pool {
                     Some(pool) => {
                         let checker = Arc::clone(&self.checker);
-                        let job: Job = Box::new(move || guarded(&checker, "a timer callback", cb));
+                        let job: Job =
+                            Box::new(move || guarded(&checker, "a timer callback", move || cb(cookie)));
                         pool.push(job);
                     }
-                    None => cb(),
+                    None => cb(cookie),
                 }
             }
         }
@@ -438,7 +446,7 @@ impl Shared {
         }
         let timers = std::mem::take(&mut *self.timers.lock());
         for t in timers {
-            drop(t.slot.take());
+            drop(t.slot.forget());
         }
         self.draining.lock().clear();
     }

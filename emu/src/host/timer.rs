@@ -1,9 +1,12 @@
-//! Timers (KTIMER + DPC in the driver): run once by the event loop, cancellable until then.
+//! Timers (KTIMER + DPC in the driver): made unarmed, armed (again after a cancel), run once by
+//! the event loop.
 //!
 //! # Invariants
-//! The callback lives in one `Option` behind a mutex. Whoever takes it decides: the event loop
-//! (it runs it, after releasing the mutex) or [`crate::HostProvider`]'s `cancel_timer` (it drops
-//! it and reports `true`). So `cancel_timer` returns `true` exactly when the callback never runs.
+//! The callback and the current arming live behind one mutex. An arming is a generation: the
+//! event loop runs the callback only for an entry whose generation is the slot's armed one, and
+//! takes the callback to do so (after releasing the mutex); [`crate::HostProvider`]'s
+//! `cancel_timer` disarms (keeping the callback, `true`) unless the callback was taken (`false`).
+//! So `cancel_timer` returns `true` exactly when the callback does not run for that arming.
 
 use parking_lot::Mutex;
 use std::cmp::Ordering;
@@ -20,21 +23,68 @@ impl core::fmt::Debug for HostTimer {
     }
 }
 
-/// The callback of one timer, until it runs or is cancelled.
+/// The state of one timer.
+struct SlotState {
+    /// Until it runs (or the provider is torn down).
+    callback: Option<TimerCallback>,
+    /// The current arming: its generation and cookie.
+    armed: Option<(u64, u64)>,
+    /// Armings so far.
+    generation: u64,
+}
+
+/// One timer: its callback and its arming.
 pub(crate) struct TimerSlot {
-    callback: Mutex<Option<TimerCallback>>,
+    state: Mutex<SlotState>,
 }
 
 impl TimerSlot {
     pub fn new(callback: TimerCallback) -> Self {
         TimerSlot {
-            callback: Mutex::new(Some(callback)),
+            state: Mutex::new(SlotState {
+                callback: Some(callback),
+                armed: None,
+                generation: 0,
+            }),
         }
     }
 
-    /// Takes the callback (at most one caller gets it).
-    pub fn take(&self) -> Option<TimerCallback> {
-        self.callback.lock().take()
+    /// Arms it; returns the arming's generation, or `None` if the callback is gone (it ran).
+    pub fn arm(&self, cookie: u64) -> Option<u64> {
+        let mut st = self.state.lock();
+        st.callback.as_ref()?;
+        st.generation += 1;
+        let g = st.generation;
+        st.armed = Some((g, cookie));
+        Some(g)
+    }
+
+    /// Disarms it: `true` if the callback will not run for the current arming (or it was not
+    /// armed), `false` if it ran or is running.
+    pub fn cancel(&self) -> bool {
+        let mut st = self.state.lock();
+        st.armed = None;
+        st.callback.is_some()
+    }
+
+    /// The callback and cookie if arming `generation` is still the current one (the loop fires
+    /// it); at most one caller gets them.
+    pub fn fire(&self, generation: u64) -> Option<(TimerCallback, u64)> {
+        let mut st = self.state.lock();
+        match st.armed {
+            Some((g, cookie)) if g == generation => {
+                st.armed = None;
+                st.callback.take().map(|cb| (cb, cookie))
+            }
+            _ => None,
+        }
+    }
+
+    /// Forgets the callback (the provider is torn down: nothing fires any more).
+    pub fn forget(&self) -> Option<TimerCallback> {
+        let mut st = self.state.lock();
+        st.armed = None;
+        st.callback.take()
     }
 }
 
@@ -43,6 +93,8 @@ pub(crate) struct TimerEntry {
     pub at: Instant,
     pub seq: u64,
     pub slot: Arc<TimerSlot>,
+    /// The arming this entry is for.
+    pub generation: u64,
 }
 
 impl PartialEq for TimerEntry {

@@ -212,16 +212,22 @@ impl<P: Probed> Provider for Probe<P> {
         self.inner.cancel(op);
     }
 
-    fn start_timer(&self, delay_ms: u64, callback: TimerCallback) -> P::TimerRef {
-        self.stats.timers_started.fetch_add(1, Ordering::SeqCst);
+    fn new_timer(&self, callback: TimerCallback) -> Option<P::TimerRef> {
         let stats = Arc::clone(&self.stats);
-        self.inner.start_timer(
-            delay_ms,
-            Box::new(move || {
-                stats.timers_fired.fetch_add(1, Ordering::SeqCst);
-                callback();
-            }),
-        )
+        self.inner.new_timer(Box::new(move |cookie| {
+            stats.timers_fired.fetch_add(1, Ordering::SeqCst);
+            callback(cookie);
+        }))
+    }
+
+    fn arm_timer(&self, timer: &P::TimerRef, delay_ms: u64, cookie: u64) {
+        // An arming is a timer started: it ends fired or cancelled.
+        self.stats.timers_started.fetch_add(1, Ordering::SeqCst);
+        self.inner.arm_timer(timer, delay_ms, cookie);
+    }
+
+    fn allocation_fails(&self) -> bool {
+        self.inner.allocation_fails()
     }
 
     fn cancel_timer(&self, timer: &P::TimerRef) -> bool {

@@ -160,7 +160,7 @@ impl CheckedRig {
         let probe = Probe::new(verifier);
         let probe_stats = probe.stats();
         CheckedRig {
-            device: HostDevice::with_provider(probe, config),
+            device: HostDevice::with_provider(probe, config).expect("an engine on the host"),
             host,
             host_checker,
             checker,
