@@ -12,6 +12,13 @@
 //! Both completion modes (inline and deferred) run every scenario. The figures (injection points
 //! per scenario, calls failed by kind) are printed with `--nocapture` and recorded in
 //! `docs/RELIABILITY.md`.
+//!
+//! The same scenarios again with the engine's n-th *allocation* failing instead (n = 1, 2, ...,
+//! until a run makes fewer than n; the injector answers the engine's allocation hook, as the
+//! driver's pool fails a `try_new`): the failure must reach the request that needed the memory
+//! (STATUS_INSUFFICIENT_RESOURCES, or an open refused), the audit must pass, and — since a
+//! request refused for want of memory did nothing — the wire must be exactly what the requests
+//! that succeeded did: the bytes of the sends that succeeded, then FIN for a graceful close.
 
 mod reliability;
 
@@ -90,9 +97,7 @@ fn connect_send_close(rig: &CheckedRig, sink: &Sink, mode: CloseMode, wait: bool
         sent = send_chunks(&c, h, 3, 10_000);
     }
     let secs = if mode == CloseMode::Linger { 2 } else { 0 };
-    let closed = c
-        .close_linger(h, mode, secs, wait)
-        .expect("close of a live handle");
+    let closed = close_retrying(&c, h, mode, secs, wait);
     if wait {
         assert!(closed.last_reference);
         assert_ne!(closed.teardown_status, NtStatus::STATUS_PENDING, "waited close");
@@ -104,6 +109,23 @@ fn connect_send_close(rig: &CheckedRig, sink: &Sink, mode: CloseMode, wait: bool
     Outcome {
         wire,
         teardown: wait.then_some(closed.teardown_status),
+    }
+}
+
+/// CLOSE, once more if it was refused for want of memory (a waiting CLOSE reserves room first;
+/// a refused CLOSE changed nothing, so the client closes again).
+fn close_retrying(
+    c: &Client,
+    h: Handle,
+    mode: CloseMode,
+    secs: u32,
+    wait: bool,
+) -> wsksock_tools::api::Closed {
+    match c.close_linger(h, mode, secs, wait) {
+        Err(e) if e.status == INJECTED => c
+            .close_linger(h, mode, secs, wait)
+            .expect("close of a live handle, again"),
+        other => other.expect("close of a live handle"),
     }
 }
 
@@ -138,7 +160,7 @@ fn close_linger_zero(rig: &CheckedRig, sink: &Sink) -> Outcome {
     };
     c.set_linger(h, Some(0)).expect("SO_LINGER is kept by the engine");
     send_chunks(&c, h, 2, 5000);
-    let closed = c.close(h, CloseMode::Default, true).expect("close");
+    let closed = close_retrying(&c, h, CloseMode::Default, 0, true);
     out.wire = Wire::Abortive;
     out.teardown = Some(closed.teardown_status);
     out
@@ -217,12 +239,19 @@ fn duplicate(rig: &CheckedRig, sink: &Sink) -> Outcome {
         return any;
     };
     let target = b.client_info().expect("client info").client_id;
-    let h2 = a.duplicate(h, target).expect("duplicate");
+    let Ok(h2) = a.duplicate(h, target) else {
+        // Refused for want of memory: the original closes alone.
+        a.close(h, CloseMode::Graceful, false).expect("close original");
+        return Outcome {
+            wire: Wire::Graceful(0),
+            teardown: None,
+        };
+    };
     let first = send_chunks(&a, h, 1, 2000);
     let closed = a.close(h, CloseMode::Abortive, false).expect("close original");
     assert!(!closed.last_reference, "the duplicate still holds the socket");
     let sent = first + send_chunks_at(&b, h2, first, 2, 2000);
-    let closed = b.close(h2, CloseMode::Graceful, true).expect("close duplicate");
+    let closed = close_retrying(&b, h2, CloseMode::Graceful, 0, true);
     Outcome {
         wire: Wire::Graceful(sent),
         teardown: Some(closed.teardown_status),
@@ -451,4 +480,80 @@ fn every_call_from_the_kth_on_fails_cleanly() {
     let (points, by_call) = sweep(CompletionMode::Inline, 64);
     eprintln!("inline, all calls from k on: {points} injection points; k-th call by kind: {by_call:?}");
     assert!(points >= 100, "coverage: {points}");
+}
+
+/// One run of `scenario` with the engine's `n`-th allocation failed (n = 0: none). Returns
+/// whether the n-th allocation was made (and failed).
+fn run_once_alloc(name: &str, scenario: Scenario, n: u64, mode: CompletionMode) -> bool {
+    let plan = if n == 0 {
+        FaultPlan::new(0)
+    } else {
+        FaultPlan::new(n).fail_allocation(n)
+    };
+    let rig = CheckedRig::new(plan, mode, test_config());
+    let sink = Sink::raw();
+    let out = scenario(&rig, &sink);
+    let (made, failed) = rig.allocations();
+    let reached = failed > 0;
+    let statuses = rig.ledger.statuses();
+    let refused = rig.opens_refused.load(std::sync::atomic::Ordering::SeqCst);
+    let ctx = format!("{name}, allocation {n} of {made}, {mode:?}");
+    assert_eq!(failed, u64::from(n != 0 && made >= n), "{ctx}: failures injected");
+    if reached {
+        assert!(
+            statuses.contains(&INJECTED) || refused > 0,
+            "{ctx}: the failed allocation reached no request; statuses {statuses:?}"
+        );
+    }
+    for s in &statuses {
+        assert!(s.name().is_some(), "{ctx}: an unnamed status {s:?}");
+    }
+    if let Some(st) = out.teardown {
+        assert_eq!(
+            st,
+            NtStatus::STATUS_SUCCESS,
+            "{ctx}: teardown status of the waiting CLOSE"
+        );
+    }
+    rig.unload_and_audit(PATIENCE);
+    let reports = sink.finish(Duration::from_secs(10));
+    // A refused request did nothing: the wire is what the requests that succeeded did.
+    check_wire(
+        &ctx,
+        0,
+        if reports.is_empty() { Wire::Any } else { out.wire },
+        &reports,
+    );
+    reached
+}
+
+/// Every allocation of every scenario, failed in turn; the injection points.
+fn alloc_sweep(mode: CompletionMode) -> u64 {
+    let mut points = 0;
+    for (name, scenario) in SCENARIOS {
+        assert!(!run_once_alloc(name, *scenario, 0, mode), "{name}: clean run");
+        let mut n = 1;
+        while run_once_alloc(name, *scenario, n, mode) {
+            n += 1;
+            assert!(n < 1000, "{name}: the scenario never runs out of allocations");
+        }
+        assert!(n > 1, "{name}: no allocation was failed");
+        eprintln!("  {mode:?} | {name}: {} allocations failed, one per run", n - 1);
+        points += n - 1;
+    }
+    points
+}
+
+#[test]
+fn every_allocation_of_every_scenario_fails_cleanly_inline() {
+    let points = alloc_sweep(CompletionMode::Inline);
+    eprintln!("inline: {points} allocations failed, one per run");
+    assert!(points >= 120, "coverage: {points}");
+}
+
+#[test]
+fn every_allocation_of_every_scenario_fails_cleanly_concurrent() {
+    let points = alloc_sweep(CompletionMode::Concurrent);
+    eprintln!("concurrent: {points} allocations failed, one per run");
+    assert!(points >= 120, "coverage: {points}");
 }

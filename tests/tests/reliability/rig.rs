@@ -136,6 +136,8 @@ pub struct CheckedRig {
     pub probe: Arc<ProbeStats>,
     /// The requests of every channel opened through the rig.
     pub ledger: Arc<Ledger>,
+    /// Opens refused for want of memory (an injected allocation failure), then retried.
+    pub opens_refused: AtomicU64,
 }
 
 /// An engine configuration for tests: small limits, short unload linger.
@@ -166,6 +168,7 @@ impl CheckedRig {
             checker,
             probe: probe_stats,
             ledger: Arc::new(Ledger::default()),
+            opens_refused: AtomicU64::new(0),
         }
     }
 
@@ -174,12 +177,27 @@ impl CheckedRig {
         CheckedRig::new(FaultPlan::new(0), CompletionMode::Inline, test_config())
     }
 
-    /// A tracked user-mode channel.
+    /// A tracked user-mode channel. An open refused for want of memory (an injected allocation
+    /// failure) is counted and tried again, as a client would.
     pub fn channel(&self) -> Tracked<HostChannel<Stack>> {
+        let mut inner = self.device.open();
+        for _ in 0..8 {
+            if inner.as_ref().err() != Some(&NtStatus::STATUS_INSUFFICIENT_RESOURCES) {
+                break;
+            }
+            self.opens_refused.fetch_add(1, Ordering::SeqCst);
+            inner = self.device.open();
+        }
         Tracked {
-            inner: self.device.open().expect("open a channel"),
+            inner: inner.expect("open a channel"),
             ledger: Arc::clone(&self.ledger),
         }
+    }
+
+    /// The engine's allocations so far, and how many failed (the fault injector's count).
+    pub fn allocations(&self) -> (u64, u64) {
+        let fi = self.device.engine().provider().inner().inner();
+        (fi.allocations(), fi.allocations_failed())
     }
 
     /// A tracked kernel-mode channel.

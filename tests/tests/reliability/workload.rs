@@ -83,6 +83,10 @@ pub struct StressReport {
     pub delays_injected: usize,
     /// Provider calls.
     pub provider_calls: u64,
+    /// The engine's allocations, and how many of them the injector failed.
+    pub allocations: u64,
+    /// See `allocations`.
+    pub allocations_failed: u64,
     /// Streams whose tag reached a peer.
     pub streams_seen: usize,
     /// Of those, judged strictly: graceful (exact bytes + FIN).
@@ -105,6 +109,11 @@ impl std::fmt::Display for StressReport {
             f,
             "ops {} | requests {} | provider calls {} | injected failures/resets {} | delayed completions {}",
             self.ops, self.requests, self.provider_calls, self.failures_injected, self.delays_injected
+        )?;
+        writeln!(
+            f,
+            "engine allocations {} | failed {}",
+            self.allocations, self.allocations_failed
         )?;
         writeln!(
             f,
@@ -537,6 +546,8 @@ impl Worker {
             Ok(nh) => {
                 self.add_handle(target, nh, h.obj);
             }
+            // The engine could not get the memory the duplicate needed (an injected failure).
+            Err(e) if e.status == NtStatus::STATUS_INSUFFICIENT_RESOURCES => self.count(e.status),
             Err(e) => self.fail(format!("duplicate of a live handle: {e}")),
         }
     }
@@ -571,10 +582,20 @@ impl Worker {
         let secs = if mode == CloseMode::Linger { 10 } else { 0 };
         let wait = self.rng.chance(300_000);
         let p = self.client(h.client).close_pending(h.handle, mode, secs, wait);
-        self.handle_gone(key, Some(mode));
         if wait {
+            // A waiting CLOSE that could not reserve its room (an injected allocation failure)
+            // is refused at once, in the dispatch: the handle stays open.
+            if let Some(c) = p
+                .poll()
+                .filter(|c| c.status == NtStatus::STATUS_INSUFFICIENT_RESOURCES)
+            {
+                self.count(c.status);
+                return;
+            }
+            self.handle_gone(key, Some(mode));
             self.pending.push((p, Ctx::CloseWait));
         } else {
+            self.handle_gone(key, Some(mode));
             match p.wait_timeout(Duration::from_secs(30)) {
                 Some(c) if c.status.is_success() => {}
                 Some(c) => self.fail(format!("close of a live handle: {}", c.status)),
@@ -896,6 +917,7 @@ pub fn run(cfg: &StressConfig) -> Result<StressReport, String> {
     let plan = if cfg.faults {
         FaultPlan::new(cfg.seed)
             .fail_randomly(3_000, NtStatus::STATUS_INSUFFICIENT_RESOURCES)
+            .fail_allocations_randomly(2_000)
             .delay(30_000, Duration::from_millis(3))
             .resets(1_000)
     } else {
@@ -953,6 +975,7 @@ pub fn run(cfg: &StressConfig) -> Result<StressReport, String> {
     });
     let ops = world.ops.load(Ordering::Relaxed);
     let probe = Arc::clone(&rig.probe);
+    let (allocations, allocations_failed) = rig.allocations();
     // Unload closes what is left (the remaining clients stay open through it).
     let audit: Audit = rig.unload_and_audit(Duration::from_mins(1));
     let faults = &audit.faults;
@@ -970,6 +993,8 @@ pub fn run(cfg: &StressConfig) -> Result<StressReport, String> {
         failures_injected: audit.failures_injected,
         delays_injected: audit.delays_injected,
         provider_calls: audit.provider_calls,
+        allocations,
+        allocations_failed,
         unload_time: audit.unload_time,
         ..StressReport::default()
     };
