@@ -8,6 +8,7 @@
 //!   and their entry point: the stand-in's `FxDriverEntry` (feature `kmdf-standin`) or the WDM
 //!   front end's `DriverEntry`. Emitted here rather than in RUSTFLAGS so every cross build shares
 //!   one set of flags (and one build of core/alloc).
+#![allow(clippy::disallowed_methods)] // a build script, not the driver: driver/clippy.toml
 
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(kmdf_front)");
@@ -17,6 +18,11 @@ fn main() {
     if kmdf && standin {
         println!(
             "cargo::error=features `kmdf` (the WDK build) and `kmdf-standin` (the Linux build) exclude each other"
+        );
+    }
+    if kmdf && std::env::var_os("CARGO_FEATURE_ALLOC_FAULTS").is_some() {
+        println!(
+            "cargo::error=feature `alloc-faults` is for the Linux test builds (the WDK build allocates with wdk-alloc)"
         );
     }
     if kmdf || standin {

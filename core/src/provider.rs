@@ -368,7 +368,21 @@ pub trait Provider: Send + Sync + 'static {
     ) -> Option<Self::OpRef>;
     /// `WskDisconnect`: graceful (FIN after queued data) or abortive (RST).
     fn disconnect(&self, s: &Self::Socket, abortive: bool, done: Completion<Self>) -> Option<Self::OpRef>;
+    /// The teardown's own `WskDisconnect` (a SHUTDOWN's is [`Provider::disconnect`]): at most one
+    /// graceful and one abortive per socket, where nothing may fail for want of memory. A provider
+    /// that allocated what they need when the socket was made uses that here; the default is
+    /// `disconnect`.
+    fn teardown_disconnect(
+        &self,
+        s: &Self::Socket,
+        abortive: bool,
+        done: Completion<Self>,
+    ) -> Option<Self::OpRef> {
+        self.disconnect(s, abortive, done)
+    }
     /// `WskCloseSocket`: cancels what is pending, then completes. Nothing is called on `s` after.
+    /// Called once per socket, by its teardown, where nothing may fail for want of memory: a
+    /// provider allocates what the close needs when the socket is made.
     fn close(&self, s: &Self::Socket, done: Completion<Self>) -> Option<Self::OpRef>;
     /// Sets an option.
     fn set_option(

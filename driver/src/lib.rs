@@ -29,10 +29,16 @@
 //! | KMDF, Linux | `kmdf-standin` | `wsksock-wdk-sys-standin` | `wsksock_nt::pool` | `FxDriverEntry` of the stand-in |
 //! | WDM, Linux | none | — | `wsksock_nt::pool` | `front::wdm::DriverEntry` |
 //!
+//! The test build adds feature `alloc-faults` to either Linux build: the allocator gets the fault
+//! injector `wsksock_nt::faults::FailNth` in front, and `DriverEntry` reads which allocation to
+//! fail from the service key (docs/DRIVER.md, "Memory").
+//!
 //! The two KMDF builds compile the same `front/kmdf.rs` (`cfg(kmdf_front)`, set by `build.rs`);
 //! what differs is chosen here, at the crate root, and nowhere in the front end.
 #![cfg_attr(windows, no_std)]
 #![cfg_attr(not(windows), allow(dead_code))]
+// `Box::try_new`, `Arc::try_new`: allocations that fail as statuses (docs/DRIVER.md, "Memory").
+#![cfg_attr(windows, feature(allocator_api))]
 
 extern crate alloc;
 
@@ -48,9 +54,16 @@ extern crate wdk_sys_standin as wdk_sys;
 static GLOBAL: wdk_alloc::WdkAllocator = wdk_alloc::WdkAllocator;
 
 /// The Linux builds allocate with `ExAllocatePoolWithTag`, which Wine 8 has.
-#[cfg(all(windows, not(feature = "kmdf")))]
+#[cfg(all(windows, not(feature = "kmdf"), not(feature = "alloc-faults")))]
 #[global_allocator]
 static GLOBAL: wsksock_nt::pool::PoolAllocator<{ kernel::POOL_TAG }> = wsksock_nt::pool::PoolAllocator;
+
+/// The test build (feature `alloc-faults`): the same pool, with the fault injector in front; the
+/// driver's kernel allocations count there too (`kernel::faults`).
+#[cfg(all(windows, not(feature = "kmdf"), feature = "alloc-faults"))]
+#[global_allocator]
+static GLOBAL: wsksock_nt::faults::FailNth<wsksock_nt::pool::PoolAllocator<{ kernel::POOL_TAG }>> =
+    wsksock_nt::faults::FailNth::new(wsksock_nt::pool::PoolAllocator);
 
 pub mod logic;
 pub mod status;

@@ -19,6 +19,7 @@ pub const fn abi(s: NTSTATUS) -> NtStatus {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests are not the driver: driver/clippy.toml
 mod tests {
     use super::*;
 

@@ -12,10 +12,10 @@
 //! |---|---|
 //! | `loom_completion_racing_the_cancel_routine` | the operation completes while `IoCancelIrp` runs the routine |
 //! | `loom_engine_completion_inside_or_outside_the_routine` | the engine's one completion, from the operation or from inside the routine, racing the routine |
-//! | `loom_completion_racing_a_late_cancel` | a request cancelled before it was armed: the completion races the deferred callback |
-//! | `loom_completion_of_a_request_the_framework_could_not_arm` | no routine armed: the routine's work, started anyway, racing the completion |
+//! | `loom_completion_of_a_request_the_framework_could_not_arm` | no routine armed (already cancelled, or no resources): the routine's work, started anyway, racing the completion |
 //!
 //! Each checks rule 1 (exactly one finish) and that the finish carries the engine's result.
+#![allow(clippy::disallowed_methods)] // a test, not the driver: driver/clippy.toml
 #![cfg(loom)]
 
 use loom::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -64,7 +64,7 @@ impl Req {
             finished_with: loom::sync::atomic::AtomicI32::new(i32::MIN),
         });
         // As `IrpRequest::set_cancel`: the state is armed before the framework can call the routine.
-        assert!(r.state.armed(false));
+        assert!(r.state.armed());
         r.routine_armed.store(true, Ordering::Release);
         r
     }
@@ -144,22 +144,6 @@ fn loom_engine_completion_inside_or_outside_the_routine() {
         r.check_one_finish();
         let st = r.finished_with.load(Ordering::Acquire);
         assert!(st == DATA || st == CANCELLED, "finished with {st:#x}");
-    });
-}
-
-#[test]
-fn loom_completion_racing_a_late_cancel() {
-    model(|| {
-        let r = Req::armed();
-        // The framework refused to arm (already cancelled): no routine in the IRP, a deferred
-        // callback (a 0-ms timer DPC) plays it instead.
-        r.routine_armed.store(false, Ordering::Release);
-        assert!(r.state.rearm_late());
-        let r2 = r.clone();
-        let late = thread::spawn(move || r2.routine(true));
-        r.engine_completes(DATA);
-        late.join().unwrap();
-        r.check_one_finish();
     });
 }
 

@@ -739,7 +739,7 @@ impl<P: Provider, R: Request<P>> SocketObj<P, R> {
         let done = Completion::for_target(crate::sync::share::<SocketObj<P, R>>(&me.0), internal_tag(kind));
         let p = &self.shared.provider;
         let opref = match kind {
-            OpKind::Disconnect { abortive } => p.disconnect(s, abortive, done),
+            OpKind::Disconnect { abortive } => p.teardown_disconnect(s, abortive, done),
             OpKind::Close => p.close(s, done),
             _ => {
                 debug_assert!(false, "not an internal op: {kind:?}");

@@ -279,6 +279,7 @@ pub fn parse(s: &[u16]) -> Result<Dacl, SddlError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests are not the driver: driver/clippy.toml
 mod tests {
     use super::*;
 

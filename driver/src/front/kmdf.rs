@@ -71,6 +71,7 @@ type Client = DriverClient<KmdfBackend>;
 struct State {
     engine: Engine,
     registration: Arc<Registration>,
+    unload: super::UnloadKit,
 }
 
 /// The driver's one state (one control device per driver): null or the foreign `Box<State>`.
@@ -372,10 +373,20 @@ unsafe extern "C" fn evt_file_create(_device: WDFDEVICE, request: WDFREQUEST, fi
                 client,
                 _close: Token::new(),
             };
-            let client = Box::new(open).into_foreign().as_ptr();
-            // SAFETY: 1. a new file object: its context is ours until it is destroyed (invariant).
-            unsafe { ctx.write(FileContext { client }) };
-            NtStatus::STATUS_SUCCESS
+            match crate::kernel::try_box(open) {
+                Ok(open) => {
+                    let client = open.into_foreign().as_ptr();
+                    // SAFETY: 1. a new file object: its context is ours until it is destroyed
+                    // (invariant).
+                    unsafe { ctx.write(FileContext { client }) };
+                    NtStatus::STATUS_SUCCESS
+                }
+                Err(open) => {
+                    // No memory to keep the client: it goes again, and the open fails.
+                    st.engine.cleanup_client(&open.client);
+                    NtStatus::STATUS_INSUFFICIENT_RESOURCES
+                }
+            }
         }
         Err(e) => e,
     };
@@ -455,11 +466,16 @@ unsafe extern "C" fn evt_driver_unload(_driver: WDFDRIVER) {
     // empties the static).
     match unsafe { <Box<State> as ForeignOwnable>::try_from_foreign(raw) } {
         Some(state) => {
-            let State { engine, registration } = *state;
-            super::unload(engine, registration);
+            let State {
+                engine,
+                registration,
+                unload,
+            } = *state;
+            super::unload(engine, registration, unload);
         }
         None => super::drain_callbacks(),
     }
+    super::report_allocations("unloaded");
     kprint!("unloaded");
 }
 
@@ -481,7 +497,9 @@ pub unsafe extern "system" fn driver_entry(
     driver: &mut DRIVER_OBJECT,
     registry: PCUNICODE_STRING,
 ) -> NTSTATUS {
-    super::load();
+    // SAFETY: 1. DriverEntry's registry path (the same UNICODE_STRING layout as the bindings'),
+    // at PASSIVE_LEVEL.
+    unsafe { super::load(registry.cast()) };
     // SAFETY: 1. DriverEntry's own arguments.
     match unsafe { init(driver, registry) } {
         Ok(()) => {
@@ -492,6 +510,7 @@ pub unsafe extern "system" fn driver_entry(
             nt(NtStatus::STATUS_SUCCESS)
         }
         Err(st) => {
+            super::report_allocations("DriverEntry failed");
             kprint!("DriverEntry failed: {:#010x}", st);
             st
         }
@@ -522,7 +541,13 @@ unsafe fn init(driver: &mut DRIVER_OBJECT, registry: PCUNICODE_STRING) -> Result
             &raw mut wdf_driver
         )
     })?;
-    let registration = Arc::new(Registration::register()?);
+    let registration = match crate::kernel::try_arc(Registration::register()?) {
+        Ok(r) => r,
+        Err(r) => {
+            r.release();
+            return Err(nt(NtStatus::STATUS_INSUFFICIENT_RESOURCES));
+        }
+    };
     // SAFETY: 1. our driver handle, at PASSIVE_LEVEL in DriverEntry.
     match unsafe { create_device(wdf_driver, &registration) } {
         Ok(()) => Ok(()),
@@ -634,11 +659,15 @@ unsafe fn populate_device(device: WDFDEVICE, registration: &Arc<Registration>) -
     // SAFETY: 1. the framework keeps the device until after EvtDriverUnload, which drops the engine
     // and runs the callbacks down.
     let provider = unsafe { WskProvider::new(registration.clone(), wdm) };
-    let engine = Engine::new(provider, Config::default());
-    let state = Box::new(State {
+    let no_memory = nt(NtStatus::STATUS_INSUFFICIENT_RESOURCES);
+    let engine = Engine::new(provider, Config::default()).map_err(|_| no_memory)?;
+    let unload = super::UnloadKit::allocate().ok_or(no_memory)?;
+    let state = Box::try_new(State {
         engine,
         registration: registration.clone(),
+        unload,
     })
+    .map_err(|_| no_memory)?
     .into_foreign();
     // INVARIANT: set before the device can be opened (WdfControlFinishInitializing comes next).
     STATE.store(state.as_ptr(), Ordering::Release);

@@ -18,7 +18,10 @@
 //! 4. The retired timers reaped (`kernel::timer::reap`: under Wine, `KeCancelTimer` waits for
 //!    each timer's callback to have returned), then `KeFlushQueuedDpcs` where it works (Windows):
 //!    every DPC the driver queued has returned.
-//! 5. The device is deleted (WDM) or the framework deletes it (KMDF). The last instructions of a
+//! 5. The device is deleted (WDM) or the framework deletes it (KMDF).
+//!
+//! Unload allocates nothing: what it needs (the idle event and `on_idle`) was allocated at load,
+//! in an [`UnloadKit`] — `DriverEntry` fails with STATUS_INSUFFICIENT_RESOURCES without it. The last instructions of a
 //!    completion routine or work item are covered by the kernel: `IoSetCompletionRoutineEx` and
 //!    `IoQueueWorkItem` hold a device reference, and so the image, until the routine returned.
 //!    Under Wine nothing holds the image (it is unmapped right after `DriverUnload`): see
@@ -37,6 +40,7 @@ use crate::irp::request::{self, Backend};
 use crate::kernel::event::Event;
 use crate::kernel::print::kprint;
 use crate::kernel::{outstanding, platform, timer};
+use crate::sys::UNICODE_STRING;
 use crate::wsk::provider::WskProvider;
 use crate::wsk::registration::Registration;
 use alloc::boxed::Box;
@@ -47,9 +51,23 @@ pub type DriverEngine<B> = wsksock_core::Engine<WskProvider, request::IrpRequest
 /// A client (one open file object).
 pub type DriverClient<B> = wsksock_core::ClientRef<WskProvider, request::IrpRequest<B>>;
 
-/// What `DriverEntry` does first: finds out what the kernel offers, starts the callback count,
-/// and says both in the log.
-pub fn load() {
+/// What `DriverEntry` does first: in the test build, reads which allocation to fail and starts
+/// counting; finds out what the kernel offers, starts the callback count, and says both in the
+/// log.
+///
+/// # Safety
+/// `registry` is `DriverEntry`'s registry path (a valid `UNICODE_STRING` for the call), at
+/// PASSIVE_LEVEL.
+pub unsafe fn load(registry: *const UNICODE_STRING) {
+    #[cfg(feature = "alloc-faults")]
+    {
+        // SAFETY: 1. DriverEntry's registry path (caller contract).
+        let n = unsafe { crate::kernel::registry::dword(registry, &ALLOC_FAIL_AT) }.unwrap_or(0);
+        crate::GLOBAL.configure(u64::from(n));
+        kprint!("alloc-faults: allocation {} fails (0: none)", n);
+    }
+    #[cfg(not(feature = "alloc-faults"))]
+    let _ = registry;
     let found = platform::init();
     outstanding::init();
     kprint!(
@@ -70,12 +88,44 @@ pub fn load() {
     );
 }
 
+/// The service key's value naming the allocation the test build fails.
+#[cfg(feature = "alloc-faults")]
+static ALLOC_FAIL_AT: [u16; 11] = crate::logic::names::wide("AllocFailAt");
+
+/// In the test build, says how many allocations were counted and failed (`when`: the point of
+/// the driver's life); the Wine suite reads it from the log.
+pub fn report_allocations(when: &str) {
+    #[cfg(feature = "alloc-faults")]
+    {
+        let (made, failed) = crate::GLOBAL.counts();
+        kprint!("alloc-faults: {}: {} allocations, {} failed", when, made, failed);
+    }
+    #[cfg(not(feature = "alloc-faults"))]
+    let _ = when;
+}
+
+/// What unload needs, allocated at load so that unload allocates nothing: the event `on_idle`
+/// sets, and `on_idle` itself.
+pub struct UnloadKit {
+    idle: Arc<Event>,
+    on_idle: Box<dyn FnOnce() + Send>,
+}
+
+impl UnloadKit {
+    /// Allocates it; `None` for want of memory (`DriverEntry` then fails).
+    pub fn allocate() -> Option<UnloadKit> {
+        let idle = Arc::try_new(Event::new()?).ok()?;
+        let signal = idle.clone();
+        let on_idle = Box::try_new(move || signal.set()).ok()?;
+        Some(UnloadKit { idle, on_idle })
+    }
+}
+
 /// Unloads the engine, then WSK, then waits until no callback of ours is left (module docs,
-/// steps 1–4). PASSIVE_LEVEL, once, from the unload routine.
-pub fn unload<B: Backend>(engine: DriverEngine<B>, registration: Arc<Registration>) {
-    let idle = Arc::new(Event::new());
-    let signal = idle.clone();
-    engine.unload(Box::new(move || signal.set()));
+/// steps 1–4). PASSIVE_LEVEL, once, from the unload routine. Allocates nothing.
+pub fn unload<B: Backend>(engine: DriverEngine<B>, registration: Arc<Registration>, kit: UnloadKit) {
+    let UnloadKit { idle, on_idle } = kit;
+    engine.unload(on_idle);
     idle.wait();
     registration.release();
     drop(engine);

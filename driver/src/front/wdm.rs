@@ -130,6 +130,7 @@ struct OpenFile {
 struct DeviceState {
     engine: Engine,
     registration: Arc<Registration>,
+    unload: super::UnloadKit,
 }
 
 /// Completes an IRP the engine never saw.
@@ -211,7 +212,16 @@ unsafe extern "system" fn dispatch_create(device: *mut DEVICE_OBJECT, irp: *mut 
                 client,
                 _close: Token::new(),
             };
-            let client = Box::new(open).into_foreign();
+            let open = match crate::kernel::try_box(open) {
+                Ok(open) => open,
+                Err(open) => {
+                    // No memory to keep the client: it goes again, and the open fails.
+                    st.engine.cleanup_client(&open.client);
+                    // SAFETY: 1. the IRP being dispatched.
+                    return unsafe { complete_now(irp, NtStatus::STATUS_INSUFFICIENT_RESOURCES) };
+                }
+            };
+            let client = open.into_foreign();
             // SAFETY: 1. a new file object of ours: FsContext is ours until CLOSE.
             let slot = unsafe { FileObjectFsContext(fo) };
             // SAFETY: 1. as above, a valid pointer field of the live file object.
@@ -304,13 +314,18 @@ unsafe extern "system" fn driver_unload(driver: *mut DRIVER_OBJECT) {
     // emptied above); no dispatch routine runs any more.
     match unsafe { <Box<DeviceState> as ForeignOwnable>::try_from_foreign(raw) } {
         Some(state) => {
-            let DeviceState { engine, registration } = *state;
-            super::unload(engine, registration);
+            let DeviceState {
+                engine,
+                registration,
+                unload,
+            } = *state;
+            super::unload(engine, registration, unload);
         }
         None => super::drain_callbacks(),
     }
     // SAFETY: 1. our device, no longer used by anyone of ours (every callback ran down above).
     unsafe { IoDeleteDevice(device) };
+    super::report_allocations("unloaded");
     kprint!("unloaded");
 }
 
@@ -321,9 +336,10 @@ unsafe extern "system" fn driver_unload(driver: *mut DRIVER_OBJECT) {
 #[unsafe(no_mangle)]
 pub unsafe extern "system" fn DriverEntry(
     driver: *mut DRIVER_OBJECT,
-    _registry: *const UNICODE_STRING,
+    registry: *const UNICODE_STRING,
 ) -> NTSTATUS {
-    super::load();
+    // SAFETY: 1. DriverEntry's registry path, at PASSIVE_LEVEL.
+    unsafe { super::load(registry) };
     // SAFETY: 1. DriverEntry's own driver object, once.
     match unsafe { init(driver) } {
         Ok(()) => {
@@ -331,6 +347,7 @@ pub unsafe extern "system" fn DriverEntry(
             STATUS_SUCCESS
         }
         Err(st) => {
+            super::report_allocations("DriverEntry failed");
             kprint!("DriverEntry failed: {:#010x}", st);
             st
         }
@@ -340,7 +357,14 @@ pub unsafe extern "system" fn DriverEntry(
 /// # Safety
 /// `driver` is DriverEntry's driver object; called once, at PASSIVE_LEVEL.
 unsafe fn init(driver: *mut DRIVER_OBJECT) -> Result<(), NTSTATUS> {
-    let registration = Arc::new(Registration::register()?);
+    let no_memory = nt(NtStatus::STATUS_INSUFFICIENT_RESOURCES);
+    let registration = match crate::kernel::try_arc(Registration::register()?) {
+        Ok(r) => r,
+        Err(r) => {
+            r.release();
+            return Err(no_memory);
+        }
+    };
     let name = ustr(&DEVICE_NAME);
     let mut device: *mut DEVICE_OBJECT = core::ptr::null_mut();
     let ext_size = u32::try_from(core::mem::size_of::<*mut c_void>()).unwrap_or(8);
@@ -377,12 +401,20 @@ unsafe fn init(driver: *mut DRIVER_OBJECT) -> Result<(), NTSTATUS> {
     // SAFETY: 1. the device outlives the provider and what it starts (deleted in unload after the
     // engine is dropped and the callbacks ran down).
     let provider = unsafe { WskProvider::new(registration.clone(), device_nn) };
-    let engine = Engine::new(provider, Config::default());
-    let state = Box::new(DeviceState {
+    let (Ok(engine), Some(unload)) = (
+        Engine::new(provider, Config::default()),
+        super::UnloadKit::allocate(),
+    ) else {
+        return Err(fail(no_memory));
+    };
+    let Ok(state) = Box::try_new(DeviceState {
         engine,
         registration: registration.clone(),
-    })
-    .into_foreign();
+        unload,
+    }) else {
+        return Err(fail(no_memory));
+    };
+    let state = state.into_foreign();
     // SAFETY: 1. our fresh device: its extension has room for one pointer (ext_size).
     let slot = unsafe { state_slot(device) };
     // SAFETY: 1. as above; the state is the extension's until unload.

@@ -20,7 +20,6 @@
 use crate::kernel::address;
 use crate::kernel::foreign::ForeignOwnable;
 use crate::kernel::mdl::Mdl;
-use crate::kernel::timer::Timer;
 use crate::logic::buffers::{self, Layout, ReplyTo};
 use crate::logic::cancel::{AfterCancel, CancelState, OnCancel, OnComplete};
 use crate::logic::codes;
@@ -35,7 +34,7 @@ use crate::wsk::provider::{DataBuffer, WskProvider};
 use alloc::sync::Arc;
 use core::ffi::c_void;
 use core::ptr::NonNull;
-use wsksock_core::{CancelToken, DataSource, Request, RequestorMode};
+use wsksock_core::{CancelArm, CancelToken, DataSource, Request, RequestorMode};
 
 /// What arming a request's cancel routine did.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -61,7 +60,7 @@ pub enum Arming {
 /// passes the `context` given to `arm` to [`cancel_routine`] (which takes that one strong
 /// reference back) only if `arm` returns [`Arming::Armed`]; return `true` from `disarm` only if
 /// that routine will never run, after giving the reference back with [`give_back`].
-pub unsafe trait Backend: Send + Sync + 'static {
+pub unsafe trait Backend: Copy + Send + Sync + 'static {
     /// Arms the cancel routine with `context`.
     ///
     /// # Safety
@@ -116,7 +115,7 @@ pub unsafe fn give_back<B: Backend>(context: NonNull<c_void>) {
     drop(unsafe { <Arc<ReqShared<B>> as ForeignOwnable>::from_foreign(context) });
 }
 
-/// The cancel routine's work, for both front ends and the late-cancel timer.
+/// The cancel routine's work, for both front ends.
 fn run_cancel<B: Backend>(shared: &ReqShared<B>) {
     match shared.state.cancel_started() {
         OnCancel::AskEngine => {
@@ -408,40 +407,40 @@ impl<B: Backend> Request<WskProvider> for IrpRequest<B> {
         }
     }
 
-    fn set_cancel(&mut self, token: CancelToken) {
+    fn set_cancel(&mut self, token: CancelToken) -> CancelArm {
         let (Some(irp), Some(backend)) = (self.irp, self.backend.take()) else {
-            return;
+            return CancelArm::Armed;
         };
-        let shared = Arc::new(ReqShared {
+        // What the request and its routine share: allocated here, fallibly — without it the
+        // engine refuses the request before it starts anything.
+        let Ok(shared) = Arc::try_new(ReqShared {
             state: CancelState::new(),
             token,
             irp,
             backend,
-        });
+        }) else {
+            self.backend = Some(backend);
+            return CancelArm::NoMemory;
+        };
         // Armed before the routine can run, so a routine that runs at once finds it armed.
-        let _fresh = shared.state.armed(false);
+        let _fresh = shared.state.armed();
         let context = shared.clone().into_foreign();
         // SAFETY: 1. `context` is a strong reference handed to the routine; arm is called once.
         let arming = unsafe { shared.backend.arm(irp, context) };
         if arming != Arming::Armed {
             // SAFETY: 1. not armed, so the routine never runs and the reference is still ours.
             unsafe { give_back::<B>(context) };
-        }
-        match arming {
-            Arming::Armed => {}
-            // Already cancelled: a timer DPC plays the routine, outside the engine's lock.
-            Arming::AlreadyCancelled => {
-                if shared.state.rearm_late() {
-                    let late = shared.clone();
-                    drop(Timer::start(0, alloc::boxed::Box::new(move || run_cancel(&late))));
-                }
-            }
-            // Not cancelable: the request ends with its operation (or the handle's close).
-            Arming::Unavailable => {
-                let _ = shared.state.unarmed();
-            }
+            // No routine: the request ends with its operation (rules 3 and 4 of logic::cancel).
+            let _ = shared.state.unarmed();
         }
         self.shared = Some(shared);
+        match arming {
+            // Armed; or not cancelable (no resources): the request ends with its operation, a
+            // CLOSE of its handle or the client's cleanup.
+            Arming::Armed | Arming::Unavailable => CancelArm::Armed,
+            // Already cancelled: the engine cancels the operation itself, outside its lock.
+            Arming::AlreadyCancelled => CancelArm::Cancelled,
+        }
     }
 
     fn complete(mut self, st: NtStatus, reply: &[u8], information: usize, buffer: Option<DataBuffer>) {

@@ -1,15 +1,23 @@
 //! The IRPs the driver sends to WSK: one per WSK call, an owned completion context, and the
 //! engine's cancel handle.
 //!
+//! # Memory
+//! What a call needs — the IRP, its completion context (the payload and the continuation, in one
+//! box), the IRP's holder shared with the engine's [`OpRef`] — is allocated before the WSK call,
+//! fallibly ([`Reserved::allocate`]): if it cannot be, the continuation runs at once with
+//! STATUS_INSUFFICIENT_RESOURCES (the engine's operation fails, nothing was called). A socket's
+//! teardown calls (its disconnects and its close) are allocated when the socket is made, and
+//! started here with [`start_reserved`], which allocates nothing.
+//!
 //! # Ownership (into the IRP once, back once)
-//! [`start`] boxes a `Pending` (the call's stable payload — addresses, `WSK_BUF`, buffers — and
-//! the continuation) and hands it to the IRP's completion routine with
+//! [`start_reserved`] hands the boxed `Pending` (the call's stable payload — addresses,
+//! `WSK_BUF`, buffers — and the continuation) to the IRP's completion routine with
 //! [`ForeignOwnable::into_foreign`]. Exactly one side takes it back:
 //! - the completion routine (`completion`), invoked on success, error and cancel; it returns
 //!   STATUS_MORE_PROCESSING_REQUIRED, so the IRP stays ours;
 //! - or, when the WSK call returned something other than STATUS_PENDING *without* running the
-//!   completion routine (Wine's stubs), [`start`] itself (see [`crate::logic::sync_return`]), as
-//!   it does when the routine could not be set.
+//!   completion routine (Wine's stubs), [`start_reserved`] itself (see
+//!   [`crate::logic::sync_return`]), as it does when the routine could not be set.
 //!
 //! The IRP itself belongs to [`OpShared`], shared by the context and the engine's [`OpRef`]; it
 //! is freed (`IoFreeIrp`) when the last of them is dropped — never before the completion routine
@@ -28,7 +36,7 @@ use crate::kernel::outstanding::Token;
 use crate::kernel::platform;
 use crate::logic::sync_return::{after_call, AfterCall};
 use crate::status::{nt, NtStatus};
-use crate::sys::imports::{IoAllocateIrp, IoCancelIrp, IoFreeIrp, IoSetCompletionRoutineEx};
+use crate::sys::imports::{IoCancelIrp, IoFreeIrp, IoSetCompletionRoutineEx};
 use crate::sys::inline::{IoSetCompletionRoutineAlways, IrpIoStatus};
 use crate::sys::{DEVICE_OBJECT, FALSE, IRP, NTSTATUS, STATUS_MORE_PROCESSING_REQUIRED, TRUE};
 use crate::wsk::events::Events;
@@ -97,55 +105,65 @@ impl OpRef {
 }
 
 /// The continuation of an operation: gets the payload back with the IRP's status and information.
-pub type Finish<T> = Box<dyn FnOnce(Box<T>, NTSTATUS, usize) + Send>;
-
-struct Pending<T> {
-    shared: Arc<OpShared>,
-    payload: Box<T>,
-    finish: Finish<T>,
-    token: Token,
+pub trait Finish<T>: Send + 'static {
+    /// Runs once, with the outcome.
+    fn finish(self, payload: T, st: NTSTATUS, info: usize);
 }
 
-impl<T> Pending<T> {
+impl<T, F: FnOnce(T, NTSTATUS, usize) + Send + 'static> Finish<T> for F {
+    fn finish(self, payload: T, st: NTSTATUS, info: usize) {
+        self(payload, st, info);
+    }
+}
+
+struct Pending<T, F> {
+    shared: Arc<OpShared>,
+    payload: T,
+    finish: F,
+    /// Taken when the call is started (a reserved call not started is no callback to wait for).
+    token: Option<Token>,
+}
+
+impl<T, F: Finish<T>> Pending<T, F> {
     /// Runs the continuation; the IRP (if this was its last owner) and the token go last.
-    fn finish(self, st: NTSTATUS, info: usize) {
+    fn complete(self, st: NTSTATUS, info: usize) {
         let Pending {
             shared,
             payload,
             finish,
             token,
         } = self;
-        finish(payload, st, info);
+        finish.finish(payload, st, info);
         drop(shared);
         drop(token);
     }
 }
 
-unsafe extern "system" fn completion<T: Send + 'static>(
+unsafe extern "system" fn completion<T: Send + 'static, F: Finish<T>>(
     _device: *mut DEVICE_OBJECT,
     irp: *mut IRP,
     context: *mut c_void,
 ) -> NTSTATUS {
-    // SAFETY: 1. `context` is the context `start` handed to this routine only; `start` does not
-    // take it back once the routine has run (it reads `routine_ran` after the call).
-    let Some(pending) = (unsafe { <Box<Pending<T>> as ForeignOwnable>::try_from_foreign(context) }) else {
+    // SAFETY: 1. `context` is the context `start_reserved` handed to this routine only; it does
+    // not take it back once the routine has run (it reads `routine_ran` after the call).
+    let Some(pending) = (unsafe { <Box<Pending<T, F>> as ForeignOwnable>::try_from_foreign(context) }) else {
         return STATUS_MORE_PROCESSING_REQUIRED;
     };
     pending.shared.routine_ran.store(true, Ordering::Release);
     // SAFETY: 1. the IRP is ours (STATUS_MORE_PROCESSING_REQUIRED below) and alive (`shared`).
     let (st, info) = unsafe { IrpIoStatus(irp) };
     // May free the IRP: allowed, since we return STATUS_MORE_PROCESSING_REQUIRED.
-    pending.finish(st, info);
+    (*pending).complete(st, info);
     STATUS_MORE_PROCESSING_REQUIRED
 }
 
-/// Sets `completion::<T>` with `context` on a fresh IRP: `IoSetCompletionRoutineEx` where it
+/// Sets `completion::<T, F>` with `context` on a fresh IRP: `IoSetCompletionRoutineEx` where it
 /// works (see the module docs), else the plain routine. Err: the routine is not set.
 ///
 /// # Safety
 /// `irp` is a fresh IRP of ours with one stack location below the current one; `device` is a
 /// live device object of this driver; `context` stays valid until the routine runs.
-unsafe fn set_completion<T: Send + 'static>(
+unsafe fn set_completion<T: Send + 'static, F: Finish<T>>(
     device: NonNull<DEVICE_OBJECT>,
     irp: NonNull<IRP>,
     context: NonNull<c_void>,
@@ -157,7 +175,7 @@ unsafe fn set_completion<T: Send + 'static>(
             IoSetCompletionRoutineEx(
                 device.as_ptr(),
                 irp.as_ptr(),
-                completion::<T>,
+                completion::<T, F>,
                 context.as_ptr(),
                 TRUE,
                 TRUE,
@@ -167,48 +185,96 @@ unsafe fn set_completion<T: Send + 'static>(
         return if st < 0 { Err(st) } else { Ok(()) };
     }
     // SAFETY: 1. as above.
-    unsafe { IoSetCompletionRoutineAlways(irp.as_ptr(), completion::<T>, context.as_ptr()) };
+    unsafe { IoSetCompletionRoutineAlways(irp.as_ptr(), completion::<T, F>, context.as_ptr()) };
     Ok(())
+}
+
+/// What one WSK call needs, allocated ahead: its IRP, the IRP's holder, and its completion
+/// context with the payload and the continuation. Dropped unused, it frees them all.
+pub struct Reserved<T, F> {
+    pending: Box<Pending<T, F>>,
+}
+
+impl<T: Send + 'static, F: Finish<T>> Reserved<T, F> {
+    /// Allocates a call's IRP and context (the IRP with `IoAllocateIrp`, the rest from pool);
+    /// gives the payload and the continuation back if any of it cannot be had.
+    pub fn allocate(payload: T, finish: F) -> Result<Self, (T, F)> {
+        // SAFETY: 1. one stack location (WSK is the next and last driver); no quota charge.
+        let Some(irp) = NonNull::new(unsafe { crate::kernel::faults::IoAllocateIrp(1, FALSE) }) else {
+            return Err((payload, finish));
+        };
+        // INVARIANT: the IRP is freed only by OpShared's Drop (also if the Arc cannot be made).
+        let Ok(shared) = Arc::try_new(OpShared {
+            irp,
+            routine_ran: AtomicBool::new(false),
+        }) else {
+            return Err((payload, finish));
+        };
+        let pending = Pending {
+            shared,
+            payload,
+            finish,
+            token: None,
+        };
+        match crate::kernel::try_box(pending) {
+            Ok(pending) => Ok(Reserved { pending }),
+            Err(p) => Err((p.payload, p.finish)),
+        }
+    }
+
+    /// The continuation, to fill in what is only known when the call is made.
+    pub fn finish_mut(&mut self) -> &mut F {
+        &mut self.pending.finish
+    }
 }
 
 /// Starts one WSK call. `call` gets the payload (at its final heap address) and the IRP and
 /// returns the WSK function's status; `finish` runs exactly once with the outcome — in the
-/// completion routine, or here if the call never completes its IRP or no IRP could be set up.
-/// Returns an [`OpRef`] while the operation may still be pending.
+/// completion routine, or here if the call never completes its IRP or its memory could not be
+/// allocated (STATUS_INSUFFICIENT_RESOURCES, and nothing is called). Returns an [`OpRef`] while
+/// the operation may still be pending.
 ///
 /// # Safety
 /// `device` is a live device object of this driver.
-pub unsafe fn start<T: Send + 'static>(
+pub unsafe fn start<T: Send + 'static, F: Finish<T>>(
     device: NonNull<DEVICE_OBJECT>,
-    payload: Box<T>,
+    payload: T,
     call: impl FnOnce(*mut T, *mut IRP) -> NTSTATUS,
-    finish: Finish<T>,
+    finish: F,
 ) -> Option<OpRef> {
-    // SAFETY: 1. one stack location (WSK is the next and last driver); no quota charge.
-    let Some(irp) = NonNull::new(unsafe { IoAllocateIrp(1, FALSE) }) else {
-        finish(payload, nt(NtStatus::STATUS_INSUFFICIENT_RESOURCES), 0);
-        return None;
-    };
-    // INVARIANT: the IRP is freed only by OpShared's Drop.
-    let shared = Arc::new(OpShared {
-        irp,
-        routine_ran: AtomicBool::new(false),
-    });
-    let mut pending = Box::new(Pending {
-        shared: shared.clone(),
-        payload,
-        finish,
-        token: Token::new(),
-    });
-    let payload_ptr: *mut T = &raw mut *pending.payload;
+    match Reserved::allocate(payload, finish) {
+        // SAFETY: 1. our live device (caller contract).
+        Ok(reserved) => unsafe { start_reserved(device, reserved, call) },
+        Err((payload, finish)) => {
+            finish.finish(payload, nt(NtStatus::STATUS_INSUFFICIENT_RESOURCES), 0);
+            None
+        }
+    }
+}
+
+/// Starts one WSK call with what was allocated for it beforehand: allocates nothing (a socket's
+/// teardown). Otherwise as [`start`].
+///
+/// # Safety
+/// `device` is a live device object of this driver.
+pub unsafe fn start_reserved<T: Send + 'static, F: Finish<T>>(
+    device: NonNull<DEVICE_OBJECT>,
+    reserved: Reserved<T, F>,
+    call: impl FnOnce(*mut T, *mut IRP) -> NTSTATUS,
+) -> Option<OpRef> {
+    let mut pending = reserved.pending;
+    pending.token = Some(Token::new());
+    let shared = pending.shared.clone();
+    let irp = shared.irp;
+    let payload_ptr: *mut T = &raw mut pending.payload;
     let context = pending.into_foreign();
     // SAFETY: 1. a fresh IRP with one stack location below the current one; 2. our device
     // (caller contract); 3. `context` stays valid until the routine takes it back.
-    if let Err(st) = unsafe { set_completion::<T>(device, irp, context) } {
+    if let Err(st) = unsafe { set_completion::<T, F>(device, irp, context) } {
         // SAFETY: 1. no routine was set, so nobody else will ever take the context: it is ours
         // again, taken back once here.
-        let pending = unsafe { <Box<Pending<T>> as ForeignOwnable>::from_foreign(context) };
-        pending.finish(st, 0);
+        let pending = unsafe { <Box<Pending<T, F>> as ForeignOwnable>::from_foreign(context) };
+        (*pending).complete(st, 0);
         return None;
     }
     let returned = call(payload_ptr, irp.as_ptr());
@@ -223,8 +289,8 @@ pub unsafe fn start<T: Send + 'static>(
         AfterCall::Reclaim(st) => {
             // SAFETY: 1. the call returned without completing the IRP, so the routine never ran and
             // never will: the context is still ours, taken back exactly once here.
-            let pending = unsafe { <Box<Pending<T>> as ForeignOwnable>::from_foreign(context) };
-            pending.finish(st, 0);
+            let pending = unsafe { <Box<Pending<T, F>> as ForeignOwnable>::from_foreign(context) };
+            (*pending).complete(st, 0);
             None
         }
     }

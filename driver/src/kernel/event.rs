@@ -14,13 +14,13 @@ unsafe impl Send for Event {}
 unsafe impl Sync for Event {}
 
 impl Event {
-    /// A new, non-signalled notification event.
-    pub fn new() -> Event {
-        let ev = Box::new(UnsafeCell::new(KEVENT::zeroed()));
+    /// A new, non-signalled notification event; `None` for want of memory.
+    pub fn new() -> Option<Event> {
+        let ev = Box::try_new(UnsafeCell::new(KEVENT::zeroed())).ok()?;
         // SAFETY: 1. the event is heap-allocated and never moves; 2. initialization happens once,
         // before anyone else can see it.
         unsafe { KeInitializeEvent(ev.get(), NotificationEvent, FALSE) };
-        Event(ev)
+        Some(Event(ev))
     }
 
     /// Signals it (IRQL <= DISPATCH_LEVEL).

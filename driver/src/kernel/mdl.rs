@@ -9,10 +9,9 @@
 //! The MDLs this module allocates are freed in `Drop`; a borrowed one belongs to the IRP, which
 //! outlives it (the buffer is given back to the request before the IRP completes).
 
+use crate::kernel::faults::IoAllocateMdl;
 use crate::logic::buffers::SubRange;
-use crate::sys::imports::{
-    IoAllocateMdl, IoBuildPartialMdl, IoFreeMdl, MmBuildMdlForNonPagedPool, MmUnmapLockedPages,
-};
+use crate::sys::imports::{IoBuildPartialMdl, IoFreeMdl, MmBuildMdlForNonPagedPool, MmUnmapLockedPages};
 use crate::sys::inline::{MmGetMdlByteCount, MmGetMdlVirtualAddress};
 use crate::sys::{FALSE, MDL, MDL_PARTIAL_HAS_BEEN_MAPPED};
 use core::ptr::NonNull;

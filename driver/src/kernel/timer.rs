@@ -1,11 +1,16 @@
 //! One-shot timers: a `KTIMER` whose `KDPC` runs a Rust callback at DISPATCH_LEVEL.
 //!
+//! A timer is allocated first ([`Timer::new`], which may fail: the engine makes its timers when a
+//! request or a socket is admitted) and armed later ([`Timer::arm`], which cannot fail); a
+//! cancelled timer may be armed again, a fired one not (its callback is gone).
+//!
 //! # Ownership
-//! The timer lives in an `Arc<Inner>`. While the timer is set, the DPC owns one strong reference
-//! (its `DeferredContext`, from [`ForeignOwnable::into_foreign`]) and one [`Token`]; exactly one
-//! side takes them back: the DPC routine when it runs, or [`Timer::cancel`] when `KeCancelTimer`
-//! says the timer was still queued (so the DPC will never run). The `state` CAS decides who runs
-//! or drops the callback.
+//! The timer lives in an `Arc<Inner>`. While the timer is armed, the DPC owns one strong
+//! reference (the `DeferredContext` is the `Inner`'s address; each arming hands the DPC a new
+//! reference with [`ForeignOwnable::into_foreign`]) and one [`Token`]; exactly one side takes
+//! them back: the DPC routine when it runs, or [`Timer::cancel`] when `KeCancelTimer` says the
+//! timer was still queued (so the DPC will not run for this arming). The `state` CAS decides who
+//! runs the callback, and whether a cancel takes the arming back.
 //!
 //! # Retired timers
 //! A DPC does not drop its own reference: under Wine the kernel still writes to the `KTIMER`
@@ -14,13 +19,16 @@
 //! lock-free list instead; [`reap`] takes the whole list and, for each timer, calls
 //! `KeCancelTimer` — on Windows a no-op for a timer that fired; under Wine the wait for the
 //! timer's callback to have returned and the release of its thread-pool timer — before dropping
-//! the reference. [`Timer::start`] reaps, so the list stays short, and unload reaps last: under
+//! the reference. [`Timer::new`] reaps, so the list stays short, and unload reaps last: under
 //! Wine, where `KeFlushQueuedDpcs` is a no-op, that is the flush of every DPC the driver queued.
 //!
 //! # Invariants
 //! - `RETIRED` is null or the foreign pointer of a retired `Arc<Inner>` whose `retired_next`
 //!   continues the list; a retired timer's DPC has finished its work and touches nothing of it.
-//! - A timer is retired at most once (by its DPC, which runs at most once).
+//! - A timer is retired at most once: by its DPC, which runs at most once per arming, and only
+//!   for an arming that fired — after which the timer is spent and never armed again.
+//! - `arm` and `cancel` of one timer are never called at the same time (the engine takes a timer
+//!   out of its state to arm or cancel it).
 
 use crate::kernel::foreign::ForeignOwnable;
 use crate::kernel::outstanding::Token;
@@ -31,19 +39,26 @@ use alloc::sync::Arc;
 use core::cell::UnsafeCell;
 use core::ffi::c_void;
 use core::ptr::NonNull;
-use core::sync::atomic::{AtomicPtr, AtomicU8, Ordering};
+use core::sync::atomic::{AtomicPtr, AtomicU64, AtomicU8, Ordering};
 
-const ARMED: u8 = 0;
-const FIRED: u8 = 1;
-const CANCELLED: u8 = 2;
+/// Not armed (new, or cancelled): `arm` may arm it.
+const IDLE: u8 = 0;
+/// Being armed by `arm` (its token and DPC reference are being set up).
+const ARMING: u8 = 1;
+/// Armed: the DPC holds a reference and a token.
+const ARMED: u8 = 2;
+/// The DPC took the callback: spent.
+const FIRED: u8 = 3;
 
-type Callback = Box<dyn FnOnce() + Send>;
+type Callback = Box<dyn FnOnce(u64) + Send>;
 
 struct Inner {
     ktimer: UnsafeCell<KTIMER>,
     kdpc: UnsafeCell<KDPC>,
     state: AtomicU8,
-    /// Taken by whoever wins the `state` CAS.
+    /// The cookie of the current arming, given to the callback.
+    cookie: AtomicU64,
+    /// Taken by the DPC that wins the `ARMED → FIRED` CAS.
     callback: UnsafeCell<Option<Callback>>,
     /// The DPC's outstanding token, given back with the DPC's reference.
     token: UnsafeCell<Option<Token>>,
@@ -52,9 +67,10 @@ struct Inner {
 }
 
 // SAFETY: 1. the KTIMER/KDPC are only used through the kernel's synchronized calls; 2. `callback`
-// and `token` are only taken by the single winner of the `state` CAS / the DPC reference owner;
-// 3. `retired_next` is written by the DPC before the list CAS publishes it and read by the one
-// reaper that took the list.
+// is only taken by the DPC that wins the `state` CAS (or dropped with the last reference); `token`
+// is set by the armer (`IDLE → ARMING`, alone) and taken by the DPC reference's owner (the DPC,
+// or the cancel that took the arming back); 3. `retired_next` is written by the DPC before the
+// list CAS publishes it and read by the one reaper that took the list.
 unsafe impl Send for Inner {}
 // SAFETY: 1. see `Send`.
 unsafe impl Sync for Inner {}
@@ -62,10 +78,11 @@ unsafe impl Sync for Inner {}
 /// The retired timers (see the module docs).
 static RETIRED: AtomicPtr<c_void> = AtomicPtr::new(core::ptr::null_mut());
 
-/// A pending one-shot timer.
+/// A one-shot timer.
 pub struct Timer {
     inner: Arc<Inner>,
-    /// The DPC's reference, as the DPC got it.
+    /// The address the DPC gets as its context: the foreign form of the reference each arming
+    /// hands it (the same address every time).
     dpc_ref: NonNull<c_void>,
 }
 
@@ -90,7 +107,7 @@ unsafe extern "system" fn timer_dpc(
     let Some(context) = NonNull::new(context) else {
         return;
     };
-    // SAFETY: 1. `context` is the DPC's reference from `Timer::start`; the DPC runs once and the
+    // SAFETY: 1. `context` is the DPC's reference from `Timer::arm`; the DPC runs once and the
     // cancel path did not take it back (KeCancelTimer returned FALSE or was not called), so it is
     // alive until this routine retires it below.
     let inner = unsafe { <Arc<Inner> as ForeignOwnable>::borrow(context) };
@@ -102,7 +119,7 @@ unsafe extern "system" fn timer_dpc(
         // SAFETY: 1. we won the CAS, so nobody else takes the callback.
         let cb = unsafe { (*inner.callback.get()).take() };
         if let Some(cb) = cb {
-            cb();
+            cb(inner.cookie.load(Ordering::Acquire));
         }
     }
     // SAFETY: 1. the DPC reference's owner (us) is the only one taking the token.
@@ -149,33 +166,58 @@ pub fn reap() {
 }
 
 impl Timer {
-    /// Runs `callback` once, at DISPATCH_LEVEL, after `delay_ms` milliseconds.
-    pub fn start(delay_ms: u64, callback: Callback) -> Timer {
+    /// A timer that will run `callback`, not armed; `None` if there is no memory for it.
+    pub fn new(callback: Callback) -> Option<Timer> {
         reap();
-        let inner = Arc::new(Inner {
+        let inner = Arc::try_new(Inner {
             ktimer: UnsafeCell::new(KTIMER::zeroed()),
             kdpc: UnsafeCell::new(KDPC::zeroed()),
-            state: AtomicU8::new(ARMED),
+            state: AtomicU8::new(IDLE),
+            cookie: AtomicU64::new(0),
             callback: UnsafeCell::new(Some(callback)),
-            token: UnsafeCell::new(Some(Token::new())),
+            token: UnsafeCell::new(None),
             retired_next: UnsafeCell::new(core::ptr::null_mut()),
-        });
-        let dpc_ref = inner.clone().into_foreign();
+        })
+        .ok()?;
+        let dpc_ref = NonNull::from(&*inner).cast::<c_void>();
         // SAFETY: 1. the KTIMER lives in the Arc and never moves; 2. initialized once, before the
         // timer is set.
         unsafe { KeInitializeTimer(inner.ktimer.get()) };
-        // SAFETY: 1. as above for the KDPC; 2. its context is the DPC's own reference (module docs).
+        // SAFETY: 1. as above for the KDPC; 2. its context is the address every arming's foreign
+        // reference has (module docs).
         unsafe { KeInitializeDpc(inner.kdpc.get(), timer_dpc, dpc_ref.as_ptr()) };
-        // SAFETY: 1. initialized timer and DPC, alive while the DPC reference is outstanding.
-        unsafe { KeSetTimer(inner.ktimer.get(), due_time(delay_ms), inner.kdpc.get()) };
-        Timer { inner, dpc_ref }
+        Some(Timer { inner, dpc_ref })
     }
 
-    /// Cancels the timer: `true` if the callback will never run (it is dropped here).
+    /// Arms the timer to run its callback with `cookie`, at DISPATCH_LEVEL, after `delay_ms`
+    /// milliseconds. Does nothing unless the timer is not armed and not spent (the engine arms
+    /// a timer only then).
+    pub fn arm(&self, delay_ms: u64, cookie: u64) {
+        let inner = &self.inner;
+        if inner
+            .state
+            .compare_exchange(IDLE, ARMING, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            return;
+        }
+        inner.cookie.store(cookie, Ordering::Release);
+        // SAFETY: 1. `ARMING` makes us the only one touching the token (no DPC reference is out).
+        unsafe { *inner.token.get() = Some(Token::new()) };
+        // The DPC's reference for this arming; its foreign form is `dpc_ref` (same address).
+        let handed = inner.clone().into_foreign();
+        debug_assert_eq!(handed, self.dpc_ref);
+        inner.state.store(ARMED, Ordering::Release);
+        // SAFETY: 1. initialized timer and DPC, alive while the DPC reference is outstanding.
+        unsafe { KeSetTimer(inner.ktimer.get(), due_time(delay_ms), inner.kdpc.get()) };
+    }
+
+    /// Cancels the timer: `true` if the callback will not run for this arming (or it was not
+    /// armed) — it may be armed again; `false` if it ran or is running.
     pub fn cancel(&self) -> bool {
         let inner = &self.inner;
         match inner.state.load(Ordering::Acquire) {
-            CANCELLED => return true,
+            IDLE => return true,
             // The DPC took the callback: nothing to cancel, and no KeCancelTimer, which under Wine
             // waits for the timer's callback — this very call, if the callback cancels its timer.
             FIRED => return false,
@@ -186,22 +228,19 @@ impl Timer {
         if !was_queued {
             return false;
         }
-        // Still queued, so the DPC will never run — unless it already did: Wine's KeCancelTimer
-        // says TRUE for a timer that fired (it waits for the callback first), which the CAS sees.
+        // Still queued, so the DPC will not run — unless it already did: Wine's KeCancelTimer says
+        // TRUE for a timer that fired (it waits for the callback first), which the CAS sees.
         if inner
             .state
-            .compare_exchange(ARMED, CANCELLED, Ordering::AcqRel, Ordering::Acquire)
+            .compare_exchange(ARMED, IDLE, Ordering::AcqRel, Ordering::Acquire)
             .is_err()
         {
             return false;
         }
-        // SAFETY: 1. the CAS made us the only owner of the callback.
-        let cb = unsafe { (*inner.callback.get()).take() };
-        drop(cb);
-        // SAFETY: 1. the DPC will never run, so its token is ours.
+        // SAFETY: 1. the DPC will not run for this arming, so its token is ours.
         let token = unsafe { (*inner.token.get()).take() };
-        // SAFETY: 1. the DPC's reference from `start`, which the DPC will never take back: given
-        // back once, here (the CAS above succeeds once).
+        // SAFETY: 1. this arming's DPC reference, which the DPC will never take back: given back
+        // once, here (the CAS above succeeds once per arming). The callback stays, for a new arming.
         drop(unsafe { <Arc<Inner> as ForeignOwnable>::from_foreign(self.dpc_ref) });
         drop(token);
         true

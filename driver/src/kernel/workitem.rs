@@ -4,8 +4,11 @@
 //! (see the provider's `close`), `WskGetAddressInfo` for a RESOLVE sent above PASSIVE_LEVEL, and
 //! `WskFreeAddressInfo` after a resolve completed.
 //!
-//! A [`WorkItem`] is allocated first ([`WorkItem::allocate`], which may fail) and queued later
-//! ([`WorkItem::queue`], which cannot): a caller that must not fail halfway allocates up front.
+//! A [`WorkItem`] is allocated first, with its job ([`WorkItem::allocate`], which may fail: the
+//! `IO_WORKITEM` and the box the routine gets) and queued later ([`WorkItem::queue`], which
+//! cannot and allocates nothing): a caller that must not fail halfway — a socket's close, the end
+//! of a resolve — allocates up front and fills in the job's last details when it queues it
+//! ([`WorkItem::job_mut`]).
 //!
 //! # Unload
 //! `IoQueueWorkItem` takes a reference on the work item's device object and drops it only after
@@ -17,79 +20,112 @@
 //! regardless: docs/DRIVER.md, "Unload"); the job's [`Token`] makes unload wait until the
 //! routine's work is done.
 
+use crate::kernel::faults::IoAllocateWorkItem;
 use crate::kernel::foreign::ForeignOwnable;
 use crate::kernel::outstanding::Token;
-use crate::sys::imports::{IoAllocateWorkItem, IoFreeWorkItem, IoQueueWorkItem};
+use crate::sys::imports::{IoFreeWorkItem, IoQueueWorkItem};
 use crate::sys::{DelayedWorkQueue, DEVICE_OBJECT, IO_WORKITEM};
 use alloc::boxed::Box;
 use core::ffi::c_void;
 use core::ptr::NonNull;
 
-/// What a queued work item runs.
-pub type Job = Box<dyn FnOnce() + Send>;
-
-struct Queued {
-    item: NonNull<IO_WORKITEM>,
-    run: Job,
-    token: Token,
+/// What a queued work item runs (at PASSIVE_LEVEL, once).
+pub trait Job: Send + 'static {
+    /// Runs the job.
+    fn run(self);
 }
 
-/// An allocated, not yet queued work item of one of the driver's devices.
+struct Queued<J> {
+    item: NonNull<IO_WORKITEM>,
+    job: J,
+    /// Taken when queued: a work item allocated and never queued is no callback to wait for.
+    token: Option<Token>,
+}
+
+/// An allocated, not yet queued work item of one of the driver's devices, with its job.
 ///
 /// # Invariants
-/// `item` came from `IoAllocateWorkItem` and is not queued; it is freed by `Drop` or, once
-/// queued, by its routine.
-pub struct WorkItem {
-    item: NonNull<IO_WORKITEM>,
+/// `queued` is `Some` until `queue`; its `item` came from `IoAllocateWorkItem` and is not queued
+/// while here; it is freed by `Drop` or, once queued, by its routine.
+pub struct WorkItem<J: Job> {
+    queued: Option<Box<Queued<J>>>,
 }
 
-// SAFETY: 1. an unqueued work item may be queued or freed from any thread at IRQL <= DISPATCH_LEVEL.
-unsafe impl Send for WorkItem {}
+// SAFETY: 1. an unqueued work item may be queued or freed from any thread at IRQL <= DISPATCH_LEVEL;
+// the job is Send.
+unsafe impl<J: Job> Send for WorkItem<J> {}
 
-unsafe extern "system" fn work_routine(_device: *mut DEVICE_OBJECT, context: *mut c_void) {
-    // SAFETY: 1. `context` is the job `queue` handed over, given to exactly this one call.
-    let Some(queued) = (unsafe { <Box<Queued> as ForeignOwnable>::try_from_foreign(context) }) else {
+unsafe extern "system" fn work_routine<J: Job>(_device: *mut DEVICE_OBJECT, context: *mut c_void) {
+    // SAFETY: 1. `context` is the box `queue` handed over, given to exactly this one call.
+    let Some(queued) = (unsafe { <Box<Queued<J>> as ForeignOwnable>::try_from_foreign(context) }) else {
         return;
     };
-    let Queued { item, run, token } = *queued;
-    run();
+    let Queued { item, job, token } = *queued;
+    job.run();
     // SAFETY: 1. the work item of this job, dequeued before its routine runs, so freeing it here
     // is allowed (IoFreeWorkItem's documentation); nothing uses it after.
     unsafe { IoFreeWorkItem(item.as_ptr()) };
     drop(token);
 }
 
-impl WorkItem {
-    /// Allocates a work item of `device`; `None` for want of memory.
+impl<J: Job> WorkItem<J> {
+    /// Allocates a work item of `device` with `job`; gives the job back for want of memory.
     ///
     /// # Safety
     /// `device` is a live device object of this driver (IRQL <= DISPATCH_LEVEL).
-    pub unsafe fn allocate(device: NonNull<DEVICE_OBJECT>) -> Option<WorkItem> {
+    pub unsafe fn allocate(device: NonNull<DEVICE_OBJECT>, job: J) -> Result<WorkItem<J>, J> {
         // SAFETY: 1. a live device object of ours (caller contract).
-        let item = NonNull::new(unsafe { IoAllocateWorkItem(device.as_ptr()) })?;
-        // INVARIANT: freshly allocated, not queued.
-        Some(WorkItem { item })
+        let Some(item) = NonNull::new(unsafe { IoAllocateWorkItem(device.as_ptr()) }) else {
+            return Err(job);
+        };
+        match crate::kernel::try_box(Queued {
+            item,
+            job,
+            token: None,
+        }) {
+            // INVARIANT: freshly allocated, not queued.
+            Ok(queued) => Ok(WorkItem { queued: Some(queued) }),
+            Err(q) => {
+                // SAFETY: 1. allocated just above, never queued: ours to free, once.
+                unsafe { IoFreeWorkItem(item.as_ptr()) };
+                Err(q.job)
+            }
+        }
     }
 
-    /// Queues `run` on a delayed worker thread (IRQL <= DISPATCH_LEVEL). Cannot fail.
-    pub fn queue(self, run: Job) {
+    /// The job, to fill in what is only known when it is queued.
+    pub fn job_mut(&mut self) -> Option<&mut J> {
+        self.queued.as_mut().map(|q| &mut q.job)
+    }
+
+    /// Queues the job on a delayed worker thread (IRQL <= DISPATCH_LEVEL). Cannot fail,
+    /// allocates nothing.
+    pub fn queue(mut self) {
         // The routine frees the item from now on, not `Drop`.
-        let item = core::mem::ManuallyDrop::new(self).item;
-        let job = Box::new(Queued {
-            item,
-            run,
-            token: Token::new(),
-        })
-        .into_foreign();
-        // SAFETY: 1. an allocated, unqueued work item (invariant); 2. the job is handed to
+        let Some(mut queued) = self.queued.take() else {
+            return;
+        };
+        queued.token = Some(Token::new());
+        let item = queued.item;
+        let context = queued.into_foreign();
+        // SAFETY: 1. an allocated, unqueued work item (invariant); 2. the box is handed to
         // `work_routine` exactly once, which takes it back.
-        unsafe { IoQueueWorkItem(item.as_ptr(), work_routine, DelayedWorkQueue, job.as_ptr()) };
+        unsafe {
+            IoQueueWorkItem(
+                item.as_ptr(),
+                work_routine::<J>,
+                DelayedWorkQueue,
+                context.as_ptr(),
+            )
+        };
     }
 }
 
-impl Drop for WorkItem {
+impl<J: Job> Drop for WorkItem<J> {
     fn drop(&mut self) {
-        // SAFETY: 1. allocated by `allocate` and never queued (invariant): ours to free, once.
-        unsafe { IoFreeWorkItem(self.item.as_ptr()) };
+        if let Some(q) = self.queued.take() {
+            // SAFETY: 1. allocated by `allocate` and never queued (invariant): ours to free, once.
+            unsafe { IoFreeWorkItem(q.item.as_ptr()) };
+        }
     }
 }

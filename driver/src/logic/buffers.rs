@@ -188,6 +188,7 @@ pub fn reply_fit(reply_len: usize, output_len: usize) -> (usize, bool) {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests are not the driver: driver/clippy.toml
 mod tests {
     use super::*;
     use alloc::vec::Vec;

@@ -8,16 +8,18 @@
 //! 2. a completer that cannot disarm the routine (it has been or is being invoked) never finishes
 //!    the request under the routine's feet: it leaves its result and the routine finishes it —
 //!    or, if the routine is already over, finishes it itself;
-//! 3. a request cancelled *before* its routine was armed (the framework will never call it) gets a
-//!    late cancel from a deferred callback, which plays the routine's part;
+//! 3. a request cancelled *before* its routine was armed (the framework will never call it) is
+//!    not armed (`Idle`): the front end tells the engine (`CancelArm::Cancelled`), which cancels
+//!    the request's operation itself once its call returned — no deferred callback, so nothing is
+//!    allocated for it;
 //! 4. a request whose routine the framework could not arm for want of resources stays
 //!    non-cancelable (`Idle`): it is never cancelled for that reason, and it still ends — with its
 //!    operation, or with a CLOSE of its handle or the client's cleanup, which the engine cancels
 //!    without the framework.
 //!
 //! # States
-//! `Idle → Armed | ArmedLate → Cancelling → CancelDone → Finished`, with `Deferred` (a result
-//! waiting for the routine) reachable from `Armed`, `ArmedLate` and `Cancelling`.
+//! `Idle → Armed → Cancelling → CancelDone → Finished`, with `Deferred` (a result waiting for the
+//! routine) reachable from `Armed` and `Cancelling`.
 //!
 //! Rules 1 and 2 are model-checked with loom over every interleaving of a completer and a
 //! canceller (`driver/tests/loom.rs`, `cargo xtask loom`); the unit tests below walk each path.
@@ -32,16 +34,14 @@ pub enum State {
     Idle = 0,
     /// The framework's cancel routine is armed.
     Armed = 1,
-    /// Already cancelled when arming: a deferred callback will play the routine.
-    ArmedLate = 2,
     /// The routine is running (asking the engine to cancel).
-    Cancelling = 3,
+    Cancelling = 2,
     /// The routine finished; the request is no longer cancelable.
-    CancelDone = 4,
+    CancelDone = 3,
     /// A result is waiting for the routine to finish the request.
-    Deferred = 5,
+    Deferred = 4,
     /// The request is finished.
-    Finished = 6,
+    Finished = 5,
 }
 
 impl State {
@@ -49,10 +49,9 @@ impl State {
         match v {
             0 => State::Idle,
             1 => State::Armed,
-            2 => State::ArmedLate,
-            3 => State::Cancelling,
-            4 => State::CancelDone,
-            5 => State::Deferred,
+            2 => State::Cancelling,
+            3 => State::CancelDone,
+            4 => State::Deferred,
             _ => State::Finished,
         }
     }
@@ -69,7 +68,7 @@ pub enum OnComplete {
     AlreadyCompleted,
 }
 
-/// What the cancel routine (or the late-cancel callback) must do when it starts.
+/// What the cancel routine must do when it starts.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum OnCancel {
     /// Ask the engine to cancel, then call [`CancelState::after_cancel`].
@@ -125,25 +124,15 @@ impl CancelState {
             .map_err(State::from_u8)
     }
 
-    /// Records that the cancel routine was armed (`late`: the request was cancelled before, so a
-    /// deferred callback plays the routine). Returns `false` if the request is not idle (armed
-    /// twice or already completed): the caller must then disarm what it armed.
-    pub fn armed(&self, late: bool) -> bool {
-        let to = if late { State::ArmedLate } else { State::Armed };
-        self.cas(State::Idle, to).is_ok()
+    /// Records that the cancel routine was armed. Returns `false` if the request is not idle
+    /// (armed twice or already completed): the caller must then disarm what it armed.
+    pub fn armed(&self) -> bool {
+        self.cas(State::Idle, State::Armed).is_ok()
     }
 
-    /// The framework refused to arm the routine (the request was already cancelled): the state
-    /// set by `armed(false)` becomes `ArmedLate`, for the deferred callback. Returns `false` if
-    /// the state was not `Armed`.
-    pub fn rearm_late(&self) -> bool {
-        self.cas(State::Armed, State::ArmedLate).is_ok()
-    }
-
-    /// The framework could not arm the routine for want of resources (not because the request was
-    /// cancelled): the state set by `armed(false)` goes back to `Idle` — the request is not
-    /// cancelable, and nothing will play a routine (rule 4). Returns `false` if the state was not
-    /// `Armed`.
+    /// The framework did not arm the routine — the request was already cancelled (rule 3), or for
+    /// want of resources (rule 4): the state set by `armed` goes back to `Idle` — the framework
+    /// will call no routine. Returns `false` if the state was not `Armed`.
     pub fn unarmed(&self) -> bool {
         self.cas(State::Armed, State::Idle).is_ok()
     }
@@ -189,8 +178,8 @@ impl CancelState {
                         return OnComplete::LeftToRoutine;
                     }
                 }
-                // The routine is coming or running: leave the result to it.
-                State::ArmedLate | State::Cancelling => {
+                // The routine is running: leave the result to it.
+                State::Cancelling => {
                     self.store(status, information);
                     if self.cas(cur, State::Deferred).is_ok() {
                         return OnComplete::LeftToRoutine;
@@ -202,13 +191,13 @@ impl CancelState {
         }
     }
 
-    /// The cancel routine (or the late-cancel callback) starts.
+    /// The cancel routine starts.
     pub fn cancel_started(&self) -> OnCancel {
         loop {
             let cur = self.state();
             match cur {
                 // Armed: take the request for the duration of the engine call.
-                State::Armed | State::ArmedLate => {
+                State::Armed => {
                     if self.cas(cur, State::Cancelling).is_ok() {
                         return OnCancel::AskEngine;
                     }
@@ -242,12 +231,13 @@ impl CancelState {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests are not the driver: driver/clippy.toml
 mod tests {
     use super::*;
 
     fn armed() -> CancelState {
         let s = CancelState::new();
-        assert!(s.armed(false));
+        assert!(s.armed());
         s
     }
 
@@ -304,30 +294,6 @@ mod tests {
     }
 
     #[test]
-    fn late_cancel_plays_the_routine() {
-        let s = CancelState::new();
-        assert!(s.armed(true));
-        assert_eq!(s.state(), State::ArmedLate);
-        // A completer never calls the framework's disarm for a late arm.
-        assert_eq!(
-            s.complete(0, 3, || unreachable!("framework routine not armed")),
-            OnComplete::LeftToRoutine
-        );
-        assert_eq!(s.cancel_started(), OnCancel::Finish(0, 3));
-    }
-
-    #[test]
-    fn refused_arm_becomes_late() {
-        let s = armed();
-        assert!(s.rearm_late());
-        assert_eq!(s.state(), State::ArmedLate);
-        assert!(!s.rearm_late());
-        assert_eq!(s.cancel_started(), OnCancel::AskEngine);
-        assert_eq!(s.after_cancel(), AfterCancel::Done);
-        assert_eq!(s.complete(0, 0, || unreachable!()), OnComplete::FinishNow);
-    }
-
-    #[test]
     fn unavailable_arm_leaves_the_request_non_cancelable() {
         let s = armed();
         assert!(s.unarmed());
@@ -345,9 +311,9 @@ mod tests {
     #[test]
     fn arming_twice_is_refused() {
         let s = armed();
-        assert!(!s.armed(false));
+        assert!(!s.armed());
         let done = CancelState::new();
         assert_eq!(done.complete(0, 0, || true), OnComplete::FinishNow);
-        assert!(!done.armed(false));
+        assert!(!done.armed());
     }
 }

@@ -18,6 +18,7 @@ pub fn served_code(code: u32, kernel_requestor: bool) -> u32 {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests are not the driver: driver/clippy.toml
 mod tests {
     use super::*;
 

@@ -36,6 +36,7 @@ pub fn resolve_route(irql: u8) -> ResolveRoute {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests are not the driver: driver/clippy.toml
 mod tests {
     use super::*;
 

@@ -32,20 +32,34 @@ pub static DEVICE_SDDL_WIDE: [u16; DEVICE_SDDL.len()] = wide(DEVICE_SDDL);
 /// Longest host name accepted for resolution (DNS limit).
 pub const MAX_NODE_CHARS: usize = 255;
 
+/// Why a host name could not be made UTF-16.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum NameError {
+    /// Empty, too long, or with a NUL or a non-ASCII character.
+    Invalid,
+    /// No memory for it.
+    NoMemory,
+}
+
 /// A host name as NUL-terminated UTF-16 (Wine hands the buffer to `GetAddrInfoExW` as a C
-/// string). `None` for an empty or too long name or one with a NUL or a non-ASCII character.
-pub fn node_utf16(node: &str) -> Option<Vec<u16>> {
+/// string). The buffer is allocated fallibly.
+pub fn node_utf16(node: &str) -> Result<Vec<u16>, NameError> {
     if node.is_empty() || node.len() > MAX_NODE_CHARS || !node.bytes().all(|b| b.is_ascii() && b != 0) {
-        return None;
+        return Err(NameError::Invalid);
     }
     let mut v = Vec::new();
-    v.try_reserve_exact(node.len() + 1).ok()?;
+    v.try_reserve_exact(node.len() + 1)
+        .map_err(|_| NameError::NoMemory)?;
+    // Room reserved above: neither allocates.
+    #[allow(clippy::disallowed_methods)]
     v.extend(node.bytes().map(u16::from));
+    #[allow(clippy::disallowed_methods)]
     v.push(0);
-    Some(v)
+    Ok(v)
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests are not the driver: driver/clippy.toml
 mod tests {
     use super::*;
     use wsksock_nt::sddl::{self, Sid};
@@ -73,10 +87,10 @@ mod tests {
             node_utf16("localhost").unwrap(),
             "localhost\0".encode_utf16().collect::<Vec<_>>()
         );
-        assert_eq!(node_utf16(""), None);
-        assert_eq!(node_utf16("a\0b"), None);
-        assert_eq!(node_utf16("h\u{e9}te"), None);
-        assert_eq!(node_utf16(&"a".repeat(256)), None);
-        assert!(node_utf16(&"a".repeat(255)).is_some());
+        assert_eq!(node_utf16(""), Err(NameError::Invalid));
+        assert_eq!(node_utf16("a\0b"), Err(NameError::Invalid));
+        assert_eq!(node_utf16("h\u{e9}te"), Err(NameError::Invalid));
+        assert_eq!(node_utf16(&"a".repeat(256)), Err(NameError::Invalid));
+        assert!(node_utf16(&"a".repeat(255)).is_ok());
     }
 }

@@ -42,6 +42,7 @@ pub fn level_and_name(opt: SockOpt) -> (u32, u32) {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests are not the driver: driver/clippy.toml
 mod tests {
     use super::*;
 

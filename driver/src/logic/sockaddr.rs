@@ -84,6 +84,7 @@ pub fn with_port(mut addr: SocketAddr, port: u16) -> SocketAddr {
 use core::mem::size_of;
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests are not the driver: driver/clippy.toml
 mod tests {
     use super::*;
 

@@ -36,6 +36,7 @@ pub fn after_call(returned: NTSTATUS, routine_ran: bool) -> AfterCall {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests are not the driver: driver/clippy.toml
 mod tests {
     use super::*;
     use crate::sys::STATUS_SUCCESS;

@@ -44,8 +44,8 @@ impl AddrInfoList {
     }
 
     /// Its addresses with `port` (at most [`MAX_ADDRESSES`]; nodes without a usable address are
-    /// skipped). PASSIVE_LEVEL.
-    pub fn addresses(&self, port: u16) -> Vec<SocketAddr> {
+    /// skipped). PASSIVE_LEVEL. `Err` if there is no memory for them.
+    pub fn addresses(&self, port: u16) -> Result<Vec<SocketAddr>, ()> {
         let mut out = Vec::new();
         let mut next = Some(self.head);
         while let Some(ai) = next {
@@ -62,12 +62,15 @@ impl AddrInfoList {
                 let bytes = unsafe { core::slice::from_raw_parts(addr.cast::<u8>(), n) };
                 let st = sockaddr::storage_from_bytes(bytes);
                 if let Some(a) = sockaddr::from_storage(&st, n) {
+                    out.try_reserve(1).map_err(|_| ())?;
+                    // Room reserved just above: no allocation.
+                    #[allow(clippy::disallowed_methods)]
                     out.push(sockaddr::with_port(a, port));
                 }
             }
             next = NonNull::new(node.ai_next);
         }
-        out
+        Ok(out)
     }
 }
 

@@ -68,9 +68,10 @@ pub struct Events {
 }
 
 impl Events {
-    /// The state of a new connection socket (`accepted`: already connected).
-    pub fn new(accepted: bool) -> Arc<Events> {
-        Arc::new(Events {
+    /// The state of a new connection socket (`accepted`: already connected); `None` for want of
+    /// memory.
+    pub fn new(accepted: bool) -> Option<Arc<Events>> {
+        Arc::try_new(Events {
             state: lock_api::Mutex::new(State {
                 conn: if accepted { Conn::Live } else { Conn::Idle },
                 enabled: false,
@@ -79,6 +80,7 @@ impl Events {
                 waits: Vec::new(),
             }),
         })
+        .ok()
     }
 
     /// One strong reference as WSK's `SocketContext` (module docs: "Ownership").
@@ -120,9 +122,15 @@ impl Events {
                 (false, false, _) => Some(OpOutput::status(NtStatus::STATUS_NOT_SUPPORTED)),
                 (false, true, Conn::Idle) => Some(OpOutput::status(NtStatus::STATUS_INVALID_DEVICE_STATE)),
                 (false, true, Conn::Ended(how)) => Some(OpOutput::value(OpValue::PeerClosed(how))),
+                // The wait's room, fallibly: the request fails rather than the driver.
+                (false, true, Conn::Live) if st.waits.try_reserve(1).is_err() => {
+                    Some(OpOutput::status(NtStatus::STATUS_INSUFFICIENT_RESOURCES))
+                }
                 (false, true, Conn::Live) => {
                     let id = st.next_id;
                     st.next_id += 1;
+                    // Room reserved just above: no allocation.
+                    #[allow(clippy::disallowed_methods)]
                     st.waits.push((id, done));
                     return Some(OpRef::wait(this.clone(), id));
                 }

@@ -9,6 +9,9 @@
 //!   end (the only event callback used).
 //! - [`provider`]: `impl wsksock_core::Provider` — every operation, timers, locks. Its IRPs are
 //!   `crate::irp::wsk`'s: one owned completion context per WSK IRP, into the IRP once, back once.
+//! - [`device`]: the device object the IRPs and work items belong to.
+//! - [`teardown`]: what a socket's teardown calls (disconnects, close) need, allocated with the
+//!   socket, so the teardown cannot fail for want of memory.
 //!
 //! # Socket kinds (what we chose and why)
 //! Stream sockets are WSK *connection* sockets (`WSK_FLAG_CONNECTION_SOCKET`) and listening
@@ -19,7 +22,9 @@
 //! it fails with STATUS_NOT_SUPPORTED. Datagram sockets use `WSK_FLAG_DATAGRAM_SOCKET`.
 
 pub mod addrinfo;
+pub mod device;
 pub mod events;
 pub mod provider;
 pub mod registration;
 pub mod socket;
+pub mod teardown;

@@ -4,6 +4,12 @@
 //! is reported to the engine exactly once, synchronously (allocation failure, wrong socket kind,
 //! Wine's synchronous STATUS_NOT_IMPLEMENTED) or from the completion routine.
 //!
+//! Memory: an operation allocates what it needs (IRP, context, payload, the new socket's events
+//! and teardown calls) before its WSK call, fallibly — failing, it completes at once with
+//! STATUS_INSUFFICIENT_RESOURCES and calls nothing. Its completion allocates nothing (a resolve's
+//! conversion work item is allocated with it). A socket's teardown calls were allocated with the
+//! socket (`super::teardown`).
+//!
 //! IRQL: every WSK call here is allowed at IRQL <= DISPATCH_LEVEL except `WskGetAddressInfo`
 //! (PASSIVE_LEVEL): [`WskProvider::resolve`] calls it in place only when dispatched at
 //! PASSIVE_LEVEL, from a work item when dispatched at APC or DISPATCH_LEVEL (a kernel caller, or
@@ -12,19 +18,22 @@
 //! the call, so nothing can fail once the list exists.
 
 use super::addrinfo::AddrInfoList;
+use super::device::OurDevice;
 use super::events::{Events, CONNECTION_DISPATCH};
 use super::registration::Registration;
 use super::socket::ContextRef;
 use super::socket::{Dispatch, WskKind, WskSock};
-use crate::irp::wsk::{self as op, OpRef};
+use super::teardown::{Kits, SendPtr};
+use crate::irp::wsk::OpRef;
 use crate::kernel::mdl::Mdl;
 use crate::kernel::platform;
 use crate::kernel::print::kprint;
 use crate::kernel::spin::RawSpinLock;
 use crate::kernel::timer::Timer;
-use crate::kernel::workitem::{self, WorkItem};
+use crate::kernel::workitem::{Job, WorkItem};
 use crate::logic::irql::{resolve_route, ResolveRoute};
-use crate::logic::{names, options, sockaddr};
+use crate::logic::names::{self, NameError};
+use crate::logic::{options, sockaddr};
 use crate::status::{abi, NtStatus};
 use crate::sys::imports::IoGetCurrentProcess;
 use crate::sys::{
@@ -34,7 +43,6 @@ use crate::sys::{
     WSK_EVENT_CALLBACK_CONTROL, WSK_EVENT_DISCONNECT, WSK_FLAG_ABORTIVE, WSK_FLAG_CONNECTION_SOCKET,
     WSK_FLAG_DATAGRAM_SOCKET, WSK_FLAG_LISTEN_SOCKET, WSK_PROVIDER_DISPATCH, WSK_SOCKET,
 };
-use alloc::boxed::Box;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::ffi::c_void;
@@ -84,12 +92,6 @@ impl wsksock_core::Buffer for DataBuffer {
     }
 }
 
-/// A WSK socket pointer moved to a work item.
-struct SendPtr(*mut WSK_SOCKET);
-
-// SAFETY: 1. a WSK socket may be used from any thread at IRQL <= DISPATCH_LEVEL.
-unsafe impl Send for SendPtr {}
-
 /// The WSK provider: the registration, a device object of the driver (for work items), and the
 /// System process (the `OwningProcess` of kernel clients' sockets).
 pub struct WskProvider {
@@ -104,40 +106,6 @@ unsafe impl Send for WskProvider {}
 // SAFETY: 1. see `Send`.
 unsafe impl Sync for WskProvider {}
 
-/// The driver's device object the provider's IRPs and work items belong to.
-///
-/// # Invariants
-/// A live device object of this driver that outlives the provider and every IRP and work item
-/// started through it (the device is deleted only after the engine is idle, the provider
-/// dropped and the outstanding callbacks run down).
-#[derive(Clone, Copy)]
-struct OurDevice(NonNull<DEVICE_OBJECT>);
-
-// SAFETY: 1. the device object pointer is only passed to IoSetCompletionRoutineEx and
-// IoAllocateWorkItem, callable from any thread at IRQL <= DISPATCH_LEVEL.
-unsafe impl Send for OurDevice {}
-// SAFETY: 1. see `Send`.
-unsafe impl Sync for OurDevice {}
-
-impl OurDevice {
-    /// [`op::start`] on this device.
-    fn start<T: Send + 'static>(
-        self,
-        payload: Box<T>,
-        call: impl FnOnce(*mut T, *mut IRP) -> NTSTATUS,
-        finish: op::Finish<T>,
-    ) -> Option<OpRef> {
-        // SAFETY: 1. a live device object of ours (invariant).
-        unsafe { op::start(self.0, payload, call, finish) }
-    }
-
-    /// A work item of this device; `None` for want of memory.
-    fn work_item(self) -> Option<WorkItem> {
-        // SAFETY: 1. a live device object of ours (invariant).
-        unsafe { WorkItem::allocate(self.0) }
-    }
-}
-
 impl WskProvider {
     /// A provider over a registration.
     ///
@@ -148,10 +116,10 @@ impl WskProvider {
     pub unsafe fn new(reg: Arc<Registration>, device: NonNull<DEVICE_OBJECT>) -> WskProvider {
         // SAFETY: 1. no preconditions; in DriverEntry this is the System process (contract).
         let system_process = unsafe { IoGetCurrentProcess() };
-        // INVARIANT: the caller's contract.
         WskProvider {
             reg,
-            device: OurDevice(device),
+            // SAFETY: 1. the device outlives the provider and what it starts (caller contract).
+            device: unsafe { OurDevice::new(device) },
             system_process,
         }
     }
@@ -176,8 +144,10 @@ fn fail(done: Completion<WskProvider>, st: NtStatus) -> Option<OpRef> {
     None
 }
 
-fn status_only(done: Completion<WskProvider>) -> op::Finish<SOCKADDR_STORAGE> {
-    Box::new(move |_p, st, _info| done.complete(OpOutput::status(abi(st))))
+fn status_only(
+    done: Completion<WskProvider>,
+) -> impl FnOnce(SOCKADDR_STORAGE, NTSTATUS, usize) + Send + 'static {
+    move |_p, st, _info| done.complete(OpOutput::status(abi(st)))
 }
 
 /// Payload of data operations: the `WSK_BUF`, the buffer it describes, and an address slot.
@@ -190,12 +160,12 @@ struct DataPayload {
 // SAFETY: 1. the raw MDL pointer inside `wsk_buf` describes `buffer`, which is Send.
 unsafe impl Send for DataPayload {}
 
-fn data_payload(buffer: DataBuffer, addr: Option<&SocketAddr>) -> Box<DataPayload> {
-    Box::new(DataPayload {
+fn data_payload(buffer: DataBuffer, addr: Option<&SocketAddr>) -> DataPayload {
+    DataPayload {
         wsk_buf: buffer.wsk_buf(),
         buffer,
         addr: addr.map_or_else(SOCKADDR_STORAGE::new_zeroed, sockaddr::to_storage),
-    })
+    }
 }
 
 /// Payload of accept: the two address slots WSK fills.
@@ -210,7 +180,6 @@ struct ResolvePayload {
     ustr: UNICODE_STRING,
     hints: ADDRINFOEXW,
     result: *mut ADDRINFOEXW,
-    port: u16,
 }
 
 // SAFETY: 1. `ustr.Buffer` points into `name`, owned by the payload; `result` is only written by
@@ -218,11 +187,51 @@ struct ResolvePayload {
 unsafe impl Send for ResolvePayload {}
 
 /// What a resolve needs after the dispatch returned: the registration (whose NPI it calls), our
-/// device, and the work item the result is converted and freed in.
+/// device, and the work item the result is converted and freed in (allocated with the request).
 struct ResolveJob {
     reg: Arc<Registration>,
     device: OurDevice,
-    convert: WorkItem,
+    convert: WorkItem<Convert>,
+}
+
+/// Reads a resolve's result at PASSIVE_LEVEL, frees it, completes the engine's operation.
+struct Convert {
+    /// Keeps the NPI captured until the list is freed.
+    reg: Arc<Registration>,
+    port: u16,
+    /// Filled in when the call completed.
+    list: Option<AddrInfoList>,
+    done: Option<Completion<WskProvider>>,
+}
+
+impl Job for Convert {
+    fn run(self) {
+        let Some(done) = self.done else { return };
+        let addrs = self
+            .list
+            .as_ref()
+            .map_or_else(|| Ok(Vec::new()), |l| l.addresses(self.port));
+        drop(self.list);
+        drop(self.reg);
+        match addrs {
+            Ok(a) => done.complete(OpOutput::value(OpValue::Addresses(a))),
+            // No memory for the addresses: the request fails, nothing else is lost.
+            Err(()) => done.complete(OpOutput::status(NtStatus::STATUS_INSUFFICIENT_RESOURCES)),
+        }
+    }
+}
+
+/// A RESOLVE sent above PASSIVE_LEVEL: its call, made from a work item.
+struct StartResolve {
+    job: ResolveJob,
+    payload: ResolvePayload,
+    done: Completion<WskProvider>,
+}
+
+impl Job for StartResolve {
+    fn run(self) {
+        drop(start_resolve(self.job, self.payload, self.done));
+    }
 }
 
 fn as_sockaddr(st: *mut SOCKADDR_STORAGE) -> *mut SOCKADDR {
@@ -264,11 +273,36 @@ fn enable_disconnect_event(sock: &WskSock) {
     events.set_enabled(st >= 0);
 }
 
-/// A connection socket's [`Events`] and the `SocketContext` given to WSK for it.
-fn new_context(accepted: bool) -> (Arc<Events>, *mut c_void) {
-    let events = Events::new(accepted);
-    let ctx = Events::into_context(&events);
-    (events, ctx)
+/// A connection socket's [`Events`] and WSK's `SocketContext` reference to them.
+type EventsAndContext = (Arc<Events>, ContextRef);
+
+/// What a new socket needs before WSK makes it: a connection socket's [`Events`] (with the
+/// `SocketContext` reference given to WSK) and the socket's teardown calls. `None` for want of
+/// memory (nothing left allocated).
+fn new_socket_kit(
+    device: OurDevice,
+    connection: bool,
+    accepted: bool,
+) -> Option<(Option<EventsAndContext>, Kits)> {
+    let events = if connection {
+        Some(Events::new(accepted)?)
+    } else {
+        None
+    };
+    let kits = Kits::allocate(device, events.as_ref())?;
+    let events = events.map(|e| {
+        let ctx = Events::into_context(&e);
+        (e, ContextRef::new(ctx))
+    });
+    Some((events, kits))
+}
+
+/// The `SocketContext` and client dispatch table of a new socket's WSK call.
+fn context_of(events: Option<&EventsAndContext>) -> (*mut c_void, *const c_void) {
+    match events {
+        Some((_, ctx)) => (ctx.as_ptr(), (&raw const CONNECTION_DISPATCH).cast::<c_void>()),
+        None => (core::ptr::null_mut(), core::ptr::null()),
+    }
 }
 
 /// A send's or receive's completion: the connection may have ended for the waits.
@@ -285,7 +319,7 @@ impl WskProvider {
         done: Completion<WskProvider>,
         call: impl FnOnce(*mut SOCKADDR, *mut IRP) -> NTSTATUS,
     ) -> Option<OpRef> {
-        let payload = Box::new(addr.map_or_else(SOCKADDR_STORAGE::new_zeroed, sockaddr::to_storage));
+        let payload = addr.map_or_else(SOCKADDR_STORAGE::new_zeroed, sockaddr::to_storage);
         device.start(payload, |p, irp| call(as_sockaddr(p), irp), status_only(done))
     }
 
@@ -306,9 +340,8 @@ impl WskProvider {
                 let payload = unsafe { &mut *p };
                 call(&raw mut payload.wsk_buf, as_sockaddr(&raw mut payload.addr), irp)
             },
-            Box::new(move |p: Box<DataPayload>, st, info| {
+            move |p: DataPayload, st, info| {
                 observe(events.as_ref(), st);
-                let p = *p;
                 let value = if report_addr && st >= 0 {
                     sockaddr::from_storage(&p.addr, core::mem::size_of::<SOCKADDR_STORAGE>())
                         .map_or(OpValue::None, OpValue::Address)
@@ -321,7 +354,7 @@ impl WskProvider {
                     buffer: Some(p.buffer),
                     value,
                 });
-            }),
+            },
         )
     }
 }
@@ -359,15 +392,14 @@ impl Provider for WskProvider {
         };
         let (client, dispatch) = self.client();
         let owner = self.owning_process(params.owner);
-        // Connection sockets get the disconnect event (module `events`).
-        let events = (kind == WskKind::Connection).then(|| new_context(false));
-        let (ctx, table) = match &events {
-            Some((_, ctx)) => (*ctx, (&raw const CONNECTION_DISPATCH).cast::<c_void>()),
-            None => (core::ptr::null_mut(), core::ptr::null()),
+        // Connection sockets get the disconnect event (module `events`); every socket its
+        // teardown's calls — all allocated before WSK makes the socket.
+        let Some((events, kits)) = new_socket_kit(self.device, kind == WskKind::Connection, false) else {
+            return fail(done, NtStatus::STATUS_INSUFFICIENT_RESOURCES);
         };
-        let events = events.map(|(e, ctx)| (e, ContextRef::new(ctx)));
+        let (ctx, table) = context_of(events.as_ref());
         self.device.start(
-            Box::new(()),
+            (),
             |_, irp| {
                 // SAFETY: 1. captured NPI; 2. the context (if any) holds a reference WSK keeps
                 // until the close completed, the dispatch table is static; 3. `owner` is the
@@ -390,13 +422,13 @@ impl Provider for WskProvider {
                     )
                 }
             },
-            Box::new(move |_p: Box<()>, st, info| {
+            move |(), st, info| {
                 let sock = NonNull::new(info as *mut WSK_SOCKET);
                 match (st >= 0, sock) {
                     (true, Some(ptr)) => {
                         // SAFETY: 1. WSK returned a new socket of the category we asked for,
                         // created with this context.
-                        let sock = unsafe { WskSock::new(ptr, kind, events) };
+                        let sock = unsafe { WskSock::new(ptr, kind, events, kits) };
                         enable_disconnect_event(&sock);
                         done.complete(OpOutput::value(OpValue::Socket(sock)));
                     }
@@ -413,7 +445,7 @@ impl Provider for WskProvider {
                         done.complete(OpOutput::status(st));
                     }
                 }
-            }),
+            },
         )
     }
 
@@ -445,13 +477,15 @@ impl Provider for WskProvider {
             return fail(done, NtStatus::STATUS_NOT_SUPPORTED);
         };
         let (accept, sock) = (d.WskAccept, s.as_ptr());
-        let payload = Box::new(AcceptPayload {
+        let payload = AcceptPayload {
             local: SOCKADDR_STORAGE::new_zeroed(),
             remote: SOCKADDR_STORAGE::new_zeroed(),
-        });
-        let (events, ctx) = new_context(true);
-        let table = (&raw const CONNECTION_DISPATCH).cast::<c_void>();
-        let context = ContextRef::new(ctx);
+        };
+        // The connection-to-be's events and teardown calls, before WSK accepts it.
+        let Some((events, kits)) = new_socket_kit(self.device, true, true) else {
+            return fail(done, NtStatus::STATUS_INSUFFICIENT_RESOURCES);
+        };
+        let (ctx, table) = context_of(events.as_ref());
         self.device.start(
             payload,
             |p, irp| {
@@ -466,10 +500,12 @@ impl Provider for WskProvider {
                 // its close completed; the dispatch table is static.
                 unsafe { accept(sock, 0, ctx, table, local, remote, irp) }
             },
-            Box::new(move |p: Box<AcceptPayload>, st, info| {
+            move |p: AcceptPayload, st, info| {
                 let Some(ptr) = NonNull::new(info as *mut WSK_SOCKET).filter(|_| st >= 0) else {
-                    // SAFETY: 1. no socket was accepted: WSK will never use the context.
-                    unsafe { context.release() };
+                    if let Some((_, ctx)) = events {
+                        // SAFETY: 1. no socket was accepted: WSK will never use the context.
+                        unsafe { ctx.release() };
+                    }
                     let st = if st >= 0 {
                         NtStatus::STATUS_UNSUCCESSFUL
                     } else {
@@ -479,7 +515,7 @@ impl Provider for WskProvider {
                 };
                 // SAFETY: 1. WSK returned an accepted connection socket, now owned by the engine,
                 // with this context.
-                let socket = unsafe { WskSock::new(ptr, WskKind::Connection, Some((events, context))) };
+                let socket = unsafe { WskSock::new(ptr, WskKind::Connection, events, kits) };
                 enable_disconnect_event(&socket);
                 let max = core::mem::size_of::<SOCKADDR_STORAGE>();
                 let local = sockaddr::from_storage(&p.local, max).unwrap_or(sockaddr::unspecified(false));
@@ -489,7 +525,7 @@ impl Provider for WskProvider {
                     local,
                     remote,
                 }));
-            }),
+            },
         )
     }
 
@@ -502,16 +538,16 @@ impl Provider for WskProvider {
         if let Some(e) = &events {
             e.connecting();
         }
-        let payload = Box::new(sockaddr::to_storage(&remote));
+        let payload = sockaddr::to_storage(&remote);
         self.device.start(
             payload,
             // SAFETY: 1. live connection socket; the address lives in the payload until completion.
             |p, irp| unsafe { connect(sock, as_sockaddr(p), 0, irp) },
-            Box::new(move |_p: Box<SOCKADDR_STORAGE>, st, _info| {
+            move |_p: SOCKADDR_STORAGE, st, _info| {
                 // A failed connect ends the connection-to-be for the waits.
                 observe(events.as_ref(), st);
                 done.complete(OpOutput::status(abi(st)));
-            }),
+            },
         )
     }
 
@@ -601,6 +637,7 @@ impl Provider for WskProvider {
         })
     }
 
+    /// A SHUTDOWN: its IRP and context are allocated now (fallibly).
     fn disconnect(&self, s: &WskSock, abortive: bool, done: Completion<Self>) -> Option<OpRef> {
         let Dispatch::Connection(d) = s.dispatch() else {
             return fail(done, NtStatus::STATUS_NOT_SUPPORTED);
@@ -609,60 +646,60 @@ impl Provider for WskProvider {
         let flags = if abortive { WSK_FLAG_ABORTIVE } else { 0 };
         let events = s.events().cloned().filter(|_| abortive);
         self.device.start(
-            Box::new(()),
+            (),
             // SAFETY: 1. live connection socket; no final data buffer.
             |_, irp| unsafe { disc(sock, core::ptr::null_mut(), flags, irp) },
-            Box::new(move |_p: Box<()>, st, _info| {
+            move |(), st, _info| {
                 if let Some(e) = events.filter(|_| st >= 0) {
                     // Our reset ended the connection.
                     e.ended(NtStatus::STATUS_CONNECTION_ABORTED);
                 }
                 done.complete(OpOutput::status(abi(st)));
-            }),
+            },
         )
     }
 
-    /// `WskCloseSocket`, always from a work item: the engine may close from the completion
-    /// routine of the socket's last operation, and Wine's WskCloseSocket waits for the socket's
-    /// thread-pool callbacks — the very one that routine runs in — so it would wait for itself.
-    /// (Allowed inline on Windows; a work item costs one thread hop there.)
+    /// The teardown's disconnect: with the IRP and context allocated with the socket.
+    fn teardown_disconnect(&self, s: &WskSock, abortive: bool, done: Completion<Self>) -> Option<OpRef> {
+        let Dispatch::Connection(d) = s.dispatch() else {
+            return fail(done, NtStatus::STATUS_NOT_SUPPORTED);
+        };
+        let Some(mut kit) = s.kits().take_disconnect(abortive) else {
+            // The engine issues one graceful and one abortive at most: cannot happen. The
+            // allocating path then (it fails as a status without memory).
+            return self.disconnect(s, abortive, done);
+        };
+        let (disc, sock) = (d.WskDisconnect, s.as_ptr());
+        let flags = if abortive { WSK_FLAG_ABORTIVE } else { 0 };
+        kit.finish_mut().done = Some(done);
+        self.device.start_reserved(
+            kit,
+            // SAFETY: 1. live connection socket; no final data buffer.
+            |_, irp| unsafe { disc(sock, core::ptr::null_mut(), flags, irp) },
+        )
+    }
+
+    /// `WskCloseSocket`, always from a work item (`super::teardown::CloseJob` says why), with
+    /// what was allocated for it with the socket: nothing is allocated here.
     fn close(&self, s: &WskSock, done: Completion<Self>) -> Option<OpRef> {
-        let (close, sock, device) = (
-            s.dispatch().basic().WskCloseSocket,
-            SendPtr(s.as_ptr()),
-            self.device,
-        );
         // Waits for the connection's end are ours, not WSK's: the close completes them.
         if let Some(e) = s.events() {
             e.close();
         }
+        let Some(mut item) = s.kits().take_close() else {
+            // Closed twice (the engine never does): the socket is WSK's no more.
+            debug_assert!(false, "a socket closed twice");
+            return fail(done, NtStatus::STATUS_INVALID_DEVICE_STATE);
+        };
         let context = s.take_context();
-        let job: workitem::Job = Box::new(move || {
-            let sock = sock;
-            drop(device.start(
-                Box::new(()),
-                // SAFETY: 1. live socket: WSK frees it only in this call, and the engine calls
-                // nothing on it after `close` (its contract).
-                |_, irp| unsafe { close(sock.0, irp) },
-                Box::new(move |_p: Box<()>, st, _info| {
-                    match context {
-                        // SAFETY: 1. the close completed: WSK calls no event with it any more.
-                        Some(c) if st >= 0 => unsafe { c.release() },
-                        // A failed close may leave the socket alive: keep the context (a leak,
-                        // never a use after free).
-                        Some(_) => kprint!("close failed ({:#x}); socket context kept", st),
-                        None => {}
-                    }
-                    done.complete(OpOutput::status(abi(st)));
-                }),
-            ));
-        });
-        if let Some(item) = self.device.work_item() {
-            item.queue(job);
-        } else {
-            kprint!("close: no work item; closing inline");
-            job();
+        if let Some(job) = item.job_mut() {
+            job.call = Some((SendPtr(s.as_ptr()), s.dispatch().basic().WskCloseSocket));
+            if let Some(f) = job.finish_mut() {
+                f.done = Some(done);
+                f.context = context;
+            }
         }
+        item.queue();
         None
     }
 
@@ -670,7 +707,7 @@ impl Provider for WskProvider {
         let (ctl, sock) = (s.dispatch().basic().WskControlSocket, s.as_ptr());
         let (level, name) = options::level_and_name(opt);
         self.device.start(
-            Box::new(value),
+            value,
             |p, irp| {
                 // SAFETY: 1. live socket; the 4-byte input lives in the payload until completion.
                 unsafe {
@@ -688,7 +725,7 @@ impl Provider for WskProvider {
                     )
                 }
             },
-            Box::new(move |_p: Box<u32>, st, _info| done.complete(OpOutput::status(abi(st)))),
+            move |_p: u32, st, _info| done.complete(OpOutput::status(abi(st))),
         )
     }
 
@@ -696,7 +733,7 @@ impl Provider for WskProvider {
         let (ctl, sock) = (s.dispatch().basic().WskControlSocket, s.as_ptr());
         let (level, name) = options::level_and_name(opt);
         self.device.start(
-            Box::new(0u32),
+            0u32,
             |p, irp| {
                 // SAFETY: 1. live socket; the 4-byte output lives in the payload until completion.
                 unsafe {
@@ -714,13 +751,13 @@ impl Provider for WskProvider {
                     )
                 }
             },
-            Box::new(move |p: Box<u32>, st, _info| {
+            move |p: u32, st, _info| {
                 if st >= 0 {
-                    done.complete(OpOutput::value(OpValue::Value(*p)));
+                    done.complete(OpOutput::value(OpValue::Value(p)));
                 } else {
                     done.complete(OpOutput::status(abi(st)));
                 }
-            }),
+            },
         )
     }
 
@@ -736,10 +773,10 @@ impl Provider for WskProvider {
         };
         let sock = s.as_ptr();
         self.device.start(
-            Box::new(SOCKADDR_STORAGE::new_zeroed()),
+            SOCKADDR_STORAGE::new_zeroed(),
             // SAFETY: 1. live socket; the address slot lives in the payload until completion.
             |p, irp| unsafe { get(sock, as_sockaddr(p), irp) },
-            Box::new(move |p: Box<SOCKADDR_STORAGE>, st, _info| {
+            move |p: SOCKADDR_STORAGE, st, _info| {
                 if st < 0 {
                     return done.complete(OpOutput::status(abi(st)));
                 }
@@ -747,7 +784,7 @@ impl Provider for WskProvider {
                     Some(a) => done.complete(OpOutput::value(OpValue::Address(a))),
                     None => done.complete(OpOutput::status(NtStatus::STATUS_UNSUCCESSFUL)),
                 }
-            }),
+            },
         )
     }
 
@@ -758,15 +795,17 @@ impl Provider for WskProvider {
         port: u16,
         done: Completion<Self>,
     ) -> Option<OpRef> {
-        let Some(name) = names::node_utf16(node) else {
-            return fail(done, NtStatus::STATUS_INVALID_PARAMETER);
+        let name = match names::node_utf16(node) {
+            Ok(name) => name,
+            Err(NameError::Invalid) => return fail(done, NtStatus::STATUS_INVALID_PARAMETER),
+            Err(NameError::NoMemory) => return fail(done, NtStatus::STATUS_INSUFFICIENT_RESOURCES),
         };
         let ai_family = match family {
             None => AF_UNSPEC,
             Some(Family::V4) => AF_INET,
             Some(Family::V6) => AF_INET6,
         };
-        let mut payload = Box::new(ResolvePayload {
+        let mut payload = ResolvePayload {
             name,
             ustr: UNICODE_STRING {
                 Length: 0,
@@ -776,10 +815,10 @@ impl Provider for WskProvider {
             // SAFETY: 1. ADDRINFOEXW is plain data; all-zero is its "no hints" value.
             hints: unsafe { core::mem::zeroed() },
             result: core::ptr::null_mut(),
-            port,
-        });
+        };
         payload.hints.ai_family = i32::from(ai_family);
-        // The name is NUL-terminated; Length excludes the NUL (<= 255 chars, fits a u16).
+        // The name is NUL-terminated; Length excludes the NUL (<= 255 chars, fits a u16). Its
+        // buffer is the vector's heap block, which moving the payload does not move.
         let chars = u16::try_from(payload.name.len() - 1).unwrap_or(0);
         payload.ustr = UNICODE_STRING {
             Length: chars * 2,
@@ -787,7 +826,13 @@ impl Provider for WskProvider {
             Buffer: payload.name.as_mut_ptr(),
         };
         // The result is converted and freed at PASSIVE_LEVEL in this work item, allocated now.
-        let Some(convert) = self.device.work_item() else {
+        let convert = Convert {
+            reg: self.reg.clone(),
+            port,
+            list: None,
+            done: None,
+        };
+        let Ok(convert) = self.device.work_item(convert) else {
             return fail(done, NtStatus::STATUS_INSUFFICIENT_RESOURCES);
         };
         let job = ResolveJob {
@@ -798,11 +843,13 @@ impl Provider for WskProvider {
         match resolve_route(platform::irql()) {
             ResolveRoute::Now => start_resolve(job, payload, done),
             ResolveRoute::WorkItem => {
-                let Some(call) = self.device.work_item() else {
-                    return fail(done, NtStatus::STATUS_INSUFFICIENT_RESOURCES);
-                };
-                // Cancellation cannot reach a resolve before its call is made (no IRP yet).
-                call.queue(Box::new(move || drop(start_resolve(job, payload, done))));
+                match self.device.work_item(StartResolve { job, payload, done }) {
+                    // Cancellation cannot reach a resolve before its call is made (no IRP yet).
+                    Ok(call) => call.queue(),
+                    Err(start) => start
+                        .done
+                        .complete(OpOutput::status(NtStatus::STATUS_INSUFFICIENT_RESOURCES)),
+                }
                 None
             }
             ResolveRoute::Refuse(st) => fail(done, st),
@@ -821,8 +868,12 @@ impl Provider for WskProvider {
         op.cancel();
     }
 
-    fn start_timer(&self, delay_ms: u64, callback: TimerCallback) -> Timer {
-        Timer::start(delay_ms, callback)
+    fn new_timer(&self, callback: TimerCallback) -> Option<Timer> {
+        Timer::new(callback)
+    }
+
+    fn arm_timer(&self, timer: &Timer, delay_ms: u64, cookie: u64) {
+        timer.arm(delay_ms, cookie);
     }
 
     fn cancel_timer(&self, timer: &Timer) -> bool {
@@ -832,20 +883,21 @@ impl Provider for WskProvider {
 
 /// `WskGetAddressInfo` (PASSIVE_LEVEL: the caller's thread was at PASSIVE_LEVEL, or this runs in
 /// a work item); its result goes to `job.convert`, a work item, to be read and freed.
-fn start_resolve(
-    job: ResolveJob,
-    payload: Box<ResolvePayload>,
-    done: Completion<WskProvider>,
-) -> Option<OpRef> {
+fn start_resolve(job: ResolveJob, payload: ResolvePayload, done: Completion<WskProvider>) -> Option<OpRef> {
     let (client, dispatch) = job.reg.npi();
-    let ResolveJob { reg, device, convert } = job;
+    let ResolveJob {
+        reg: _,
+        device,
+        mut convert,
+    } = job;
     device.start(
         payload,
         |p, irp| {
             // SAFETY: 1. `p` is the payload's final address (`op::start` contract).
             let payload = unsafe { &mut *p };
             // SAFETY: 1. the name, hints and result slot live in the payload until completion;
-            // 2. captured NPI (held by `reg` until the conversion ran); 3. PASSIVE_LEVEL (above).
+            // 2. captured NPI (held by the conversion's `reg` until it ran); 3. PASSIVE_LEVEL
+            // (above).
             unsafe {
                 (dispatch.WskGetAddressInfo)(
                     client,
@@ -861,22 +913,20 @@ fn start_resolve(
                 )
             }
         },
-        Box::new(move |p: Box<ResolvePayload>, st, _info| {
+        move |p: ResolvePayload, st, _info| {
             if st < 0 {
+                // The conversion work item goes unused (freed with `convert`).
                 return done.complete(OpOutput::status(abi(st)));
             }
-            let (client, dispatch) = reg.npi();
-            // SAFETY: 1. WskGetAddressInfo completed with success: `result` is its list for this
-            // client, freed by nobody else; 2. `WskFreeAddressInfo` is this provider's.
-            let list = unsafe { AddrInfoList::from_raw(p.result, client, dispatch.WskFreeAddressInfo) };
-            let port = p.port;
+            if let Some(job) = convert.job_mut() {
+                let (client, dispatch) = job.reg.npi();
+                // SAFETY: 1. WskGetAddressInfo completed with success: `result` is its list for
+                // this client, freed by nobody else; 2. `WskFreeAddressInfo` is this provider's.
+                job.list = unsafe { AddrInfoList::from_raw(p.result, client, dispatch.WskFreeAddressInfo) };
+                job.done = Some(done);
+            }
             // Read and freed at PASSIVE_LEVEL (this routine may run at DISPATCH_LEVEL).
-            convert.queue(Box::new(move || {
-                let addrs = list.as_ref().map(|l| l.addresses(port)).unwrap_or_default();
-                drop(list);
-                drop(reg);
-                done.complete(OpOutput::value(OpValue::Addresses(addrs)));
-            }));
-        }),
+            convert.queue();
+        },
     )
 }

@@ -49,9 +49,10 @@ unsafe impl Send for Registration {}
 unsafe impl Sync for Registration {}
 
 impl Registration {
-    /// Registers with WSK and captures the provider NPI, waiting at most [`CAPTURE_WAIT_MS`].
+    /// Registers with WSK and captures the provider NPI, waiting at most [`CAPTURE_WAIT_MS`];
+    /// STATUS_INSUFFICIENT_RESOURCES without memory for the registration.
     pub fn register() -> Result<Registration, NTSTATUS> {
-        let block = Box::new(Block {
+        let block = Box::try_new(Block {
             registration: UnsafeCell::new(WSK_REGISTRATION {
                 ReservedRegistrationState: 0,
                 ReservedRegistrationContext: core::ptr::null_mut(),
@@ -65,7 +66,8 @@ impl Registration {
                 Client: core::ptr::null_mut(),
                 Dispatch: core::ptr::null(),
             }),
-        });
+        })
+        .map_err(|_| crate::status::nt(crate::status::NtStatus::STATUS_INSUFFICIENT_RESOURCES))?;
         // SAFETY: 1. both structs live in the heap block, which outlives the registration
         // (invariant); 2. PASSIVE_LEVEL (DriverEntry).
         let st = unsafe { WskRegister(&raw const block.client_npi, block.registration.get()) };

@@ -1,6 +1,8 @@
 //! A WSK socket and the dispatch table of its kind.
 
 use super::events::Events;
+use super::teardown::Kits;
+use crate::kernel::spin::RawSpinLock;
 use crate::sys::{
     WSK_PROVIDER_BASIC_DISPATCH, WSK_PROVIDER_CONNECTION_DISPATCH, WSK_PROVIDER_DATAGRAM_DISPATCH,
     WSK_PROVIDER_LISTEN_DISPATCH, WSK_SOCKET,
@@ -55,6 +57,8 @@ pub struct WskSock {
     events: Option<Arc<Events>>,
     /// WSK's `SocketContext` reference to `events` (null: none, or given back).
     context: AtomicPtr<c_void>,
+    /// What its teardown's calls need, allocated with it (`wsk::teardown`).
+    kits: lock_api::Mutex<RawSpinLock, Kits>,
 }
 
 /// WSK's reference to a socket's [`Events`] (its `SocketContext`), given back when the close
@@ -70,6 +74,11 @@ impl ContextRef {
     /// Wraps the context given to WSK.
     pub fn new(ctx: *mut c_void) -> ContextRef {
         ContextRef(ctx)
+    }
+
+    /// The context as given to WSK.
+    pub fn as_ptr(&self) -> *mut c_void {
+        self.0
     }
 
     /// Gives WSK's reference back.
@@ -94,11 +103,13 @@ impl WskSock {
     ///
     /// # Safety
     /// `ptr` is a live WSK socket of category `kind`, owned by the engine from now on; `events`
-    /// is the context it was created with (connection sockets), WSK's reference included.
+    /// is the context it was created with (connection sockets), WSK's reference included; `kits`
+    /// its teardown's calls.
     pub unsafe fn new(
         ptr: NonNull<WSK_SOCKET>,
         kind: WskKind,
         events: Option<(Arc<Events>, ContextRef)>,
+        kits: Kits,
     ) -> WskSock {
         let (events, context) = match events {
             Some((e, c)) => (Some(e), c.0),
@@ -109,7 +120,13 @@ impl WskSock {
             kind,
             events,
             context: AtomicPtr::new(context),
+            kits: lock_api::Mutex::new(kits),
         }
+    }
+
+    /// Its teardown's calls (each taken once).
+    pub fn kits(&self) -> lock_api::MutexGuard<'_, RawSpinLock, Kits> {
+        self.kits.lock()
     }
 
     /// The end-of-connection state (connection sockets).

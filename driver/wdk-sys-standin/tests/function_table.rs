@@ -2,6 +2,7 @@
 //! proc macro over `src/types.rs`) calls through `WdfFunctions` at the function's table index,
 //! with the driver globals first and the arguments in order, and returns the function's result
 //! — what the driver's calls do against the framework (or the WDF double) on Windows.
+#![allow(clippy::disallowed_methods)] // a test, not the driver: driver/clippy.toml
 #![allow(non_snake_case, non_upper_case_globals, missing_docs)]
 
 // As the driver does at its crate root: the stand-in is `wdk_sys` here.

@@ -117,6 +117,19 @@ unsafe extern "system" {
         SecurityDescriptor: *mut c_void,
     ) -> NTSTATUS;
     pub fn ZwClose(Handle: HANDLE) -> NTSTATUS;
+    pub fn ZwOpenKey(
+        KeyHandle: *mut HANDLE,
+        DesiredAccess: ACCESS_MASK,
+        ObjectAttributes: *const OBJECT_ATTRIBUTES,
+    ) -> NTSTATUS;
+    pub fn ZwQueryValueKey(
+        KeyHandle: HANDLE,
+        ValueName: *const UNICODE_STRING,
+        KeyValueInformationClass: u32,
+        KeyValueInformation: *mut c_void,
+        Length: u32,
+        ResultLength: *mut u32,
+    ) -> NTSTATUS;
     pub fn RtlCreateSecurityDescriptor(
         SecurityDescriptor: *mut SECURITY_DESCRIPTOR,
         Revision: u32,

@@ -83,8 +83,34 @@ pub const Executive: u32 = 0;
 /// `WORK_QUEUE_TYPE::DelayedWorkQueue`.
 pub const DelayedWorkQueue: u32 = 1;
 
-/// `OBJ_KERNEL_HANDLE`.
+/// `OBJ_KERNEL_HANDLE`, `OBJ_CASE_INSENSITIVE`.
 pub const OBJ_KERNEL_HANDLE: u32 = 0x0000_0200;
+pub const OBJ_CASE_INSENSITIVE: u32 = 0x0000_0040;
+/// `KEY_READ`.
+pub const KEY_READ: ACCESS_MASK = 0x0002_0019;
+/// `KEY_VALUE_INFORMATION_CLASS::KeyValuePartialInformation`, `REG_DWORD`.
+pub const KeyValuePartialInformation: u32 = 2;
+pub const REG_DWORD: u32 = 4;
+
+/// `OBJECT_ATTRIBUTES` (what `InitializeObjectAttributes` fills in).
+#[repr(C)]
+pub struct OBJECT_ATTRIBUTES {
+    pub Length: u32,
+    pub RootDirectory: HANDLE,
+    pub ObjectName: *const UNICODE_STRING,
+    pub Attributes: u32,
+    pub SecurityDescriptor: *mut c_void,
+    pub SecurityQualityOfService: *mut c_void,
+}
+
+/// `KEY_VALUE_PARTIAL_INFORMATION` with room for a `REG_DWORD`.
+#[repr(C)]
+pub struct KEY_VALUE_PARTIAL_INFORMATION_DWORD {
+    pub TitleIndex: u32,
+    pub Type: u32,
+    pub DataLength: u32,
+    pub Data: [u8; 4],
+}
 /// `WRITE_DAC`, `GENERIC_ALL`.
 pub const WRITE_DAC: ACCESS_MASK = 0x0004_0000;
 pub const GENERIC_ALL: ACCESS_MASK = 0x1000_0000;
@@ -360,6 +386,10 @@ pub struct ACL {
 #[cfg(target_pointer_width = "64")]
 const _: () = {
     assert!(size_of::<UNICODE_STRING>() == 0x10);
+    assert!(size_of::<OBJECT_ATTRIBUTES>() == 0x30);
+    assert!(offset_of!(OBJECT_ATTRIBUTES, ObjectName) == 0x10);
+    assert!(offset_of!(OBJECT_ATTRIBUTES, Attributes) == 0x18);
+    assert!(offset_of!(KEY_VALUE_PARTIAL_INFORMATION_DWORD, Data) == 0x0C);
     assert!(size_of::<IO_STATUS_BLOCK>() == 0x10);
     assert!(offset_of!(IO_STATUS_BLOCK, Information) == 0x8);
     assert!(size_of::<MDL>() == 0x30);
