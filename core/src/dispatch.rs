@@ -633,8 +633,8 @@ fn close<P: Provider, R: Request<P>>(client: &Arc<Client<P, R>>, req: R) -> Rout
         ))
     })?;
     // A waiting CLOSE reserves its room first (a waiter on the socket, a parked entry in the
-    // client): past `remove_handle` nothing may fail.
-    let mut args = args;
+    // client, the front end's cancel state): past `remove_handle` nothing may fail.
+    let (mut req, mut args) = (req, args);
     let mut reserved_on = None;
     if args.wait {
         let reserved = client.lookup(handle).and_then(|(sock, _)| {
@@ -642,7 +642,13 @@ fn close<P: Provider, R: Request<P>>(client: &Arc<Client<P, R>>, req: R) -> Rout
             Ok(sock)
         });
         match reserved {
-            Ok(sock) => reserved_on = Some(sock),
+            Ok(sock) => {
+                if let Err(e) = req.reserve_cancel() {
+                    unreserve_wait(client, &sock);
+                    return Err((req, e.into()));
+                }
+                reserved_on = Some(sock);
+            }
             Err(e) => return Err((req, e)),
         }
         args.reserved_wait = true;

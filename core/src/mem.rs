@@ -8,7 +8,7 @@
 //! - **Host builds** (stable Rust has no fallible `Box` or `Arc`): `Box::new`, `Arc::new`, which
 //!   cannot run out there; vectors still grow with `try_reserve`. What the host tests exercise
 //!   instead is the *handling* of a failure: before each allocation the engine asks its provider
-//!   ([`Provider::allocation_fails`](crate::Provider::allocation_fails)), and the emulator's fault
+//!   ([`crate::Provider::allocation_fails`]), and the emulator's fault
 //!   injector answers "yes" for the Nth — the same call sites and the same error paths as a
 //!   failing `try_new` in the driver.
 //! - **Loom**: loom's `Arc::new` (the models do not inject allocation failures).

@@ -120,6 +120,12 @@ pub trait Request<P: Provider>: Send + 'static {
         drop(token);
         CancelArm::Armed
     }
+    /// Allocates now what a later [`Request::set_cancel`] needs, so that it cannot answer
+    /// [`CancelArm::NoMemory`]: for a request the engine must not refuse by then (a waiting
+    /// CLOSE, once its handle left the table). Fails only for want of memory.
+    fn reserve_cancel(&mut self) -> Result<(), crate::mem::AllocError> {
+        Ok(())
+    }
     /// Completes the request: `reply` goes at the start of the output buffer, `information` is
     /// `IoStatus.Information`, `buffer` is the data buffer given back.
     fn complete(self, status: NtStatus, reply: &[u8], information: usize, buffer: Option<P::Buffer>);

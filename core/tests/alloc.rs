@@ -1,6 +1,8 @@
 //! Every allocation of a workload failed in turn (`docs/ENGINE.md`, "Memory"): for N = 1, 2, ...
 //! the engine's Nth allocation fails (the scripted provider answers its allocation hook, as the
-//! driver's pool would fail a `try_new`), until a run makes fewer than N allocations. Each run
+//! driver's pool would fail a `try_new`; the test request's cancel state — what the driver's
+//! `set_cancel`/`reserve_cancel` allocate — counts among them), until a run makes fewer than N
+//! allocations. Each run
 //! checks that the failure reached the request that needed the memory (it completed with
 //! STATUS_INSUFFICIENT_RESOURCES, or the client could not be opened), that every request
 //! completed exactly once, that unload reports idle once with every provider socket closed and
@@ -69,7 +71,7 @@ fn workload(fail: u64) -> Run {
     let mut slots = Vec::new();
     let mut open_failed = false;
     let mut go_keep = |c: &TClient, r: TReq| {
-        let s = go(&e, c, r);
+        let s = go(&e, c, r.counting_memory(&p));
         slots.push(s.clone());
         s
     };

@@ -391,9 +391,14 @@ fn park_reserved<P: Provider, R: Request<P>>(
         crate::sync::share::<SocketObj<P, R>>(&sock.0),
         CancelTag::Waiter(key),
     );
-    // Without memory for the front end's cancel state the CLOSE still waits; it just cannot
-    // be cancelled (its client's cleanup still completes it).
+    // The front end's cancel state was reserved with the rest (`Request::reserve_cancel`): no
+    // NoMemory here.
     let arm = w.set_cancel(token);
+    debug_assert_ne!(
+        arm,
+        CancelArm::NoMemory,
+        "a waiting CLOSE's cancel state was reserved"
+    );
     let inserted = extras.waiters.insert_reserved(Waiter {
         req: w,
         cancelled,

@@ -233,6 +233,12 @@ impl Scripted {
         self.0.lock().unwrap().allocations
     }
 
+    /// Whether the front end's next allocation fails (a request's cancel state: it joins the
+    /// engine's count).
+    pub fn front_allocation_fails(&self) -> bool {
+        self.next_allocation_fails()
+    }
+
     /// Whether the next allocation fails (and counts it).
     fn next_allocation_fails(&self) -> bool {
         let mut s = self.0.lock().unwrap();

@@ -4,7 +4,7 @@ use super::scripted::{Scripted, TBuf};
 use super::sync::{Arc, Mutex};
 use wsksock_abi::msg::HandleReply;
 use wsksock_abi::{Handle, NtStatus, Op};
-use wsksock_core::{CancelArm, CancelToken, DataSource, Request, RequestorMode};
+use wsksock_core::{AllocError, CancelArm, CancelToken, DataSource, Request, RequestorMode};
 
 /// The process id user-mode test requests carry.
 pub const TEST_PROCESS: u64 = 0x7E57;
@@ -106,6 +106,11 @@ pub struct TReq {
     on_take_buffer: Option<Hook>,
     /// Runs when the engine completes the request, before the completion is recorded.
     on_complete: Option<Hook>,
+    /// Whose allocation count the front end's cancel state joins (as the driver's pool block
+    /// for it would): `set_cancel` and `reserve_cancel` fail with it.
+    memory: Option<Scripted>,
+    /// `reserve_cancel` allocated it.
+    cancel_reserved: bool,
 }
 
 impl TReq {
@@ -123,7 +128,20 @@ impl TReq {
             slot: Slot::default(),
             on_take_buffer: None,
             on_complete: None,
+            memory: None,
+            cancel_reserved: false,
         }
+    }
+
+    /// Counts this request's cancel state among `p`'s allocations (so the Nth can fail).
+    pub fn counting_memory(mut self, p: &Scripted) -> Self {
+        self.memory = Some(p.clone());
+        self
+    }
+
+    /// Whether the front end's allocation for the cancel state fails.
+    fn cancel_memory_fails(&self) -> bool {
+        self.memory.as_ref().is_some_and(Scripted::front_allocation_fails)
     }
 
     /// Runs `f` when the engine takes this request's data buffer.
@@ -201,8 +219,19 @@ impl Request<Scripted> for TReq {
     }
 
     fn set_cancel(&mut self, token: CancelToken) -> CancelArm {
+        if !std::mem::take(&mut self.cancel_reserved) && self.cancel_memory_fails() {
+            return CancelArm::NoMemory;
+        }
         self.slot.0.lock().unwrap().cancel = Some(token);
         CancelArm::Armed
+    }
+
+    fn reserve_cancel(&mut self) -> Result<(), AllocError> {
+        if !self.cancel_reserved && self.cancel_memory_fails() {
+            return Err(AllocError);
+        }
+        self.cancel_reserved = true;
+        Ok(())
     }
 
     fn complete(mut self, status: NtStatus, reply: &[u8], information: usize, buffer: Option<TBuf>) {

@@ -34,7 +34,7 @@ use crate::wsk::provider::{DataBuffer, WskProvider};
 use alloc::sync::Arc;
 use core::ffi::c_void;
 use core::ptr::NonNull;
-use wsksock_core::{CancelArm, CancelToken, DataSource, Request, RequestorMode};
+use wsksock_core::{AllocError, CancelArm, CancelToken, DataSource, Request, RequestorMode};
 
 /// What arming a request's cancel routine did.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -82,7 +82,8 @@ pub unsafe trait Backend: Copy + Send + Sync + 'static {
 /// What the request and its cancel routine share.
 pub struct ReqShared<B: Backend> {
     state: CancelState,
-    token: CancelToken,
+    /// Set once, before the block is shared (`None` only in a reserved, unused block).
+    token: Option<CancelToken>,
     irp: NonNull<IRP>,
     backend: B,
 }
@@ -119,7 +120,9 @@ pub unsafe fn give_back<B: Backend>(context: NonNull<c_void>) {
 fn run_cancel<B: Backend>(shared: &ReqShared<B>) {
     match shared.state.cancel_started() {
         OnCancel::AskEngine => {
-            shared.token.cancel();
+            if let Some(token) = &shared.token {
+                token.cancel();
+            }
             if let AfterCancel::Finish(st, info) = shared.state.after_cancel() {
                 // SAFETY: 1. the state machine handed the one finish to us.
                 unsafe { shared.backend.finish(shared.irp, st, info) };
@@ -155,6 +158,8 @@ pub struct IrpRequest<B: Backend> {
     buffer_taken: bool,
     backend: Option<B>,
     shared: Option<Arc<ReqShared<B>>>,
+    /// The block [`Request::reserve_cancel`] allocated, for `set_cancel` to fill in.
+    spare: Option<Arc<ReqShared<B>>>,
 }
 
 // SAFETY: 1. the IRP and its buffers may be completed and accessed from any thread at
@@ -238,6 +243,7 @@ impl<B: Backend> IrpRequest<B> {
             buffer_taken: false,
             backend: Some(backend),
             shared: None,
+            spare: None,
         }
     }
 
@@ -407,21 +413,48 @@ impl<B: Backend> Request<WskProvider> for IrpRequest<B> {
         }
     }
 
+    fn reserve_cancel(&mut self) -> Result<(), AllocError> {
+        let (Some(irp), Some(backend)) = (self.irp, self.backend) else {
+            return Ok(());
+        };
+        if self.spare.is_none() {
+            let block = Arc::try_new(ReqShared {
+                state: CancelState::new(),
+                token: None,
+                irp,
+                backend,
+            });
+            self.spare = Some(block.map_err(|_| AllocError)?);
+        }
+        Ok(())
+    }
+
     fn set_cancel(&mut self, token: CancelToken) -> CancelArm {
         let (Some(irp), Some(backend)) = (self.irp, self.backend.take()) else {
             return CancelArm::Armed;
         };
-        // What the request and its routine share: allocated here, fallibly — without it the
-        // engine refuses the request before it starts anything.
-        let Ok(shared) = Arc::try_new(ReqShared {
-            state: CancelState::new(),
-            token,
-            irp,
-            backend,
-        }) else {
+        // What the request and its routine share: reserved, or allocated here, fallibly —
+        // without it the engine refuses the request before it starts anything.
+        let block = match self.spare.take() {
+            Some(block) => Ok(block),
+            None => Arc::try_new(ReqShared {
+                state: CancelState::new(),
+                token: None,
+                irp,
+                backend,
+            }),
+        };
+        let Ok(mut shared) = block else {
             self.backend = Some(backend);
             return CancelArm::NoMemory;
         };
+        // Not shared yet (the spare is never cloned before this): the token goes in without a
+        // lock. Were it shared, the request would be refused like one without memory.
+        let Some(block) = Arc::get_mut(&mut shared) else {
+            self.backend = Some(backend);
+            return CancelArm::NoMemory;
+        };
+        block.token = Some(token);
         // Armed before the routine can run, so a routine that runs at once finds it armed.
         let _fresh = shared.state.armed();
         let context = shared.clone().into_foreign();
