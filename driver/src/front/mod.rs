@@ -98,7 +98,14 @@ pub fn report_allocations(when: &str) {
     #[cfg(feature = "alloc-faults")]
     {
         let (made, failed) = crate::GLOBAL.counts();
-        kprint!("alloc-faults: {}: {} allocations, {} failed", when, made, failed);
+        kprint!(
+            "alloc-faults: run {}: {}: {} allocations, {} failed ({:?})",
+            crate::GLOBAL.fail_at(),
+            when,
+            made,
+            failed,
+            crate::GLOBAL.failed_kind()
+        );
     }
     #[cfg(not(feature = "alloc-faults"))]
     let _ = when;

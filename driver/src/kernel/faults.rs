@@ -14,13 +14,14 @@ mod counted {
     use crate::sys::imports;
     use crate::sys::{BOOLEAN, DEVICE_OBJECT, IO_WORKITEM, IRP, MDL};
     use core::ffi::c_void;
+    use wsksock_nt::faults::Kind;
 
     /// `IoAllocateIrp`, or NULL when the injector fails this allocation.
     ///
     /// # Safety
     /// As `IoAllocateIrp`.
     pub unsafe fn IoAllocateIrp(StackSize: i8, ChargeQuota: BOOLEAN) -> *mut IRP {
-        if crate::GLOBAL.next_fails() {
+        if crate::GLOBAL.next_fails(Kind::Irp) {
             return core::ptr::null_mut();
         }
         // SAFETY: 1. the caller's arguments, as `IoAllocateIrp` requires (caller contract).
@@ -38,7 +39,7 @@ mod counted {
         ChargeQuota: BOOLEAN,
         Irp: *mut IRP,
     ) -> *mut MDL {
-        if crate::GLOBAL.next_fails() {
+        if crate::GLOBAL.next_fails(Kind::Mdl) {
             return core::ptr::null_mut();
         }
         // SAFETY: 1. the caller's arguments, as `IoAllocateMdl` requires (caller contract).
@@ -50,7 +51,7 @@ mod counted {
     /// # Safety
     /// As `IoAllocateWorkItem`.
     pub unsafe fn IoAllocateWorkItem(DeviceObject: *mut DEVICE_OBJECT) -> *mut IO_WORKITEM {
-        if crate::GLOBAL.next_fails() {
+        if crate::GLOBAL.next_fails(Kind::WorkItem) {
             return core::ptr::null_mut();
         }
         // SAFETY: 1. the caller's argument, as `IoAllocateWorkItem` requires (caller contract).

@@ -116,8 +116,8 @@ impl<J: Job> WorkItem<J> {
                 work_routine::<J>,
                 DelayedWorkQueue,
                 context.as_ptr(),
-            )
-        };
+            );
+        }
     }
 }
 
