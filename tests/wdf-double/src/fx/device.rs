@@ -100,6 +100,9 @@ pub struct Device {
     pub queue: AtomicPtr<Queue>,
     /// Its open file objects.
     pub files: SpinMutex<Vec<NonNull<File>>>,
+    /// The WDM file objects (addresses) of creates the driver refused lately: Wine still sends
+    /// their IRP_MJ_CLEANUP and IRP_MJ_CLOSE, which Windows never does (`file::refused`).
+    pub refused: SpinMutex<Vec<usize>>,
     /// Requests created and not yet completed.
     pub outstanding: AtomicUsize,
 }
@@ -444,6 +447,7 @@ pub unsafe extern "C" fn wdf_device_create(
         request_attributes: i.request_attributes,
         queue: AtomicPtr::new(core::ptr::null_mut()),
         files: SpinMutex::new(Vec::new()),
+        refused: SpinMutex::new(Vec::new()),
         outstanding: AtomicUsize::new(0),
     });
     // SAFETY: 1. the driver of the init, alive while it creates devices.

@@ -134,6 +134,33 @@ pub unsafe fn discard(f: NonNull<File>) {
     unsafe { super::object::destroy(f) };
 }
 
+/// How many refused creates a device remembers (the oldest is forgotten first).
+const REFUSED_KEPT: usize = 64;
+
+/// Discards the file object of a create the driver refused, remembering its WDM file object: on
+/// Windows the I/O manager never sends a refused create's IRP_MJ_CLEANUP and IRP_MJ_CLOSE, but
+/// Wine (8) gives the caller a handle anyway and sends them when it closes; those pass quietly
+/// (`cleanup_or_close`) instead of being reported as requests without a file object.
+///
+/// # Safety
+/// As [`discard`].
+pub unsafe fn refused(f: NonNull<File>) {
+    // SAFETY: 1. live (caller contract).
+    let file = unsafe { f.as_ref() };
+    // SAFETY: 1. a device outlives its file objects.
+    let d = unsafe { file.device.as_ref() };
+    let mut refused = d.refused.lock();
+    if refused.len() >= REFUSED_KEPT {
+        refused.remove(0);
+    }
+    if refused.try_reserve(1).is_ok() {
+        refused.push(file.wdm.as_ptr() as usize);
+    }
+    drop(refused);
+    // SAFETY: 1. caller contract.
+    unsafe { discard(f) };
+}
+
 /// IRP_MJ_CREATE.
 ///
 /// # Safety
@@ -177,6 +204,8 @@ pub unsafe fn create(d: &Device, irp: NonNull<IRP>) -> NTSTATUS {
     let f = NonNull::from(alloc::boxed::Box::leak(file));
     files.push(f);
     drop(files);
+    // A WDM file object of a refused create, reused: no longer refused.
+    d.refused.lock().retain(|a| *a != fo.as_ptr() as usize);
     if let Some(slot) = slot(d, fo) {
         // SAFETY: 1. the new WDM file object's field, the framework's by the class.
         unsafe { slot.write(f.as_ptr().cast()) };
@@ -229,7 +258,17 @@ pub unsafe fn cleanup_or_close(d: &Device, irp: NonNull<IRP>, close: bool) -> NT
         }
         Some(Found::Foreign) => fatal(d.who(), function, "FILE_OBJECT of another device"),
         Some(Found::Nothing) | None => {
-            if d.file.class != _WDF_FILEOBJECT_CLASS::WdfFileObjectNotRequired {
+            // A refused create's (Wine): quietly, and forgotten at its close.
+            let addr = fo as usize;
+            let was_refused = {
+                let mut refused = d.refused.lock();
+                let at = refused.iter().position(|a| *a == addr);
+                if let (Some(i), true) = (at, close) {
+                    refused.remove(i);
+                }
+                at.is_some()
+            };
+            if !was_refused && d.file.class != _WDF_FILEOBJECT_CLASS::WdfFileObjectNotRequired {
                 verifier(
                     d.who(),
                     function,

@@ -175,7 +175,7 @@ unsafe fn finish(r: NonNull<Request>, st: NTSTATUS, information: usize, presente
     if let Some(f) = create_file {
         if st < 0 {
             // SAFETY: 1. the create failed: the file object is never used again.
-            unsafe { file::discard(f) };
+            unsafe { file::refused(f) };
         }
     }
     // SAFETY: 1. the request's IRP, completed once (the state says so).
