@@ -141,6 +141,29 @@ pub fn build_driver(build: Build, install: bool) -> Result<PathBuf, String> {
     Ok(sys)
 }
 
+/// The test build of one driver: feature `alloc-faults` (its allocator fails the Nth pool
+/// allocation, N from the service key: docs/DRIVER.md, "Memory"), built, linted and PE-checked
+/// like the product build; copied to `to` (never packaged).
+pub fn build_alloc_faults(build: Build, to: &Path) -> Result<(), String> {
+    let linker = ensure_linker(false)?;
+    let mut features: Vec<&str> = build.cargo_features().to_vec();
+    match features.iter().position(|f| f.starts_with("kmdf")) {
+        Some(i) => features[i] = "kmdf-standin,alloc-faults",
+        None => features.extend(["--features", "alloc-faults"]),
+    }
+    cargo_cross("build", &linker, &features, &[])?;
+    cargo_cross("clippy", &linker, &features, &["--", "-D", "warnings"])?;
+    let dll = cross_dir()
+        .join(TARGET)
+        .join("release")
+        .join("wsksock_driver.dll");
+    if let Some(d) = to.parent() {
+        std::fs::create_dir_all(d).map_err(|e| format!("{}: {e}", d.display()))?;
+    }
+    std::fs::copy(&dll, to).map_err(|e| format!("{} -> {}: {e}", dll.display(), to.display()))?;
+    check_pe(to, build)
+}
+
 /// `target/cross`.
 pub fn cross_dir() -> PathBuf {
     target_dir().join("cross")

@@ -21,6 +21,7 @@
 //!
 //! See `docs/WINE.md` for what each scenario shows and what Wine cannot show.
 
+mod alloc_faults;
 mod build;
 mod env;
 mod json;
@@ -62,8 +63,13 @@ const SCENARIOS: &[Scenario] = &[
     ("client-exit", scenarios::client_exit),
     ("consumer-c", |c| scenarios::consumer(c, CONSUMER_C.0)),
     ("consumer-rs", |c| scenarios::consumer(c, CONSUMER_RS.0)),
-    // Last: it unloads the driver under open sockets, then loads it again.
+    // It unloads the driver under open sockets, then loads it again.
     ("unload-with-sockets", scenarios::unload_with_sockets),
+    // Last: it loads and unloads the test build once per allocation, then the product build again.
+    ("alloc-faults", |c| match &c.alloc_faults {
+        Some(files) => alloc_faults::run(c, files),
+        None => Err("no test build of the driver (feature alloc-faults) for this run".into()),
+    }),
 ];
 
 /// Run only when named with `--only`.
@@ -399,7 +405,19 @@ fn suite(
     }
     eprintln!("wine-test {tag} driver loaded in {} ms", loaded.as_millis());
 
-    let ctx = Ctx { wine };
+    let faulty = art
+        .faulty
+        .iter()
+        .find(|(fb, _)| *fb == b)
+        .map(|(_, p)| p.as_path());
+    let ctx = Ctx {
+        wine,
+        alloc_faults: faulty.map(|faulty| alloc_faults::Files {
+            driver,
+            faulty,
+            helper: &art.allocfaults,
+        }),
+    };
     let mut crashed = false;
     for (name, f) in SCENARIOS.iter().chain(ON_REQUEST) {
         let requested = only.is_some_and(|o| o.iter().any(|n| n == name));

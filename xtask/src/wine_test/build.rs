@@ -25,6 +25,10 @@ const WDF_DOUBLE: &str = "tests/wdf-double/Cargo.toml";
 pub struct Artifacts {
     /// `wsksock.sys` of each build asked for.
     pub drivers: Vec<(Build, PathBuf)>,
+    /// The test build of each (feature `alloc-faults`), for the `alloc-faults` scenario.
+    pub faulty: Vec<(Build, PathBuf)>,
+    /// `allocfaults.exe`, that scenario's workload.
+    pub allocfaults: PathBuf,
     /// The WDF test double (`wdfldr.dll`, installed as `WDFLDR.SYS`), if the KMDF build is asked for.
     pub wdfldr: Option<PathBuf>,
     /// `wsksock.exe`.
@@ -138,6 +142,26 @@ pub fn all(install: bool, clippy: bool, builds: &[Build]) -> Result<Artifacts, S
     for &b in builds {
         drivers.push((b, cross::build_driver(b, install)?));
     }
+    let mut faulty = Vec::new();
+    for &b in builds {
+        let sys = faulty_path(b);
+        cross::build_alloc_faults(b, &sys)?;
+        faulty.push((b, sys));
+    }
+    let allocfaults = out.join("allocfaults.exe");
+    mingw(
+        &allocfaults,
+        &[
+            "-O2",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-I",
+            "abi/include",
+            "tests/wine/alloc-faults/allocfaults.c",
+            "-ladvapi32",
+        ],
+    )?;
     let linker = cross::ensure_linker(install)?;
     let wdfldr = double.map(|m| wdf_double(&linker, &m, clippy)).transpose()?;
     let bcrypt = out.join("bcryptprimitives.dll");
@@ -176,6 +200,8 @@ pub fn all(install: bool, clippy: bool, builds: &[Build]) -> Result<Artifacts, S
     let cli = cli(clippy)?;
     Ok(Artifacts {
         drivers,
+        faulty,
+        allocfaults,
         wdfldr,
         cli,
         bcrypt,
@@ -192,6 +218,8 @@ pub fn previous(builds: &[Build]) -> Result<Artifacts, String> {
             .iter()
             .map(|&b| (b, b.package_dir().join("wsksock.sys")))
             .collect(),
+        faulty: builds.iter().map(|&b| (b, faulty_path(b))).collect(),
+        allocfaults: d.join("allocfaults.exe"),
         wdfldr: builds.contains(&Build::Kmdf).then(|| d.join("WDFLDR.SYS")),
         cli: d.join("cli").join(GNU).join("release").join("wsksock.exe"),
         bcrypt: d.join("bcryptprimitives.dll"),
@@ -201,7 +229,9 @@ pub fn previous(builds: &[Build]) -> Result<Artifacts, String> {
     let missing = art
         .drivers
         .iter()
+        .chain(&art.faulty)
         .map(|(_, p)| p)
+        .chain([&art.allocfaults])
         .chain(&art.wdfldr)
         .chain([&art.cli, &art.bcrypt, &art.consumer_c, &art.consumer_rs])
         .find(|p| !p.exists())
@@ -213,6 +243,11 @@ pub fn previous(builds: &[Build]) -> Result<Artifacts, String> {
         )),
         None => Ok(art),
     }
+}
+
+/// Where the test build of `b` goes (`target/wine/wsksock-alloc-faults-<build>.sys`).
+fn faulty_path(b: Build) -> PathBuf {
+    dir().join(format!("wsksock-alloc-faults-{}.sys", b.name()))
 }
 
 /// The double's manifest, or why the KMDF run cannot happen.

@@ -13,6 +13,8 @@ const STATUS_INVALID_DEVICE_REQUEST: u64 = 0xC000_0010;
 pub struct Ctx<'a> {
     /// The prefix.
     pub wine: &'a Wine,
+    /// What the `alloc-faults` scenario needs (the test build of this run's driver, its workload).
+    pub alloc_faults: Option<super::alloc_faults::Files<'a>>,
 }
 
 type Outcome = Result<String, String>;
