@@ -29,7 +29,7 @@
 /*
  The ABI version this crate describes (module docs and docs/ABI.md, "Versions").
  */
-#define WSKSOCK_ABI_VERSION 3
+#define WSKSOCK_ABI_VERSION 4
 
 /*
  The oldest ABI version the driver still accepts (module docs: "Versions").
@@ -40,6 +40,12 @@
  Entries in [`ResolveReply::addrs`].
  */
 #define WSKSOCK_RESOLVE_MAX_ADDRS 8
+
+/*
+ The most clients one client allows at a time (ALLOW_DUPLICATE with a non-zero count); one
+ more: STATUS_INSUFFICIENT_RESOURCES.
+ */
+#define WSKSOCK_MAX_DUPLICATE_ALLOWANCES 8
 
 /*
  CLOSE flag: complete the CLOSE only when the socket's teardown finished (last handle only).
@@ -713,10 +719,36 @@ typedef struct WSKSOCK_DUPLICATE_REQUEST {
    */
   struct WSKSOCK_HANDLE handle;
   /*
-   Client to receive the new handle (its id from CLIENT_INFO); 0: the caller.
+   Client to receive the new handle (its id from CLIENT_INFO); 0: the caller. Another
+   client must have allowed the caller (ALLOW_DUPLICATE): STATUS_ACCESS_DENIED otherwise.
    */
   uint64_t target_client;
 } WSKSOCK_DUPLICATE_REQUEST;
+
+/*
+ ALLOW_DUPLICATE request (version 4): the caller consents to `count` DUPLICATEs into its own
+ handle table from the client `from_client`, each using up one; replaces what it allowed that
+ client before (0 withdraws it).
+ */
+typedef struct WSKSOCK_ALLOW_DUPLICATE_REQUEST {
+  /*
+   Header.
+   */
+  struct WSKSOCK_HEADER header;
+  /*
+   The client allowed (its id from its CLIENT_INFO): another live client.
+   */
+  uint64_t from_client;
+  /*
+   How many handles it may add, at most the client's handle limit (CLIENT_INFO
+   `max_handles`); 0: none any more.
+   */
+  uint32_t count;
+  /*
+   Must be zero.
+   */
+  uint32_t reserved;
+} WSKSOCK_ALLOW_DUPLICATE_REQUEST;
 
 /*
  CLOSE request.
@@ -1027,12 +1059,15 @@ typedef struct WSKSOCK_PEER_CLOSE_REPLY {
 #define WSKSOCK_IOCTL_RESOLVE 0x8A5C6044u
 #define WSKSOCK_IOCTL_CLIENT_INFO 0x8A5C2048u
 #define WSKSOCK_IOCTL_WAIT_PEER_CLOSE 0x8A5C604Cu
+#define WSKSOCK_IOCTL_ALLOW_DUPLICATE 0x8A5CA050u
 #define WSKSOCK_IOCTL_SEND_KERNEL 0x8A5CA083u
 #define WSKSOCK_IOCTL_RECEIVE_KERNEL 0x8A5C6087u
 
-/* Structs whose ABI version 1 form is shorter (a prefix; 0: not in version 1). */
+/* Structs whose ABI version 1 form is shorter (a prefix; 0: not in version 1, see the
+ * struct for the version that added it). */
 #define WSKSOCK_ACCEPT_REQUEST_SIZE_V1 16
 #define WSKSOCK_DATAGRAM_REQUEST_SIZE_V1 48
+#define WSKSOCK_ALLOW_DUPLICATE_REQUEST_SIZE_V1 0
 #define WSKSOCK_STATISTICS_REPLY_SIZE_V1 96
 #define WSKSOCK_RESOLVE_REQUEST_SIZE_V1 272
 #define WSKSOCK_PEER_CLOSE_REPLY_SIZE_V1 0

@@ -130,6 +130,9 @@ ops! {
     /// Version 2. Wait until the peer of a connection closes (FIN), resets (RST), or the
     /// connection fails (pends; a [`crate::msg::PeerCloseReply`] says which).
     WaitPeerClose = (0x813, METHOD_BUFFERED, FILE_READ_ACCESS),
+    /// Version 4. Allow another client to DUPLICATE handles into this one's table (a
+    /// [`crate::msg::AllowDuplicateRequest`]: which client, how many).
+    AllowDuplicate = (0x814, METHOD_BUFFERED, FILE_WRITE_ACCESS),
     /// Send from a non-paged kernel buffer named in the request (kernel callers only).
     SendKernel = (0x820, METHOD_NEITHER, FILE_WRITE_ACCESS),
     /// Receive into a non-paged kernel buffer named in the request (kernel callers only).
@@ -153,6 +156,7 @@ impl Op {
     pub const fn since_version(self) -> u16 {
         match self {
             Op::WaitPeerClose => 2,
+            Op::AllowDuplicate => 4,
             _ => 1,
         }
     }
@@ -169,13 +173,18 @@ impl Op {
 
     /// The operation an ABI version 1 or 2 control code named (one of our functions and methods,
     /// with `FILE_ANY_ACCESS`), if it differs from today's code. Served to kernel callers only.
+    /// An operation newer than version 2 never had such a code.
     pub const fn from_code_before_v3(code: u32) -> Option<Op> {
         if access_of(code) != FILE_ANY_ACCESS {
             return None;
         }
-        match Op::from_code(code | (FILE_READ_ACCESS << 14)) {
+        let op = match Op::from_code(code | (FILE_READ_ACCESS << 14)) {
             Some(op) => Some(op),
             None => Op::from_code(code | (FILE_WRITE_ACCESS << 14)),
+        };
+        match op {
+            Some(op) if op.since_version() <= 2 => Some(op),
+            _ => None,
         }
     }
 }
@@ -242,7 +251,11 @@ mod tests {
     fn codes_before_version_3_name_their_operation() {
         for &op in Op::ALL {
             let old = op.code_before_v3();
-            let want = if op == Op::ClientInfo { None } else { Some(op) };
+            let want = if op == Op::ClientInfo || op.since_version() > 2 {
+                None
+            } else {
+                Some(op)
+            };
             assert_eq!(Op::from_code_before_v3(old), want, "{op:?}");
             assert_eq!(Op::from_code(old).is_some(), op == Op::ClientInfo, "{op:?}");
         }

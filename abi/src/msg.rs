@@ -6,8 +6,10 @@
 //! Enumerations travel as `u32` and are checked by the `TryFrom` impls of the typed enums below.
 //!
 //! # Versions
-//! [`ABI_VERSION`] is 3; versions 1 and 2 are still accepted ([`ABI_VERSION_MIN`]) and mean what
-//! they meant. Version 3 changed only the control codes (their access bits, `crate::ioctl`): its
+//! [`ABI_VERSION`] is 4; versions 1 to 3 are still accepted ([`ABI_VERSION_MIN`]) and mean what
+//! they meant — but for DUPLICATE into another client, which in every version now needs that
+//! client's consent ([`AllowDuplicateRequest`]). Version 3 changed only the control codes (their
+//! access bits, `crate::ioctl`); version 4 added ALLOW_DUPLICATE and its request: the other
 //! structs are version 2's. A struct that grew in version 2 grew only at its end, so its version-1
 //! form is a prefix ([`Message::SIZE_V1`]) and the new fields read as zero; fields that took over a
 //! reserved slot must still be zero in version 1 ([`Message::valid_in_v1`]). A reply is written
@@ -18,7 +20,7 @@ use crate::{Handle, SockAddr};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 /// The ABI version this crate describes (module docs and docs/ABI.md, "Versions").
-pub const ABI_VERSION: u16 = 3;
+pub const ABI_VERSION: u16 = 4;
 /// The oldest ABI version the driver still accepts (module docs: "Versions").
 pub const ABI_VERSION_MIN: u16 = 1;
 
@@ -51,7 +53,8 @@ pub trait Message: FromBytes + IntoBytes + KnownLayout + Immutable + Copy + Size
     /// The struct's size in ABI version `version` (`None`: not in that version).
     fn size_in(version: u16) -> Option<u32> {
         match version {
-            // Version 3 changed no struct: version 2's layout is the current one.
+            // Versions 3 and 4 changed no struct: version 2's layout is the current one (a
+            // struct new in version 4 is refused in older ones before it is decoded).
             2..=ABI_VERSION => Some(Self::SIZE),
             1 if Self::SIZE_V1 != 0 => Some(Self::SIZE_V1),
             _ => None,
@@ -326,8 +329,25 @@ pub struct DuplicateRequest {
     pub header: Header,
     /// The socket.
     pub handle: Handle,
-    /// Client to receive the new handle (its id from CLIENT_INFO); 0: the caller.
+    /// Client to receive the new handle (its id from CLIENT_INFO); 0: the caller. Another
+    /// client must have allowed the caller (ALLOW_DUPLICATE): STATUS_ACCESS_DENIED otherwise.
     pub target_client: u64,
+}
+/// ALLOW_DUPLICATE request (version 4): the caller consents to `count` DUPLICATEs into its own
+/// handle table from the client `from_client`, each using up one; replaces what it allowed that
+/// client before (0 withdraws it).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, FromBytes, IntoBytes, KnownLayout, Immutable)]
+#[repr(C)]
+pub struct AllowDuplicateRequest {
+    /// Header.
+    pub header: Header,
+    /// The client allowed (its id from its CLIENT_INFO): another live client.
+    pub from_client: u64,
+    /// How many handles it may add, at most the client's handle limit (CLIENT_INFO
+    /// `max_handles`); 0: none any more.
+    pub count: u32,
+    /// Must be zero.
+    pub reserved: u32,
 }
 /// CLOSE request.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, FromBytes, IntoBytes, KnownLayout, Immutable)]
@@ -510,6 +530,7 @@ impl_message!(
     GetAddressRequest,
     AddressReply,
     DuplicateRequest,
+    AllowDuplicateRequest changed,
     CloseRequest,
     CloseReply,
     CancelReply,
@@ -575,8 +596,17 @@ impl Message for PeerCloseReply {
     const SIZE_V1: u32 = 0;
 }
 
+impl Message for AllowDuplicateRequest {
+    const SIZE: u32 = size32::<AllowDuplicateRequest>();
+    /// New in version 4.
+    const SIZE_V1: u32 = 0;
+}
+
 /// Entries in [`ResolveReply::addrs`].
 pub const RESOLVE_MAX_ADDRS: usize = 8;
+/// The most clients one client allows at a time (ALLOW_DUPLICATE with a non-zero count); one
+/// more: STATUS_INSUFFICIENT_RESOURCES.
+pub const MAX_DUPLICATE_ALLOWANCES: u32 = 8;
 /// Offset of the payload in the RECEIVE_FROM output buffer (the reply rounded up to 8 bytes).
 pub const RECEIVE_FROM_DATA_OFFSET: usize = (core::mem::size_of::<ReceiveFromReply>() + 7) & !7;
 /// CLOSE flag: complete the CLOSE only when the socket's teardown finished (last handle only).

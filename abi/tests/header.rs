@@ -43,7 +43,7 @@ const ENUMS: [&str; 7] = [
     "Disconnect",
     "PeerClose",
 ];
-const CONSTS: [&str; 15] = [
+const CONSTS: [&str; 16] = [
     "AF_UNSPEC",
     "AF_INET",
     "AF_INET6",
@@ -58,6 +58,7 @@ const CONSTS: [&str; 15] = [
     "KEEPALIVE_MAX_SECONDS",
     "KEEPALIVE_MAX_PROBES",
     "RESOLVE_MAX_ADDRS",
+    "MAX_DUPLICATE_ALLOWANCES",
     "WSKSOCK_DEVICE_TYPE",
 ];
 
@@ -71,7 +72,7 @@ fn trailer() -> String {
     }
     writeln!(
         t,
-        "\n/* Structs whose ABI version 1 form is shorter (a prefix; 0: not in version 1). */"
+        "\n/* Structs whose ABI version 1 form is shorter (a prefix; 0: not in version 1, see the\n * struct for the version that added it). */"
     )
     .unwrap();
     for (name, v1) in V1_SIZES {

@@ -15,6 +15,10 @@
 //! - `handles` and `parked` keep room for the inserts reserved by admitted requests (a SOCKET
 //!   or ACCEPT filing its socket, a waiting CLOSE parking itself): those inserts allocate
 //!   nothing, so they happen where failing is not possible (a completion, a teardown).
+//! - Another client adds a handle to this table only by DUPLICATE, and only within an
+//!   allowance this client gave it (ALLOW_DUPLICATE): each such handle uses up one, under the
+//!   same lock as its insert, and a refused insert uses up nothing. So this table grows only by
+//!   what this client asked for or allowed.
 //!
 //! # Lock order
 //! `client.state` may be taken before a socket's lock, never after; in practice each is taken alone.
@@ -28,7 +32,19 @@ use crate::socket::teardown::CloseArgs;
 use crate::socket::{Cancels, SockRef};
 use crate::sync::{Arc, AtomicU32, Ordering};
 use crate::unbound::UnboundRec;
+use wsksock_abi::msg::MAX_DUPLICATE_ALLOWANCES;
 use wsksock_abi::{Handle, NtStatus};
+
+/// One consent to DUPLICATE into this client (ALLOW_DUPLICATE): `count` more handles from the
+/// client `from` (0: a free slot; no client has id 0).
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Allowance {
+    from: u64,
+    count: u32,
+}
+
+/// The allowances a client gives: a fixed array, so giving one allocates nothing.
+type Allowances = [Allowance; MAX_DUPLICATE_ALLOWANCES as usize];
 
 /// One handle-table entry.
 pub(crate) struct HandleEntry<P: Provider, R: Request<P>> {
@@ -42,6 +58,8 @@ pub(crate) struct ClientState<P: Provider, R: Request<P>> {
     pub unbound: Slab<UnboundRec<P, R>>,
     /// CLOSE requests of this client waiting for a teardown: socket and waiter key.
     pub parked: Reserving<(SockRef<P, R>, Key)>,
+    /// Who may DUPLICATE into this client, and how many handles.
+    pub allowances: Allowances,
     pub closed: bool,
 }
 
@@ -76,6 +94,7 @@ impl<P: Provider, R: Request<P>> Client<P, R> {
             handles: Reserving::new(),
             unbound: Slab::new(),
             parked: Reserving::new(),
+            allowances: Allowances::default(),
             closed: false,
         };
         Client {
@@ -125,25 +144,78 @@ impl<P: Provider, R: Request<P>> Client<P, R> {
             .ok_or(NtStatus::STATUS_INVALID_HANDLE)
     }
 
+    /// ALLOW_DUPLICATE: client `from` may add `count` handles to this client's table from now on
+    /// (0: none). A new allowance takes a free slot, else the slot of a client that is gone
+    /// (`live` says which are not: called with `shared.clients` held, which the lock order puts
+    /// before `client.state`); STATUS_INSUFFICIENT_RESOURCES if all [`MAX_DUPLICATE_ALLOWANCES`]
+    /// name live clients.
+    pub(crate) fn allow(&self, from: u64, count: u32, live: impl Fn(u64) -> bool) -> Result<(), NtStatus> {
+        let mut st = self.state.lock();
+        if st.closed {
+            return Err(NtStatus::STATUS_DELETE_PENDING);
+        }
+        let slots = &mut st.allowances;
+        let slot = match slots.iter().position(|a| a.from == from) {
+            Some(i) => i,
+            None if count == 0 => return Ok(()),
+            None => slots
+                .iter()
+                .position(|a| a.count == 0)
+                .or_else(|| slots.iter().position(|a| !live(a.from)))
+                .ok_or(NtStatus::STATUS_INSUFFICIENT_RESOURCES)?,
+        };
+        slots[slot] = if count == 0 {
+            Allowance::default()
+        } else {
+            Allowance { from, count }
+        };
+        Ok(())
+    }
+
+    /// What client `from` may still add to this client's table.
+    pub(crate) fn allowed(&self, from: u64) -> u32 {
+        let st = self.state.lock();
+        st.allowances
+            .iter()
+            .find(|a| a.from == from)
+            .map_or(0, |a| a.count)
+    }
+
     /// Inserts an entry for a handle already counted on the socket (DUPLICATE: the table may grow,
-    /// fallibly); on failure the socket's handle is closed again (which tears the socket down if
-    /// it was its only one).
-    pub(crate) fn insert_handle(&self, sock: &SockRef<P, R>, id: u32) -> Result<Handle, NtStatus> {
-        self.insert_entry(sock, id, false)
+    /// fallibly). `from`: the other client duplicating into this one, whose allowance the insert
+    /// uses up (none left: STATUS_ACCESS_DENIED). On failure the socket's handle is closed again
+    /// (which tears the socket down if it was its only one).
+    pub(crate) fn insert_handle(
+        &self,
+        sock: &SockRef<P, R>,
+        id: u32,
+        from: Option<u64>,
+    ) -> Result<Handle, NtStatus> {
+        self.insert_entry(sock, id, false, from)
     }
 
     /// Inserts the first handle of a new socket in the room its SOCKET or ACCEPT reserved (no
     /// allocation); on refusal — the client was cleaned up, or its handle limit reached — the
     /// socket is torn down at once.
     pub(crate) fn insert_reserved_handle(&self, sock: &SockRef<P, R>, id: u32) -> Result<Handle, NtStatus> {
-        self.insert_entry(sock, id, true)
+        self.insert_entry(sock, id, true, None)
     }
 
-    fn insert_entry(&self, sock: &SockRef<P, R>, id: u32, reserved: bool) -> Result<Handle, NtStatus> {
+    fn insert_entry(
+        &self,
+        sock: &SockRef<P, R>,
+        id: u32,
+        reserved: bool,
+        from: Option<u64>,
+    ) -> Result<Handle, NtStatus> {
         let refused = {
             let mut st = self.state.lock();
+            // The allowance this insert uses up, if it comes from another client.
+            let allowance = from.map(|f| st.allowances.iter().position(|a| a.from == f && a.count > 0));
             let refusal = if st.closed {
                 Some(NtStatus::STATUS_DELETE_PENDING)
+            } else if allowance == Some(None) {
+                Some(NtStatus::STATUS_ACCESS_DENIED)
             } else if st.handles.len() >= self.shared.config.max_handles_per_client as usize {
                 Some(NtStatus::STATUS_INSUFFICIENT_RESOURCES)
             } else {
@@ -164,9 +236,18 @@ impl<P: Provider, R: Request<P>> Client<P, R> {
                 } else {
                     st.handles.insert(entry, &self.shared.provider)
                 };
-                inserted
+                let inserted = inserted
                     .map(to_handle)
-                    .map_err(|_| NtStatus::STATUS_INSUFFICIENT_RESOURCES)
+                    .map_err(|_| NtStatus::STATUS_INSUFFICIENT_RESOURCES);
+                if let (Ok(_), Some(Some(i))) = (&inserted, allowance) {
+                    if let Some(a) = st.allowances.get_mut(i) {
+                        a.count = a.count.saturating_sub(1);
+                        if a.count == 0 {
+                            *a = Allowance::default();
+                        }
+                    }
+                }
+                inserted
             }
         };
         if refused.is_err() {

@@ -12,6 +12,7 @@
 //! | input longer than the request, size field wrong, reserved bits set, bad enum value, a timeout, keepalive or flag value out of range | STATUS_INVALID_PARAMETER |
 //! | output buffer cannot hold the reply | STATUS_BUFFER_TOO_SMALL |
 //! | handle closed, stale, or another client's | STATUS_INVALID_HANDLE |
+//! | DUPLICATE into another client that did not allow the caller (ALLOW_DUPLICATE) | STATUS_ACCESS_DENIED |
 //! | operation not valid for the socket kind | STATUS_NOT_SUPPORTED |
 //! | empty data buffer | STATUS_INVALID_BUFFER_SIZE |
 //! | a per-socket or per-client limit reached, or no memory for what the request needs | STATUS_INSUFFICIENT_RESOURCES |
@@ -29,10 +30,10 @@ use crate::unbound::{self, UnboundKind};
 use core::net::SocketAddr;
 use wsksock_abi::addr::{AF_INET, AF_INET6, AF_UNSPEC};
 use wsksock_abi::msg::{
-    self, AcceptRequest, AddressedRequest, CancelReply, ClientInfoReply, CloseMode, CloseReply, CloseRequest,
-    DataRequest, DatagramRequest, DuplicateRequest, GetAddressRequest, HandleReply, HandleRequest,
-    ListenRequest, Message, OptionReply, OptionRequest, PeerCloseReply, ResolveReply, ResolveRequest,
-    ShutdownHow, ShutdownRequest, SocketOption, SocketRequest, StatisticsReply, ABI_VERSION,
+    self, AcceptRequest, AddressedRequest, AllowDuplicateRequest, CancelReply, ClientInfoReply, CloseMode,
+    CloseReply, CloseRequest, DataRequest, DatagramRequest, DuplicateRequest, GetAddressRequest, HandleReply,
+    HandleRequest, ListenRequest, Message, OptionReply, OptionRequest, PeerCloseReply, ResolveReply,
+    ResolveRequest, ShutdownHow, ShutdownRequest, SocketOption, SocketRequest, StatisticsReply, ABI_VERSION,
     CLOSE_FLAG_WAIT_FOR_TEARDOWN, DATA_FLAG_NODELAY, DATA_FLAG_WAITALL, KEEPALIVE_MAX_PROBES,
     KEEPALIVE_MAX_SECONDS, RECEIVE_FROM_DATA_OFFSET, TIMEOUT_DEFAULT, TIMEOUT_INFINITE, TIMEOUT_MAX_MS,
 };
@@ -116,6 +117,7 @@ pub(crate) fn dispatch<P: Provider, R: Request<P>>(
         Op::Resolve => resolve(client, req),
         Op::ClientInfo => client_info(shared, client, req),
         Op::WaitPeerClose => wait_peer_close(client, req),
+        Op::AllowDuplicate => allow_duplicate(shared, client, req),
     };
     if let Err((req, status)) = routed {
         shared.complete_engine_request(req, status, &[], 0, None);
@@ -570,7 +572,7 @@ fn duplicate<P: Provider, R: Request<P>>(
     client: &Arc<Client<P, R>>,
     req: R,
 ) -> Routed<R> {
-    let (req, (sock, hid, target)) = validate(req, |req| {
+    let (req, (sock, hid, target, from)) = validate(req, |req| {
         let m: DuplicateRequest = parse::decode(req.input())?;
         need_reply::<P, R, HandleReply>(req)?;
         let (sock, hid) = client.lookup(m.handle)?;
@@ -583,7 +585,13 @@ fn duplicate<P: Provider, R: Request<P>>(
                 .cloned()
                 .ok_or(NtStatus::STATUS_INVALID_PARAMETER)?
         };
-        Ok((sock, hid, target))
+        // Into another client only with its consent (ALLOW_DUPLICATE), checked again and used
+        // up when the handle goes in.
+        let from = (!Arc::ptr_eq(&target, client)).then(|| client.id());
+        if let Some(f) = from {
+            check(target.allowed(f) > 0, NtStatus::STATUS_ACCESS_DENIED)?;
+        }
+        Ok((sock, hid, target, from))
     })?;
     let id = match sock.add_handle(hid) {
         Ok(Some(id)) => id,
@@ -591,11 +599,50 @@ fn duplicate<P: Provider, R: Request<P>>(
         Ok(None) => return Err((req, NtStatus::STATUS_INVALID_HANDLE)),
         Err(e) => return Err((req, e.into())),
     };
-    match target.insert_handle(&sock, id) {
+    match target.insert_handle(&sock, id, from) {
         Ok(handle) => {
             let mut r = HandleReply::new_zeroed_with_header();
             r.handle = handle;
             shared.reply(req, &r);
+            Ok(())
+        }
+        Err(e) => Err((req, e)),
+    }
+}
+
+/// ALLOW_DUPLICATE: the caller consents to DUPLICATEs into its table from another live client.
+fn allow_duplicate<P: Provider, R: Request<P>>(
+    shared: &Shared<P, R>,
+    client: &Arc<Client<P, R>>,
+    req: R,
+) -> Routed<R> {
+    let (req, (from, count)) = validate(req, |req| {
+        let m: AllowDuplicateRequest = parse::decode(req.input())?;
+        check(m.reserved == 0, NtStatus::STATUS_INVALID_PARAMETER)?;
+        check(
+            m.from_client != 0 && m.from_client != client.id(),
+            NtStatus::STATUS_INVALID_PARAMETER,
+        )?;
+        check(
+            m.count <= shared.config.max_handles_per_client,
+            NtStatus::STATUS_INVALID_PARAMETER,
+        )?;
+        Ok((m.from_client, m.count))
+    })?;
+    // Lock order: `clients` before `client.state` (shared.rs).
+    let allowed = {
+        let clients = shared.clients.lock();
+        let live = |id: u64| clients.get(client_key(id)).is_some();
+        // A client that exists now (ids are never reused); withdrawing needs none.
+        if count > 0 && !live(from) {
+            Err(NtStatus::STATUS_INVALID_PARAMETER)
+        } else {
+            client.allow(from, count, live)
+        }
+    };
+    match allowed {
+        Ok(()) => {
+            shared.complete_engine_request(req, NtStatus::STATUS_SUCCESS, &[], 0, None);
             Ok(())
         }
         Err(e) => Err((req, e)),

@@ -315,6 +315,7 @@ fn loom_receive_racing_cleanup() {
     model(|| {
         let f = Fixture::connected();
         let other = f.engine.open_client().unwrap();
+        go(&f.engine, &other, allow_req(f.client.id(), 1)).expect_ok();
         f.go(dup_req(f.handle, other.id())).expect_ok();
         receive_racing(&f, || f.engine.cleanup_client(&f.client));
         assert_eq!(f.closes(), 0, "the other client's handle keeps the socket");

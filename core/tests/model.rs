@@ -296,6 +296,11 @@ impl World {
             Action::Duplicate { client, pick, to } => {
                 if let Some((h, sock)) = self.pick(client, pick) {
                     let target = self.clients[to].id();
+                    if to != client {
+                        // The target's consent first (ALLOW_DUPLICATE).
+                        let from = self.clients[client].id();
+                        self.go(to, allow_req(from, 1)).expect_ok();
+                    }
                     let h2 = self.go(client, dup_req(h, target)).handle();
                     self.live[to].push((h2, sock));
                     self.socks.get_mut(&sock).unwrap().handles += 1;

@@ -419,6 +419,7 @@ mod refcounted {
     fn duplicate_into_another_client() {
         let f = Fixture::connected();
         let other = f.engine.open_client().unwrap();
+        go(&f.engine, &other, allow_req(f.client.id(), 1)).expect_ok();
         let h2 = f.go(dup_req(f.handle, other.id())).handle();
         f.go(close_req(f.handle, CloseMode::Default, 0, false))
             .expect_ok();
@@ -487,6 +488,7 @@ mod racing_the_close_of_its_handle {
     fn a_receive_racing_its_clients_cleanup_is_refused_while_another_client_keeps_the_socket() {
         let f = Fixture::connected();
         let other = f.engine.open_client().unwrap();
+        go(&f.engine, &other, allow_req(f.client.id(), 1)).expect_ok();
         f.go(dup_req(f.handle, other.id())).expect_ok();
         let (e, c) = (f.engine.clone(), f.client.clone());
         let recv = receive_while(&f, move || e.cleanup_client(&c));

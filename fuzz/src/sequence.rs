@@ -243,6 +243,10 @@ pub fn run(actions: &[Action]) {
                     let from = live[i].client;
                     let to = if other { 1 - from } else { from };
                     let target = if other { ids[to] } else { 0 };
+                    if other {
+                        // The target's consent first; refused or not, DUPLICATE says.
+                        let _ = clients[to].allow_duplicate(ids[from], 1);
+                    }
                     if let Ok(handle) = clients[from].duplicate(live[i].handle, target) {
                         live.push(Live {
                             client: to,

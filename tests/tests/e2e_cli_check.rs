@@ -80,6 +80,25 @@ fn handles_without_data_access_are_refused_the_codes_that_need_it_under_wine() {
     access(true);
 }
 
+/// DUPLICATE into another client: refused until that client allows it, then once; the peer gets
+/// the bytes sent through the duplicate after the original handle closed.
+fn consent(wine: bool) {
+    let (j, peer) = check(wine, &["consent", "ADDR"]);
+    assert_eq!(j["ok"], true, "{j}");
+    assert!(j["cases"].as_u64().unwrap_or(0) >= 9, "{j}");
+    assert_eq!((peer.bytes, peer.intact(), peer.end), (2345, true, End::Fin));
+}
+
+#[test]
+fn duplicating_into_another_client_needs_its_consent() {
+    consent(false);
+}
+
+#[test]
+fn duplicating_into_another_client_needs_its_consent_under_wine() {
+    consent(true);
+}
+
 #[test]
 fn many_sockets_at_once() {
     // A plain acceptor that holds every connection (the tools' peer takes one).

@@ -84,7 +84,7 @@ fn duplicated_handle_keeps_socket_open_until_last_close_then_fin_under_wine() {
 // DUPLICATE into another client: the socket outlives its creator's cleanup.
 
 fn duplicate_other_client(rig: &Rig) {
-    let (a, _) = rig.client_with_id();
+    let (a, a_id) = rig.client_with_id();
     let (b, b_id) = rig.client_with_id();
     let peer = Listener::v4();
     let h = ops::connect(&a, peer.addr());
@@ -100,7 +100,22 @@ fn duplicate_other_client(rig: &Rig) {
         "into a cleaned-up client"
     );
     assert_eq!(a.statistics(h).expect("statistics").handles, 1);
+    // Into B without B's consent: refused, nothing added.
+    assert_eq!(
+        a.duplicate(h, b_id).map_err(|e| e.status),
+        Err(NtStatus::STATUS_ACCESS_DENIED),
+        "into a client that did not allow it"
+    );
+    assert_eq!(a.statistics(h).expect("statistics").handles, 1);
+    // B allows one handle from A: one DUPLICATE goes in, the next is refused again.
+    b.allow_duplicate(a_id, 1).expect("allow");
     let hb = a.duplicate(h, b_id).expect("duplicate into client B");
+    assert_eq!(a.statistics(h).expect("statistics").handles, 2);
+    assert_eq!(
+        a.duplicate(h, b_id).map_err(|e| e.status),
+        Err(NtStatus::STATUS_ACCESS_DENIED),
+        "the allowance is used up"
+    );
     assert_eq!(a.statistics(h).expect("statistics").handles, 2);
     drop(a); // IRP_MJ_CLEANUP of client A closes `h`
     assert_eq!(b.statistics(hb).expect("statistics").handles, 1);

@@ -238,8 +238,7 @@ fn duplicate(rig: &CheckedRig, sink: &Sink) -> Outcome {
     let Ok(h) = a.connect_to(sink.addr()) else {
         return any;
     };
-    let target = b.client_info().expect("client info").client_id;
-    let Ok(h2) = a.duplicate(h, target) else {
+    let Ok(h2) = a.duplicate_to(h, &b) else {
         // Refused for want of memory: the original closes alone.
         a.close(h, CloseMode::Graceful, false).expect("close original");
         return Outcome {

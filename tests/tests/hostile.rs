@@ -428,6 +428,7 @@ fn well_formed(op: Op) -> Vec<u8> {
         Op::Close => z::<CloseRequest>(),
         Op::Resolve => z::<ResolveRequest>(),
         Op::ClientInfo => z::<msg::ClientInfoRequest>(),
+        Op::AllowDuplicate => z::<msg::AllowDuplicateRequest>(),
     }
 }
 
@@ -689,9 +690,7 @@ fn a_client_that_disappears_mid_operation_leaves_nothing_behind() {
             let accept = c.accept(l);
             // A connection handed to another client before going away: it must survive.
             let shared = c.connect_to(sink.addr()).expect("connect");
-            let kept = c
-                .duplicate(shared, keeper.client_info().expect("info").client_id)
-                .expect("dup");
+            let kept = c.duplicate_to(shared, &keeper).expect("dup");
             // A name resolution in flight.
             let resolve = c.submit(
                 Op::Resolve,
@@ -790,4 +789,161 @@ fn get_address_of_the_peer_is_refused_on_sockets_without_one() {
     }
     drop(c);
     rig.unload_and_audit(PATIENCE);
+}
+
+/// A DUPLICATE request of ABI version `version` putting `h` into client `target`.
+fn duplicate_v(h: Handle, target: u64, version: u16) -> Vec<u8> {
+    let mut m = DuplicateRequest::new_zeroed_with_header();
+    m.header.version = version;
+    m.handle = h;
+    m.target_client = target;
+    m.as_bytes().to_vec()
+}
+
+#[test]
+fn duplicating_into_another_client_needs_its_consent() {
+    let rig = CheckedRig::plain();
+    let sink = Sink::raw();
+    let attacker = rig.client();
+    let kernel_attacker = Client::new(rig.kernel_channel());
+    let victim = rig.client();
+    let id = |c: &Client| c.client_info().expect("client info").client_id;
+    let (attacker_id, victim_id) = (id(&attacker), id(&victim));
+    let h = attacker.connect_to(sink.addr()).expect("connect");
+    let kh = kernel_attacker.connect_to(sink.addr()).expect("connect");
+    let denied = Err(NtStatus::STATUS_ACCESS_DENIED);
+    // The old path: guessed ids (a slot index in the low half, a generation in the high half).
+    // Every live client refuses, the others do not exist; nothing goes in.
+    let guesses = (0..16u64).flat_map(|index| (0..4u64).map(move |generation| generation << 32 | index));
+    for guess in guesses.filter(|g| *g != 0) {
+        let got = attacker.duplicate(h, guess).map_err(|e| e.status);
+        let want = if guess == attacker_id {
+            got // into itself by its own id: its own table, no consent needed
+        } else if guess == victim_id || guess == id(&kernel_attacker) {
+            denied
+        } else {
+            Err(NtStatus::STATUS_INVALID_PARAMETER)
+        };
+        assert_eq!(got, want, "guessed id {guess}");
+        if let Ok(own) = got {
+            attacker
+                .close(own, CloseMode::Default, false)
+                .expect("close own duplicate");
+        }
+    }
+    // Every ABI version's DUPLICATE is refused alike, from user mode and from the kernel (the
+    // driver serves a kernel caller's pre-version-3 code as today's: logic/codes.rs).
+    for version in 1..=ABI_VERSION {
+        assert_eq!(
+            status(
+                &attacker,
+                Op::Duplicate,
+                duplicate_v(h, victim_id, version),
+                Output::Reply(64)
+            ),
+            NtStatus::STATUS_ACCESS_DENIED,
+            "version {version}"
+        );
+        assert_eq!(
+            status(
+                &kernel_attacker,
+                Op::Duplicate,
+                duplicate_v(kh, victim_id, version),
+                Output::Reply(64)
+            ),
+            NtStatus::STATUS_ACCESS_DENIED,
+            "kernel caller, version {version}"
+        );
+    }
+    assert_eq!(
+        attacker.statistics(h).expect("statistics").handles,
+        1,
+        "nothing went in"
+    );
+    assert_eq!(kernel_attacker.statistics(kh).expect("statistics").handles, 1);
+    // ALLOW_DUPLICATE is refused in versions before 4, and for nobody, itself, a client that
+    // does not exist, more than the handle limit, or reserved bits.
+    let allow = |from: u64, count: u32, version: u16, reserved: u32| {
+        let mut m = msg::AllowDuplicateRequest::new_zeroed_with_header();
+        m.header.version = version;
+        (m.from_client, m.count, m.reserved) = (from, count, reserved);
+        status(
+            &victim,
+            Op::AllowDuplicate,
+            m.as_bytes().to_vec(),
+            Output::Reply(0),
+        )
+    };
+    for version in 1..4 {
+        assert_eq!(
+            allow(attacker_id, 1, version, 0),
+            NtStatus::STATUS_NOT_SUPPORTED,
+            "v{version}"
+        );
+    }
+    let limit = test_config().max_handles_per_client;
+    for (from, count, reserved, what) in [
+        (0, 1, 0, "nobody"),
+        (victim_id, 1, 0, "itself"),
+        (u64::MAX, 1, 0, "a client that does not exist"),
+        (attacker_id, limit + 1, 0, "over the handle limit"),
+        (attacker_id, 1, 1, "reserved bits"),
+    ] {
+        assert_eq!(
+            allow(from, count, ABI_VERSION, reserved),
+            NtStatus::STATUS_INVALID_PARAMETER,
+            "{what}"
+        );
+    }
+    assert_eq!(attacker.duplicate(h, victim_id).map_err(|e| e.status), denied);
+    // Consent for two handles from the attacker: two go in, the third is refused, and another
+    // client gets nothing from it.
+    victim.allow_duplicate(attacker_id, 2).expect("allow");
+    let first = attacker.duplicate(h, victim_id).expect("first allowed");
+    attacker.duplicate(h, victim_id).expect("second allowed");
+    assert_eq!(
+        attacker.duplicate(h, victim_id).map_err(|e| e.status),
+        denied,
+        "used up"
+    );
+    assert_eq!(
+        kernel_attacker.duplicate(kh, victim_id).map_err(|e| e.status),
+        denied,
+        "another client's allowance"
+    );
+    assert_eq!(attacker.statistics(h).expect("statistics").handles, 3);
+    // Withdrawn consent: refused again.
+    victim.allow_duplicate(attacker_id, 5).expect("allow");
+    victim.allow_duplicate(attacker_id, 0).expect("withdraw");
+    assert_eq!(
+        attacker.duplicate(h, victim_id).map_err(|e| e.status),
+        denied,
+        "withdrawn"
+    );
+    // At most MAX_DUPLICATE_ALLOWANCES clients at a time; a gone client's slot is taken back.
+    let others: Vec<Client> = (0..msg::MAX_DUPLICATE_ALLOWANCES).map(|_| rig.client()).collect();
+    for o in &others {
+        victim.allow_duplicate(id(o), 1).expect("allow one of the slots");
+    }
+    assert_eq!(
+        victim.allow_duplicate(attacker_id, 1).map_err(|e| e.status),
+        Err(NtStatus::STATUS_INSUFFICIENT_RESOURCES),
+        "one allowance too many"
+    );
+    drop(others.into_iter().next());
+    victim
+        .allow_duplicate(attacker_id, 1)
+        .expect("the gone client's slot");
+    // The victim's duplicate works: it sends on the attacker's connection; the attacker's own
+    // handles are untouched.
+    let d = victim
+        .send(first, pattern::bytes(0, 10))
+        .wait_timeout(PATIENCE)
+        .expect("send");
+    assert_eq!((d.status, d.info), (NtStatus::STATUS_SUCCESS, 10));
+    drop((attacker, kernel_attacker, victim));
+    rig.unload_and_audit(PATIENCE);
+    for r in sink.finish(PATIENCE) {
+        assert_eq!(r.end, End::Fin, "{r:?}");
+    }
 }

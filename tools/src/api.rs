@@ -342,13 +342,33 @@ impl Client {
         })
     }
 
-    /// DUPLICATE into `target_client` (0: this client).
+    /// DUPLICATE into `target_client` (0: this client). Another client must have allowed this
+    /// one first ([`Client::allow_duplicate`]).
     pub fn duplicate(&self, h: Handle, target_client: u64) -> Result<Handle, Error> {
         let input = req::<msg::DuplicateRequest>(|m| {
             m.handle = h;
             m.target_client = target_client;
         });
         Ok(self.call_reply::<msg::HandleReply>(Op::Duplicate, input)?.handle)
+    }
+
+    /// ALLOW_DUPLICATE: client `from_client` may DUPLICATE `count` handles into this client's
+    /// table (0: none any more).
+    pub fn allow_duplicate(&self, from_client: u64, count: u32) -> Result<(), Error> {
+        let input = req::<msg::AllowDuplicateRequest>(|m| {
+            m.from_client = from_client;
+            m.count = count;
+        });
+        self.call(Op::AllowDuplicate, input, 0).map(|_| ())
+    }
+
+    /// A handle to `h` in client `to`'s table, with its consent: `to` allows this client one
+    /// handle, then this client duplicates `h` into it (what two cooperating clients do, here
+    /// both held by one caller).
+    pub fn duplicate_to(&self, h: Handle, to: &Client) -> Result<Handle, Error> {
+        let (me, them) = (self.client_info()?.client_id, to.client_info()?.client_id);
+        to.allow_duplicate(me, 1)?;
+        self.duplicate(h, them)
     }
 
     /// CLOSE, pending until done (with `wait`, until the teardown ended).

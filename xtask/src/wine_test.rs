@@ -59,6 +59,7 @@ const SCENARIOS: &[Scenario] = &[
     ("stats", scenarios::stats),
     ("malformed", scenarios::malformed),
     ("access", scenarios::access),
+    ("consent", scenarios::consent),
     ("parallel", scenarios::parallel),
     ("client-exit", scenarios::client_exit),
     ("consumer-c", |c| scenarios::consumer(c, CONSUMER_C.0)),

@@ -95,6 +95,14 @@ pub fn dup_req(h: Handle, target_client: u64) -> TReq {
     TReq::new(Op::Duplicate, bytes(&m))
 }
 
+/// ALLOW_DUPLICATE: client `from` may add `count` handles to the caller's table.
+pub fn allow_req(from: u64, count: u32) -> TReq {
+    let mut m = wsksock_abi::msg::AllowDuplicateRequest::new_zeroed_with_header();
+    m.from_client = from;
+    m.count = count;
+    TReq::new(Op::AllowDuplicate, bytes(&m))
+}
+
 pub fn linger_req(h: Handle, on: bool, secs: u32) -> TReq {
     let mut m = OptionRequest::new_zeroed_with_header();
     m.handle = h;

@@ -540,6 +540,14 @@ impl Worker {
         let target_id = if target == h.client {
             0
         } else {
+            // The target's consent first (ALLOW_DUPLICATE), one handle at a time.
+            let from = self.client_ids[h.client];
+            match self.client(target).allow_duplicate(from, 1) {
+                Ok(()) => {}
+                // Every allowance slot holds a live client's unused allowance.
+                Err(e) if e.status == NtStatus::STATUS_INSUFFICIENT_RESOURCES => return self.count(e.status),
+                Err(e) => return self.fail(format!("allow duplicate from a live client: {e}")),
+            }
             self.client_ids[target]
         };
         match self.client(h.client).duplicate(h.handle, target_id) {

@@ -401,6 +401,22 @@ pub fn access(ctx: &Ctx) -> Outcome {
     ))
 }
 
+/// DUPLICATE into another client needs that client's consent (ALLOW_DUPLICATE, ABI version 4):
+/// refused before it, once after it, never from a read-only open; the duplicate outlives the
+/// original handle and its bytes reach the peer, then FIN.
+pub fn consent(ctx: &Ctx) -> Outcome {
+    let peer = Peer::start(1, 0, secs(60))?;
+    let j = ctx.cli("consent", &["check", "consent", &peer.addr()], secs(60))?;
+    let conns = peer.finish();
+    Ctx::ok_cases(&j, "consent")?;
+    one_fin(&conns, j.get("sent").num())?;
+    Ok(format!(
+        "{} cases: DUPLICATE into another client refused (STATUS_ACCESS_DENIED) until it allowed one handle, then once; the duplicate sent {} bytes, then FIN",
+        j.get("cases").num(),
+        j.get("sent").num()
+    ))
+}
+
 /// A kernel consumer (service `svc`, already created in the driver's group) runs its scenario
 /// in DriverEntry: connect, send (direct and kernel buffer), receive to FIN, close.
 pub fn consumer(ctx: &Ctx, svc: &str) -> Outcome {

@@ -7,6 +7,7 @@
 
 mod access;
 mod cancel;
+mod consent;
 mod handles;
 mod hold;
 mod malformed;
@@ -42,6 +43,8 @@ enum What {
     Malformed(malformed::Args),
     /// Handles without FILE_READ_DATA / FILE_WRITE_DATA are refused the codes that need them.
     Access(access::Args),
+    /// DUPLICATE into another client needs its consent (ALLOW_DUPLICATE).
+    Consent(consent::Args),
 }
 
 /// `wsksock check`.
@@ -54,6 +57,7 @@ pub fn run(session: &Session, a: &Args) -> Result<(), String> {
         What::Cancel(a) => to_json(&cancel::run(session, a)?),
         What::Malformed(a) => to_json(&malformed::run(session, a)?),
         What::Access(a) => to_json(&access::run(session, a)?),
+        What::Consent(a) => to_json(&consent::run(session, a)?),
     }?;
     println!("{json}");
     Ok(())

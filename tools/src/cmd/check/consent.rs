@@ -1,0 +1,130 @@
+//! `check consent ADDR`: DUPLICATE into another client needs its consent (ALLOW_DUPLICATE,
+//! docs/ABI.md). Client A connects to ADDR; client B (a second open of the device) is the target.
+//!
+//! - A duplicating into B before B allowed it: STATUS_ACCESS_DENIED, the socket keeps 1 handle;
+//! - a read-only open of the device cannot give consent (ALLOW_DUPLICATE needs `FILE_WRITE_DATA`);
+//! - B allows one handle from A: one DUPLICATE goes in, the next is refused again;
+//! - A closes its handle (not the last), B sends [`SENT`] bytes through its duplicate and closes
+//!   gracefully: the peer must see the bytes, then FIN.
+
+use super::{status_of, Cases};
+use crate::backend::Session;
+use serde::Serialize;
+use std::time::Duration;
+use wsksock_abi::msg::CloseMode;
+use wsksock_abi::NtStatus;
+use wsksock_tools::{pattern, Client};
+
+/// Bytes B sends through its duplicate.
+pub const SENT: usize = 2345;
+
+/// Arguments.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Peer address (a peer that reads to the end).
+    pub addr: String,
+}
+
+/// What `check consent` reports.
+#[derive(Serialize, Debug)]
+pub struct Outcome {
+    /// Whether every case had its documented status.
+    pub ok: bool,
+    /// Cases checked.
+    pub cases: usize,
+    /// The cases that differ.
+    pub failed: Vec<super::Case>,
+    /// Bytes B sent through its duplicate.
+    pub sent: usize,
+}
+
+fn id(c: &Client, who: &str) -> Result<u64, String> {
+    c.client_info()
+        .map(|i| i.client_id)
+        .map_err(|e| format!("CLIENT_INFO of {who}: {e}"))
+}
+
+/// Runs it.
+pub fn run(session: &Session, a: &Args) -> Result<Outcome, String> {
+    use NtStatus as S;
+    let addr = super::super::parse_addr(&a.addr)?;
+    let mut k = Cases::default();
+    let (owner, target) = (session.open_client()?, session.open_client()?);
+    let (owner_id, target_id) = (id(&owner, "A")?, id(&target, "B")?);
+    let h = owner.connect_to(addr).map_err(|e| format!("connect: {e}"))?;
+    let handles = |what: &str, k: &mut Cases, want: u32| {
+        let got = owner.statistics(h).map(|s| s.handles);
+        k.check(
+            format!("{what}: the socket has {want} handle(s)"),
+            if got == Ok(want) {
+                S::STATUS_SUCCESS
+            } else {
+                S::STATUS_UNSUCCESSFUL
+            },
+            S::STATUS_SUCCESS,
+        );
+    };
+
+    k.check(
+        "DUPLICATE into B without its consent",
+        status_of(owner.duplicate(h, target_id)),
+        S::STATUS_ACCESS_DENIED,
+    );
+    handles("refused", &mut k, 1);
+    let reader = session.open_client_with(true, false)?;
+    k.check(
+        "ALLOW_DUPLICATE on a read-only open",
+        status_of(reader.allow_duplicate(owner_id, 1)),
+        S::STATUS_ACCESS_DENIED,
+    );
+    drop(reader);
+    k.check(
+        "B allows one handle from A",
+        status_of(target.allow_duplicate(owner_id, 1)),
+        S::STATUS_SUCCESS,
+    );
+    let dup = owner.duplicate(h, target_id);
+    k.check(
+        "DUPLICATE into B, allowed",
+        dup.as_ref().map_or_else(|e| e.status, |_| S::STATUS_SUCCESS),
+        S::STATUS_SUCCESS,
+    );
+    k.check(
+        "a second DUPLICATE: the allowance is used up",
+        status_of(owner.duplicate(h, target_id)),
+        S::STATUS_ACCESS_DENIED,
+    );
+    handles("allowed once", &mut k, 2);
+    let Ok(dup) = dup else {
+        let _ = owner.close(h, CloseMode::Abortive, false);
+        let (cases, failed) = k.finish();
+        return Ok(Outcome {
+            ok: false,
+            cases,
+            failed,
+            sent: 0,
+        });
+    };
+    k.check(
+        "A closes its handle",
+        status_of(owner.close(h, CloseMode::Graceful, false)),
+        S::STATUS_SUCCESS,
+    );
+    let sent = target
+        .send(dup, pattern::bytes(0, SENT))
+        .wait_timeout(Duration::from_secs(30))
+        .map_or(S::STATUS_TIMEOUT, |d| d.status);
+    k.check("B sends through its duplicate", sent, S::STATUS_SUCCESS);
+    k.check(
+        "B closes the last handle",
+        status_of(target.close(dup, CloseMode::Graceful, true)),
+        S::STATUS_SUCCESS,
+    );
+    let (cases, failed) = k.finish();
+    Ok(Outcome {
+        ok: failed.is_empty(),
+        cases,
+        failed,
+        sent: SENT,
+    })
+}
