@@ -9,7 +9,9 @@
 //! - overflowing lengths, oversized counts, unknown versions and codes get their status;
 //! - a flood of requests on one socket, or from one client, is bounded by the configured limits
 //!   and answered with STATUS_INSUFFICIENT_RESOURCES at once;
-//! - a client that disappears mid-operation leaves nothing behind.
+//! - a client that disappears mid-operation leaves nothing behind;
+//! - no client can put a handle into another client's table without that client's consent
+//!   (guessed client ids, every ABI version), and consent is counted, withdrawable, bounded.
 
 #![allow(clippy::many_single_char_names)] // a, b: clients; h, u: handles; r: requests
 
