@@ -9,9 +9,8 @@
 //! - write-only: SOCKET, CONNECT and SEND of [`SENT`] bytes to ADDR work, RECEIVE is refused,
 //!   and a graceful CLOSE follows: the peer must see the bytes, then FIN.
 
-use super::{status_of, Cases};
+use super::{status_of, Cases, PeerArgs, SentOutcome};
 use crate::backend::Session;
-use serde::Serialize;
 use std::time::Duration;
 use wsksock_abi::msg::{CloseMode, SocketKind};
 use wsksock_abi::{Handle, NtStatus};
@@ -19,26 +18,6 @@ use wsksock_tools::{pattern, Client, Pending};
 
 /// Bytes the write-only client sends to the peer.
 pub const SENT: usize = 4321;
-
-/// Arguments.
-#[derive(clap::Args)]
-pub struct Args {
-    /// Peer address (a peer that reads to the end).
-    pub addr: String,
-}
-
-/// What `check access` reports.
-#[derive(Serialize, Debug)]
-pub struct Outcome {
-    /// Whether every case had its documented status.
-    pub ok: bool,
-    /// Cases checked.
-    pub cases: usize,
-    /// The cases that differ.
-    pub failed: Vec<super::Case>,
-    /// Bytes the write-only client sent.
-    pub sent: usize,
-}
 
 fn waited(p: &Pending) -> NtStatus {
     p.wait_timeout(Duration::from_secs(30))
@@ -61,7 +40,7 @@ fn each_kind(c: &Client, fam: u16) -> [(&'static str, NtStatus); 4] {
 }
 
 /// Runs it.
-pub fn run(session: &Session, a: &Args) -> Result<Outcome, String> {
+pub fn run(session: &Session, a: &PeerArgs) -> Result<SentOutcome, String> {
     use NtStatus as S;
     let addr = super::super::parse_addr(&a.addr)?;
     let fam = wsksock_abi::SockAddr::family_of(addr.ip());
@@ -112,11 +91,5 @@ pub fn run(session: &Session, a: &Args) -> Result<Outcome, String> {
         status_of(writer.close(h, CloseMode::Graceful, true)),
         S::STATUS_SUCCESS,
     );
-    let (cases, failed) = k.finish();
-    Ok(Outcome {
-        ok: failed.is_empty(),
-        cases,
-        failed,
-        sent: SENT,
-    })
+    Ok(SentOutcome::new(k, SENT))
 }

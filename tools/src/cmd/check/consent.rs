@@ -7,9 +7,8 @@
 //! - A closes its handle (not the last), B sends [`SENT`] bytes through its duplicate and closes
 //!   gracefully: the peer must see the bytes, then FIN.
 
-use super::{status_of, Cases};
+use super::{status_of, Cases, PeerArgs, SentOutcome};
 use crate::backend::Session;
-use serde::Serialize;
 use std::time::Duration;
 use wsksock_abi::msg::CloseMode;
 use wsksock_abi::NtStatus;
@@ -18,26 +17,6 @@ use wsksock_tools::{pattern, Client};
 /// Bytes B sends through its duplicate.
 pub const SENT: usize = 2345;
 
-/// Arguments.
-#[derive(clap::Args)]
-pub struct Args {
-    /// Peer address (a peer that reads to the end).
-    pub addr: String,
-}
-
-/// What `check consent` reports.
-#[derive(Serialize, Debug)]
-pub struct Outcome {
-    /// Whether every case had its documented status.
-    pub ok: bool,
-    /// Cases checked.
-    pub cases: usize,
-    /// The cases that differ.
-    pub failed: Vec<super::Case>,
-    /// Bytes B sent through its duplicate.
-    pub sent: usize,
-}
-
 fn id(c: &Client, who: &str) -> Result<u64, String> {
     c.client_info()
         .map(|i| i.client_id)
@@ -45,7 +24,7 @@ fn id(c: &Client, who: &str) -> Result<u64, String> {
 }
 
 /// Runs it.
-pub fn run(session: &Session, a: &Args) -> Result<Outcome, String> {
+pub fn run(session: &Session, a: &PeerArgs) -> Result<SentOutcome, String> {
     use NtStatus as S;
     let addr = super::super::parse_addr(&a.addr)?;
     let mut k = Cases::default();
@@ -97,13 +76,7 @@ pub fn run(session: &Session, a: &Args) -> Result<Outcome, String> {
     handles("allowed once", &mut k, 2);
     let Ok(dup) = dup else {
         let _ = owner.close(h, CloseMode::Abortive, false);
-        let (cases, failed) = k.finish();
-        return Ok(Outcome {
-            ok: false,
-            cases,
-            failed,
-            sent: 0,
-        });
+        return Ok(SentOutcome::new(k, 0));
     };
     k.check(
         "A closes its handle",
@@ -120,11 +93,5 @@ pub fn run(session: &Session, a: &Args) -> Result<Outcome, String> {
         status_of(target.close(dup, CloseMode::Graceful, true)),
         S::STATUS_SUCCESS,
     );
-    let (cases, failed) = k.finish();
-    Ok(Outcome {
-        ok: failed.is_empty(),
-        cases,
-        failed,
-        sent: SENT,
-    })
+    Ok(SentOutcome::new(k, SENT))
 }

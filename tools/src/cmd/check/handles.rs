@@ -15,13 +15,6 @@ use wsksock_tools::{pattern, Client};
 /// Bytes the owner sends to the peer.
 pub const SENT: usize = 1000;
 
-/// Arguments.
-#[derive(clap::Args)]
-pub struct Args {
-    /// Peer address (a peer that reads to the end).
-    pub addr: String,
-}
-
 /// What `check handles` reports.
 #[derive(Serialize, Debug)]
 pub struct Outcome {
@@ -42,7 +35,7 @@ fn send_status(c: &Client, h: Handle, n: usize) -> NtStatus {
 }
 
 /// Runs it.
-pub fn run(session: &Session, a: &Args) -> Result<Outcome, String> {
+pub fn run(session: &Session, a: &super::PeerArgs) -> Result<Outcome, String> {
     use NtStatus as S;
     let addr = super::super::parse_addr(&a.addr)?;
     let own = &session.client;

@@ -31,7 +31,7 @@ enum What {
     /// Connects and receives until the peer's FIN; checks the pattern.
     Recv(recv::Args),
     /// Closed, stale and forged handles are refused; two clients cannot name each other's.
-    Handles(handles::Args),
+    Handles(PeerArgs),
     /// Many sockets at once: connect them all, send on all, close all.
     Many(many::Args),
     /// Connects sockets, leaves a receive pending on each, and reports how they end
@@ -42,9 +42,9 @@ enum What {
     /// Malformed requests get their documented statuses; the driver keeps serving.
     Malformed(malformed::Args),
     /// Handles without FILE_READ_DATA / FILE_WRITE_DATA are refused the codes that need them.
-    Access(access::Args),
+    Access(PeerArgs),
     /// DUPLICATE into another client needs its consent (ALLOW_DUPLICATE).
-    Consent(consent::Args),
+    Consent(PeerArgs),
 }
 
 /// `wsksock check`.
@@ -81,6 +81,39 @@ pub struct Case {
     pub status: String,
     /// The status the ABI documents.
     pub expected: String,
+}
+
+/// Arguments of the scenarios that need only a peer.
+#[derive(clap::Args)]
+pub struct PeerArgs {
+    /// Peer address (a peer that reads to the end).
+    pub addr: String,
+}
+
+/// What a scenario of status comparisons that also sends to the peer reports.
+#[derive(Serialize, Debug)]
+pub struct SentOutcome {
+    /// Whether every case had its documented status.
+    pub ok: bool,
+    /// Cases checked.
+    pub cases: usize,
+    /// The cases that differ.
+    pub failed: Vec<Case>,
+    /// Bytes sent to the peer (which must see them, then FIN).
+    pub sent: usize,
+}
+
+impl SentOutcome {
+    /// The report of `cases`, with `sent` bytes sent.
+    pub fn new(cases: Cases, sent: usize) -> SentOutcome {
+        let (cases, failed) = cases.finish();
+        SentOutcome {
+            ok: failed.is_empty(),
+            cases,
+            failed,
+            sent,
+        }
+    }
 }
 
 /// A list of status comparisons.
