@@ -16,6 +16,14 @@ fn check(cfg: &StressConfig) {
             assert!(r.requests > r.ops / 2, "most operations issued requests");
             assert!(r.streams_seen > 0, "peers saw streams");
             assert!(r.strict_graceful > 0, "some streams were judged strictly");
+            if cfg.faults {
+                // The engine's allocations failed too, at random (docs/RELIABILITY.md).
+                assert!(
+                    r.allocations_failed > 0,
+                    "no allocation failed in {} allocations",
+                    r.allocations
+                );
+            }
         }
         Err(e) => panic!("{e}"),
     }
