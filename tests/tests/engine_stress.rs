@@ -31,7 +31,9 @@ fn check(cfg: &StressConfig) {
 
 #[test]
 fn short_stress_inline_with_faults() {
-    check(&StressConfig::new(4_000, 1, CompletionMode::Inline));
+    // Seed 4, not 1: seed 1 draws no allocation failure among the run's first ~2,600 allocations
+    // (0.2 % each), and `check` wants some.
+    check(&StressConfig::new(4_000, 4, CompletionMode::Inline));
 }
 
 #[test]
