@@ -19,14 +19,15 @@
 //! winedevice.exe must not end (the suite checks its log after every scenario): a bug check is a
 //! crash there.
 
+mod again;
 mod judge;
-mod netio;
 
 use super::env::{secs, tail, Wine, WIN_DIR};
 use super::json::Json;
 use super::peers::Peer;
 use super::scenarios::Ctx;
-use judge::{check_clean, check_wire, judge, Count, Run, Tally};
+pub(super) use judge::Run;
+use judge::{check_clean, check_wire, judge, Count, Tally};
 use std::path::Path;
 use std::time::Duration;
 
@@ -195,10 +196,16 @@ fn sweep(w: &Wine) -> Result<(String, usize), String> {
     let mut bad = Vec::new();
     // The wire of the sweep as it ran (before any run runs again, with its own peers).
     check_wire(&runs, &greet, &quiet, &mut bad);
-    let (hit, mut excused) = netio::hits(w.driver_log().get(start..).unwrap_or_default());
+    let log = w.driver_log();
+    let log = log.get(start..).unwrap_or_default();
+    let (hit, mut excused) = again::hits(log);
     let hit: Vec<u64> = hit.into_iter().filter(|n| (1..=to).contains(n)).collect();
+    let not_started = again::not_started(&runs, log);
+    let mut rerun: Vec<u64> = hit.iter().chain(&not_started).copied().collect();
+    rerun.sort_unstable();
+    rerun.dedup();
     let mut all_again = true;
-    for &n in &hit {
+    for &n in &rerun {
         match run_again(w, n, &mut bad)? {
             Some((r, crashes)) => {
                 excused += crashes;
@@ -227,13 +234,18 @@ fn sweep(w: &Wine) -> Result<(String, usize), String> {
         bad.truncate(8);
         return Err(format!("{n} finding(s): {}", bad.join("; ")));
     }
-    let again = if hit.is_empty() {
-        String::new()
-    } else {
-        format!(
+    let mut again = Vec::new();
+    if !hit.is_empty() {
+        again.push(format!(
             "; Wine's netio.sys race ended {excused} winedevice.exe (docs/WINE.md): N = {hit:?} ran again and passed"
-        )
-    };
+        ));
+    }
+    if !not_started.is_empty() {
+        again.push(format!(
+            "; Wine did not start winedevice.exe for N = {not_started:?}: ran again and passed"
+        ));
+    }
+    let again = again.concat();
     let out = format!(
         "{total} allocations in the workload; N = 1..={to}: {} runs, {} failures injected — DriverEntry refused {}, an open refused {}, a request refused {} times ({} requests in all, none hung; the driver given {} and completed each once), {} runs past the count; every run unloaded, {} connections intact; bugchecks 0; {:.1} s{again}",
         t.runs,
@@ -265,7 +277,7 @@ fn run_again(w: &Wine, n: u64, bad: &mut Vec<String>) -> Result<Option<(Run, usi
         let (greet, quiet) = (greet.finish(), quiet.finish());
         let log = w.driver_log();
         let log = log.get(start..).unwrap_or_default();
-        let (_, netio) = netio::hits(log);
+        let (_, netio) = again::hits(log);
         let all = log.lines().filter(|l| super::crash::is_crash(l)).count();
         if all > netio {
             return Ok(None);
