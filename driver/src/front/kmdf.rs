@@ -321,6 +321,7 @@ unsafe impl Backend for KmdfBackend {
                 information as u64
             );
         }
+        super::ledger::completed();
     }
 }
 
@@ -331,6 +332,7 @@ unsafe impl Backend for KmdfBackend {
 unsafe fn complete(request: WDFREQUEST, st: NtStatus) {
     // SAFETY: 1. caller contract.
     unsafe { call_unsafe_wdf_function_binding!(WdfRequestComplete, request, nt(st)) };
+    super::ledger::completed();
 }
 
 /// The file object's context, or null for a NULL handle (a request whose IRP carried no file
@@ -361,6 +363,7 @@ unsafe fn client_of<'a>(file: WDFFILEOBJECT) -> Option<&'a Client> {
 }
 
 unsafe extern "C" fn evt_file_create(_device: WDFDEVICE, request: WDFREQUEST, file: WDFFILEOBJECT) {
+    super::ledger::given();
     // SAFETY: 1. the framework's new file object of our device.
     let ctx = unsafe { file_context(file) };
     let (Some(st), Some(ctx)) = (state(), NonNull::new(ctx)) else {
@@ -436,6 +439,7 @@ unsafe extern "C" fn evt_io_control(
     _in: usize,
     _code: ULONG,
 ) {
+    super::ledger::given();
     // SAFETY: 1. a live request of our queue.
     let file = unsafe { call_unsafe_wdf_function_binding!(WdfRequestGetFileObject, request) };
     // SAFETY: 1. NULL (no file object of ours: the class allows it) or our live file object, which

@@ -7,7 +7,8 @@
 //!   by hand; the KMDF front end hands the framework the same rule as an SDDL string.
 //!
 //! Both serve requests through `crate::irp::request` and share, here, what `DriverEntry` does
-//! first ([`load`]) and what unload does last ([`unload`]).
+//! first ([`load`]) and what unload does last ([`unload`]); the test build's [`ledger`] counts
+//! the requests they are given and complete.
 //!
 //! # Unload (both front ends)
 //! 1. `Engine::unload`, and a wait on an event for its `on_idle`: every socket closed, every
@@ -18,14 +19,15 @@
 //! 4. The retired timers reaped (`kernel::timer::reap`: under Wine, `KeCancelTimer` waits for
 //!    each timer's callback to have returned), then `KeFlushQueuedDpcs` where it works (Windows):
 //!    every DPC the driver queued has returned.
-//! 5. The device is deleted (WDM) or the framework deletes it (KMDF).
-//!
-//! Unload allocates nothing: what it needs (the idle event and `on_idle`) was allocated at load,
-//! in an [`UnloadKit`] — `DriverEntry` fails with STATUS_INSUFFICIENT_RESOURCES without it. The last instructions of a
+//! 5. The device is deleted (WDM) or the framework deletes it (KMDF). The last instructions of a
 //!    completion routine or work item are covered by the kernel: `IoSetCompletionRoutineEx` and
 //!    `IoQueueWorkItem` hold a device reference, and so the image, until the routine returned.
 //!    Under Wine nothing holds the image (it is unmapped right after `DriverUnload`): see
 //!    docs/DRIVER.md, "Unload".
+//!
+//! Unload allocates nothing: what it needs (the idle event and `on_idle`) was allocated at load,
+//! in an [`UnloadKit`] — `DriverEntry` fails with STATUS_INSUFFICIENT_RESOURCES without it
+//! (docs/DRIVER.md, "Memory").
 
 #[cfg(not(kmdf_front))]
 pub mod security;
@@ -35,6 +37,8 @@ pub mod wdm;
 
 #[cfg(kmdf_front)]
 pub mod kmdf;
+
+pub mod ledger;
 
 use crate::irp::request::{self, Backend};
 use crate::kernel::event::Event;
@@ -64,6 +68,7 @@ pub unsafe fn load(registry: *const UNICODE_STRING) {
         // SAFETY: 1. DriverEntry's registry path (caller contract).
         let n = unsafe { crate::kernel::registry::dword(registry, &ALLOC_FAIL_AT) }.unwrap_or(0);
         crate::GLOBAL.configure(u64::from(n));
+        ledger::reset();
         kprint!("alloc-faults: allocation {} fails (0: none)", n);
     }
     #[cfg(not(feature = "alloc-faults"))]
@@ -98,13 +103,16 @@ pub fn report_allocations(when: &str) {
     #[cfg(feature = "alloc-faults")]
     {
         let (made, failed) = crate::GLOBAL.counts();
+        let (given, completed) = ledger::counts();
         kprint!(
-            "alloc-faults: run {}: {}: {} allocations, {} failed ({:?})",
+            "alloc-faults: run {}: {}: {} allocations, {} failed ({:?}); requests {} given, {} completed",
             crate::GLOBAL.fail_at(),
             when,
             made,
             failed,
-            crate::GLOBAL.failed_kind()
+            crate::GLOBAL.failed_kind(),
+            given,
+            completed
         );
     }
     #[cfg(not(feature = "alloc-faults"))]

@@ -195,6 +195,7 @@ unsafe fn client_of<'a>(irp: *mut IRP) -> Option<&'a Client> {
 }
 
 unsafe extern "system" fn dispatch_create(device: *mut DEVICE_OBJECT, irp: *mut IRP) -> NTSTATUS {
+    super::ledger::given();
     // SAFETY: 1. our device, during its lifetime.
     let Some(st) = (unsafe { state(device) }) else {
         // SAFETY: 1. the IRP being dispatched.
@@ -235,6 +236,7 @@ unsafe extern "system" fn dispatch_create(device: *mut DEVICE_OBJECT, irp: *mut 
 }
 
 unsafe extern "system" fn dispatch_cleanup(device: *mut DEVICE_OBJECT, irp: *mut IRP) -> NTSTATUS {
+    super::ledger::given();
     // SAFETY: 1. our device; live IRP.
     if let (Some(st), Some(client)) = (unsafe { state(device) }, unsafe { client_of(irp) }) {
         st.engine.cleanup_client(client);
@@ -248,6 +250,7 @@ unsafe extern "system" fn dispatch_cleanup(device: *mut DEVICE_OBJECT, irp: *mut
 /// requests still pending on the file object (their own references keep the client alive) — so
 /// without this a process that exits with sockets open left them open until the driver unloaded.
 unsafe extern "system" fn dispatch_close(device: *mut DEVICE_OBJECT, irp: *mut IRP) -> NTSTATUS {
+    super::ledger::given();
     // SAFETY: 1. live IRP being dispatched.
     let fo = unsafe { file_object(irp) };
     let open = if fo.is_null() {
@@ -275,6 +278,7 @@ unsafe extern "system" fn dispatch_close(device: *mut DEVICE_OBJECT, irp: *mut I
 }
 
 unsafe extern "system" fn dispatch_control(device: *mut DEVICE_OBJECT, irp: *mut IRP) -> NTSTATUS {
+    super::ledger::given();
     // SAFETY: 1. our device; live IRP.
     let (Some(st), Some(client)) = (unsafe { state(device) }, unsafe { client_of(irp) }) else {
         // SAFETY: 1. the IRP being dispatched.

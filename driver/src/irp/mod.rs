@@ -33,5 +33,6 @@ pub unsafe fn complete(irp: NonNull<IRP>, status: NTSTATUS, information: usize) 
     unsafe { IrpSetIoStatus(irp.as_ptr(), status, information) };
     // SAFETY: 1. as above, with its status set; completed once, here.
     unsafe { IoCompleteRequest(irp.as_ptr(), IO_NO_INCREMENT) };
+    crate::front::ledger::completed();
     status
 }

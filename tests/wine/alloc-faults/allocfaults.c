@@ -16,18 +16,26 @@
  *          c2: SOCKET BIND CONNECT, SEND 2000, CLOSE abortive;
  *          c3: SOCKET BIND CONNECT, SET_OPTION SO_LINGER {1,1}, SEND 1000, CLOSE default;
  *          c4: SOCKET BIND CONNECT (QUIET), RECEIVE cancelled with CancelIoEx, RECEIVE
- *              cancelled with CANCEL, CLOSE graceful (which ends both under Wine);
+ *              cancelled with CANCEL, CLOSE linger 1 s + wait (which ends both under Wine,
+ *              whose WSK ignores cancels);
+ *        a CLOSE refused for want of memory (a waiting CLOSE reserves room) is sent again, as a
+ *        client would ("cN.close-again");
  *        client B: c5 to QUIET with a RECEIVE pending, then the client's exit: CancelIoEx of
  *          everything and CloseHandle with the receive and the socket still open;
  *        client A's CloseHandle;
  *   4. ControlService(STOP) and the wait for STOPPED (unload).
  *
  * Output: one JSON line per N:
- *   {"n":N,"load":"ok"|"refused","open":"ok"|"refused","requests":[["c1.socket","0x00000000"],...],
- *    "hung":["c4.recv1",...],"unload":"ok"|"timeout","ms":T}
+ *   {"n":N,"load":"ok"|"refused","requests":[["c1.socket","0x00000000"],...],"open":"ok"|"refused",
+ *    "hung":["c4.recv1",...],"unload":"ok"|"timeout"|"abandoned","ms":T}
  * The data sent is the pattern byte[i] = i % 251 from offset 0 on each connection (the peers
- * check it); a receive's bytes are checked against it here ("recv-corrupt" in `hung`'s place
- * would say so: it is reported as a request with status "corrupt").
+ * check it); the greeting c1 receives is checked against it here (a corrupt one is recorded as
+ * "c1.recv-corrupt" with its status).
+ *
+ * A request still pending at the end of its step (15 s) is reported in "hung". Its OVERLAPPED
+ * and buffers must outlive it: a synchronous one is cancelled and waited for once more, the
+ * receives (static storage) once their client's handle is closed; one still pending then ends
+ * the line ("abandoned") and the process, since the next run would reuse its storage.
  *
  * Built with mingw-w64 against abi/include/wsksock.h (xtask/src/wine_test/build.rs).
  */
@@ -65,6 +73,8 @@ static void record(const char *name, int32_t status)
 }
 
 static char hung[2048];
+/* Whether client A's first open was refused ("ok", "refused"). */
+static const char *open_state = "ok";
 
 static void record_hung(const char *name)
 {
@@ -129,16 +139,75 @@ static int32_t finish(struct op *o, DWORD ms)
     return st;
 }
 
+/* Ends the line of a run that cannot go on (a request still pending whose OVERLAPPED and
+ * buffers cannot be released: a late completion would write into them) and the process: the
+ * sweep stops there, and the suite reports the run's hung requests. */
+static void abandon(void)
+{
+    emit("],\"open\":\"%s\",\"hung\":[%s],\"unload\":\"abandoned\",\"ms\":0}", open_state, hung);
+    printf("%s\n", out);
+    fflush(stdout);
+    ExitProcess(1);
+}
+
+/* A request of `dev` that did not complete within its step (already reported in `hung`), whose
+ * storage its caller is about to release: cancelled and waited for once more, or abandoned. */
+static void settle(HANDLE dev, struct op *o)
+{
+    CancelIoEx(dev, &o->ov);
+    if (WaitForSingleObject(o->ov.hEvent, STEP_MS) != WAIT_OBJECT_0)
+        abandon();
+    CloseHandle(o->ov.hEvent);
+}
+
+/* Receives that did not complete within their step. Their storage is static; they are waited
+ * for once their client's handle is closed (which ends every request of the client), before
+ * the next run reuses that storage. */
+static struct op *late[8];
+static int late_count;
+
+static void defer(struct op *o)
+{
+    if (late_count < (int)(sizeof late / sizeof late[0]))
+        late[late_count++] = o;
+    else
+        abandon();
+}
+
+static void drain_late(void)
+{
+    for (int i = 0; i < late_count; i++) {
+        if (WaitForSingleObject(late[i]->ov.hEvent, STEP_MS) != WAIT_OBJECT_0)
+            abandon();
+        CloseHandle(late[i]->ov.hEvent);
+    }
+    late_count = 0;
+}
+
+/* A receive started with static storage: its status recorded under `name`, or, if it did not
+ * complete within its step, reported hung and deferred. */
+static int32_t finish_receive(struct op *o, const char *name)
+{
+    int32_t st = finish(o, STEP_MS);
+    if (st == STATUS_PENDING) {
+        record_hung(name);
+        defer(o);
+    }
+    return st;
+}
+
 /* A synchronous request: issued, waited for, recorded under `name`. */
 static int32_t call(HANDLE dev, const char *name, DWORD code, void *in, DWORD in_len, void *outb, DWORD out_len_)
 {
     struct op o;
     start(dev, &o, code, in, in_len, outb, out_len_);
     int32_t st = finish(&o, STEP_MS);
-    if (st == STATUS_PENDING)
+    if (st == STATUS_PENDING) {
         record_hung(name);
-    else
+        settle(dev, &o);
+    } else {
         record(name, st);
+    }
     return st;
 }
 
@@ -156,7 +225,12 @@ static HANDLE open_client(void)
     WSKSOCK_CLIENT_INFO_REPLY r = {0};
     struct op o;
     start(h, &o, WSKSOCK_IOCTL_CLIENT_INFO, &q, sizeof q, &r, sizeof r);
-    if (finish(&o, STEP_MS) != STATUS_SUCCESS) {
+    int32_t st = finish(&o, STEP_MS);
+    if (st == STATUS_PENDING) {
+        record_hung("client_info");
+        settle(h, &o);
+    }
+    if (st != STATUS_SUCCESS) {
         CloseHandle(h);
         return INVALID_HANDLE_VALUE;
     }
@@ -218,17 +292,23 @@ static void send_pattern(HANDLE dev, const char *c, WSKSOCK_HANDLE h, DWORD len)
     free(buf);
 }
 
-static void close_handle(HANDLE dev, const char *c, WSKSOCK_HANDLE h, uint32_t mode, int wait)
+static void close_handle(HANDLE dev, const char *c, WSKSOCK_HANDLE h, uint32_t mode, uint32_t secs, int wait)
 {
     char name[32];
     WSKSOCK_CLOSE_REQUEST q = {0};
     header(&q.header, sizeof q);
     q.handle = h;
     q.mode = mode;
+    q.linger_seconds = secs;
     q.flags = wait ? WSKSOCK_CLOSE_FLAG_WAIT_FOR_TEARDOWN : 0;
     WSKSOCK_CLOSE_REPLY r = {0};
     snprintf(name, sizeof name, "%s.close", c);
-    call(dev, name, WSKSOCK_IOCTL_CLOSE, &q, sizeof q, &r, sizeof r);
+    if (call(dev, name, WSKSOCK_IOCTL_CLOSE, &q, sizeof q, &r, sizeof r) == STATUS_INSUFFICIENT_RESOURCES) {
+        /* Refused for want of memory (a waiting CLOSE reserves room first): the handle is still
+         * open, nothing changed; the client closes again, as one would. */
+        snprintf(name, sizeof name, "%s.close-again", c);
+        call(dev, name, WSKSOCK_IOCTL_CLOSE, &q, sizeof q, &r, sizeof r);
+    }
 }
 
 static void receive_start(HANDLE dev, struct op *o, WSKSOCK_DATA_REQUEST *d, WSKSOCK_HANDLE h, uint8_t *buf,
@@ -246,25 +326,23 @@ static void client_a(HANDLE a, uint16_t greet, uint16_t quiet)
     /* c1: data both ways, graceful close with the wait flag. */
     WSKSOCK_HANDLE c1 = connect_to(a, "c1", greet);
     send_pattern(a, "c1", c1, 4000);
-    uint8_t g[100];
-    struct op o;
-    WSKSOCK_DATA_REQUEST d;
+    static uint8_t g[100];
+    static struct op o;
+    static WSKSOCK_DATA_REQUEST d;
     receive_start(a, &o, &d, c1, g, sizeof g);
-    int32_t st = finish(&o, STEP_MS);
-    if (st == STATUS_PENDING) {
-        record_hung("c1.recv");
-    } else {
+    int32_t st = finish_receive(&o, "c1.recv");
+    if (st != STATUS_PENDING) {
         int intact = 1;
         for (ULONG_PTR i = 0; st == STATUS_SUCCESS && i < o.ov.InternalHigh && i < sizeof g; i++)
             intact &= g[i] == pattern(i);
         record(intact ? "c1.recv" : "c1.recv-corrupt", st);
     }
-    close_handle(a, "c1", c1, WSKSOCK_CLOSE_MODE_GRACEFUL, 1);
+    close_handle(a, "c1", c1, WSKSOCK_CLOSE_MODE_GRACEFUL, 0, 1);
 
     /* c2: abortive close. */
     WSKSOCK_HANDLE c2 = connect_to(a, "c2", quiet);
     send_pattern(a, "c2", c2, 2000);
-    close_handle(a, "c2", c2, WSKSOCK_CLOSE_MODE_ABORTIVE, 0);
+    close_handle(a, "c2", c2, WSKSOCK_CLOSE_MODE_ABORTIVE, 0, 0);
 
     /* c3: SO_LINGER {1,1}, default close (lingering). */
     WSKSOCK_HANDLE c3 = connect_to(a, "c3", quiet);
@@ -276,13 +354,14 @@ static void client_a(HANDLE a, uint16_t greet, uint16_t quiet)
     l.value2 = 1;
     call(a, "c3.linger", WSKSOCK_IOCTL_SET_OPTION, &l, sizeof l, NULL, 0);
     send_pattern(a, "c3", c3, 1000);
-    close_handle(a, "c3", c3, WSKSOCK_CLOSE_MODE_DEFAULT, 0);
+    close_handle(a, "c3", c3, WSKSOCK_CLOSE_MODE_DEFAULT, 0, 0);
 
-    /* c4: two receives on a quiet peer, cancelled two ways, then the close ends them. */
+    /* c4: two receives on a quiet peer, cancelled two ways, then the close (linger mode,
+     * waiting) ends them. */
     WSKSOCK_HANDLE c4 = connect_to(a, "c4", quiet);
-    uint8_t r1[64], r2[64];
-    struct op o1, o2;
-    WSKSOCK_DATA_REQUEST d1, d2;
+    static uint8_t r1[64], r2[64];
+    static struct op o1, o2;
+    static WSKSOCK_DATA_REQUEST d1, d2;
     receive_start(a, &o1, &d1, c4, r1, sizeof r1);
     CancelIoEx(a, &o1.ov);
     receive_start(a, &o2, &d2, c4, r2, sizeof r2);
@@ -291,16 +370,12 @@ static void client_a(HANDLE a, uint16_t greet, uint16_t quiet)
     cq.handle = c4;
     WSKSOCK_CANCEL_REPLY cr = {0};
     call(a, "c4.cancel", WSKSOCK_IOCTL_CANCEL, &cq, sizeof cq, &cr, sizeof cr);
-    close_handle(a, "c4", c4, WSKSOCK_CLOSE_MODE_GRACEFUL, 0);
-    st = finish(&o1, STEP_MS);
-    if (st == STATUS_PENDING)
-        record_hung("c4.recv1");
-    else
+    close_handle(a, "c4", c4, WSKSOCK_CLOSE_MODE_LINGER, 1, 1);
+    st = finish_receive(&o1, "c4.recv1");
+    if (st != STATUS_PENDING)
         record("c4.recv1", st);
-    st = finish(&o2, STEP_MS);
-    if (st == STATUS_PENDING)
-        record_hung("c4.recv2");
-    else
+    st = finish_receive(&o2, "c4.recv2");
+    if (st != STATUS_PENDING)
         record("c4.recv2", st);
 }
 
@@ -316,17 +391,15 @@ static void client_b(uint16_t quiet)
             return;
     }
     WSKSOCK_HANDLE c5 = connect_to(b, "c5", quiet);
-    uint8_t r[64];
-    struct op o;
-    WSKSOCK_DATA_REQUEST d;
+    static uint8_t r[64];
+    static struct op o;
+    static WSKSOCK_DATA_REQUEST d;
     receive_start(b, &o, &d, c5, r, sizeof r);
     /* The exit: what the process's end does to its requests and its handle. */
     CancelIoEx(b, NULL);
     CloseHandle(b);
-    int32_t st = finish(&o, STEP_MS);
-    if (st == STATUS_PENDING)
-        record_hung("c5.recv");
-    else
+    int32_t st = finish_receive(&o, "c5.recv");
+    if (st != STATUS_PENDING)
         record("c5.recv", st);
 }
 
@@ -385,20 +458,24 @@ int main(int argc, char **argv)
             wait_state(svc, SERVICE_STOPPED, STEP_MS);
             continue;
         }
+        emit("\"load\":\"ok\",\"requests\":[");
+        open_state = "ok";
         HANDLE a = open_client();
-        emit("\"load\":\"ok\",\"open\":\"%s\",\"requests\":[", a == INVALID_HANDLE_VALUE ? "refused" : "ok");
-        if (a == INVALID_HANDLE_VALUE)
+        if (a == INVALID_HANDLE_VALUE) {
+            open_state = "refused";
             a = open_client();
+        }
         if (a != INVALID_HANDLE_VALUE) {
             client_a(a, greet, quiet);
             client_b(quiet);
             CloseHandle(a);
+            drain_late();
         }
         SERVICE_STATUS ss;
         ControlService(svc, SERVICE_CONTROL_STOP, &ss);
         int stopped = wait_state(svc, SERVICE_STOPPED, 60000) == SERVICE_STOPPED;
-        emit("],\"hung\":[%s],\"unload\":\"%s\",\"ms\":%lu}", hung, stopped ? "ok" : "timeout",
-             (unsigned long)(GetTickCount() - t0));
+        emit("],\"open\":\"%s\",\"hung\":[%s],\"unload\":\"%s\",\"ms\":%lu}", open_state, hung,
+             stopped ? "ok" : "timeout", (unsigned long)(GetTickCount() - t0));
         printf("%s\n", out);
         fflush(stdout);
         if (!stopped) {

@@ -11,22 +11,25 @@
 //! that count (and a few more: the count varies by a few with thread timing).
 //!
 //! Each run must: end with the driver unloaded (`wsksock: unloaded`, the service STOPPED); have
-//! every request completed, none hung; have the failure, when it happened, reach whoever needed
-//! the memory — `DriverEntry` (load refused), an open (`CreateFile` refused) or a request
-//! (STATUS_INSUFFICIENT_RESOURCES); and leave the peers' data intact, every connection ended.
+//! every request completed, none hung, and the driver's ledger even (it completed as many
+//! requests as it was given: each exactly once); have the failure, when it happened, reach
+//! whoever needed the memory — `DriverEntry` (load refused), an open (`CreateFile` refused) or a
+//! request (STATUS_INSUFFICIENT_RESOURCES) — and nothing refused without it; and leave the peers'
+//! data intact, every connection ended, what a send reported being what arrived ([`mod@judge`]).
 //! winedevice.exe must not end (the suite checks its log after every scenario): a bug check is a
 //! crash there.
 
+mod again;
+mod judge;
+
 use super::env::{secs, tail, Wine, WIN_DIR};
 use super::json::Json;
-use super::peers::{Conn, End, Peer};
+use super::peers::Peer;
 use super::scenarios::Ctx;
+pub(super) use judge::Run;
+use judge::{check_clean, check_wire, judge, Count, Tally};
 use std::path::Path;
 use std::time::Duration;
-
-const STATUS_SUCCESS: &str = "0x00000000";
-const STATUS_CANCELLED: &str = "0xC0000120";
-const STATUS_INSUFFICIENT_RESOURCES: &str = "0xC000009A";
 
 /// What the scenario needs besides the prefix.
 pub struct Files<'a> {
@@ -38,24 +41,6 @@ pub struct Files<'a> {
     pub helper: &'a Path,
 }
 
-/// One N's report from the workload.
-struct Run {
-    n: u64,
-    loaded: bool,
-    open_refused: bool,
-    requests: Vec<(String, String)>,
-    hung: Vec<String>,
-    unloaded: bool,
-    ms: u64,
-}
-
-/// The driver's own account of a run (its log): allocations counted, failed.
-#[derive(Clone, Copy, Debug)]
-struct Count {
-    made: u64,
-    failed: u64,
-}
-
 /// Runs it: the test build in the service's place, the sweep, the product build back.
 pub fn run(ctx: &Ctx, files: &Files) -> Result<String, String> {
     let w = ctx.wine;
@@ -63,7 +48,10 @@ pub fn run(ctx: &Ctx, files: &Files) -> Result<String, String> {
     let dir = w.drive_dir();
     std::fs::copy(files.faulty, dir.join(super::DRIVER.1)).map_err(|e| format!("test build: {e}"))?;
     std::fs::copy(files.helper, dir.join("allocfaults.exe")).map_err(|e| format!("helper: {e}"))?;
-    let result = sweep(w);
+    let result = sweep(w).map(|(out, excused)| {
+        ctx.excused.set(ctx.excused.get() + excused);
+        out
+    });
     // The product build back, running, as the rest of the suite expects.
     let restored = w
         .set_service_dword(super::DRIVER.0, "AllocFailAt", 0)
@@ -159,46 +147,81 @@ fn summaries(log: &str) -> impl Iterator<Item = (u64, Count)> + '_ {
         let made = it.next()?.parse().ok()?;
         let _ = it.next();
         let failed = it.next()?.parse().ok()?;
-        Some((n.parse().ok()?, Count { made, failed }))
+        // "... failed (Kind); requests G given, C completed"
+        let (given, completed) = rest
+            .split_once("; requests ")
+            .and_then(|(_, r)| {
+                let mut it = r.split_whitespace();
+                let g = it.next()?.parse().ok()?;
+                let _ = it.next();
+                let c = it.next()?.parse().ok()?;
+                Some((g, c))
+            })
+            .unwrap_or((u64::MAX, 0));
+        Some((
+            n.parse().ok()?,
+            Count {
+                made,
+                failed,
+                given,
+                completed,
+            },
+        ))
     })
 }
 
-/// What the whole sweep saw.
-#[derive(Default)]
-struct Tally {
-    runs: u64,
-    injected: u64,
-    load_refused: u64,
-    open_refused: u64,
-    requests_refused: u64,
-    requests: u64,
-    not_reached: u64,
-    ms: u64,
-}
-
-fn sweep(w: &Wine) -> Result<String, String> {
+/// The sweep; its summary, and the crashes in Wine's netio.sys it showed harmless.
+fn sweep(w: &Wine) -> Result<(String, usize), String> {
     let skip = summaries(&w.driver_log()).count();
     // The clean run: its wire exactly, and its allocation count.
     let greet = Peer::start(1, 100, secs(120))?;
     let quiet = Peer::start(4, 0, secs(120))?;
     let clean = workload(w, "alloc-faults-0", 0, 0, &greet, &quiet)?;
-    check_clean(&clean[0], &greet.finish(), &quiet.finish())?;
     let first = counts(&w.driver_log(), skip);
-    let Some(total) = first.get(&0).filter(|c| c.failed == 0).map(|c| c.made) else {
+    let Some(clean_count) = first.get(&0).copied() else {
         return Err(format!(
             "the clean run's allocation count is not in the log: {first:?}"
         ));
     };
+    check_clean(&clean[0], clean_count, &greet.finish(), &quiet.finish())?;
+    let total = clean_count.made;
     // Every allocation failed in turn (and a few more: the count varies with thread timing).
     let to = total + 3;
     let deadline = secs(120 + 3 * to);
     let greet = Peer::start(usize::try_from(to).unwrap_or(0), 100, deadline)?;
     let quiet = Peer::start(4 * usize::try_from(to).unwrap_or(0), 0, deadline)?;
-    let runs = workload(w, "alloc-faults-sweep", 1, to, &greet, &quiet)?;
-    let conns: Vec<Conn> = greet.finish().into_iter().chain(quiet.finish()).collect();
+    let start = w.driver_log().len();
+    let mut runs = workload(w, "alloc-faults-sweep", 1, to, &greet, &quiet)?;
+    let (greet, quiet) = (greet.finish(), quiet.finish());
+    let mut bad = Vec::new();
+    // The wire of the sweep as it ran (before any run runs again, with its own peers).
+    check_wire(&runs, &greet, &quiet, &mut bad);
+    let log = w.driver_log();
+    let log = log.get(start..).unwrap_or_default();
+    let (hit, mut excused) = again::hits(log);
+    let hit: Vec<u64> = hit.into_iter().filter(|n| (1..=to).contains(n)).collect();
+    let not_started = again::not_started(&runs, log);
+    let mut rerun: Vec<u64> = hit.iter().chain(&not_started).copied().collect();
+    rerun.sort_unstable();
+    rerun.dedup();
+    let mut all_again = true;
+    for &n in &rerun {
+        match run_again(w, n, &mut bad)? {
+            Some((r, crashes)) => {
+                excused += crashes;
+                if let Some(slot) = runs.iter_mut().find(|old| old.n == n) {
+                    *slot = r;
+                }
+            }
+            None => all_again = false,
+        }
+    }
+    if !all_again {
+        excused = 0;
+    }
+    // The last summary line of each N counts: a run that ran again is judged on its second run.
     let by_run = counts(&w.driver_log(), skip);
     let mut t = Tally::default();
-    let mut bad = Vec::new();
     for r in &runs {
         let Some(count) = by_run.get(&r.n) else {
             bad.push(format!("N={}: no allocation count in the driver's log", r.n));
@@ -206,117 +229,67 @@ fn sweep(w: &Wine) -> Result<String, String> {
         };
         judge(r, *count, &mut t, &mut bad);
     }
-    for (i, conn) in conns.iter().enumerate() {
-        if !conn.intact || !matches!(conn.end, End::Fin | End::Reset) {
-            bad.push(format!(
-                "connection {i} at the peers: {} bytes, intact {}, {:?}",
-                conn.bytes, conn.intact, conn.end
-            ));
-        }
-    }
     if !bad.is_empty() {
         let n = bad.len();
         bad.truncate(8);
         return Err(format!("{n} finding(s): {}", bad.join("; ")));
     }
-    Ok(format!(
-        "{total} allocations in the workload; N = 1..={to}: {} runs, {} failures injected — DriverEntry refused {}, an open refused {}, a request refused {} times ({} requests in all, none hung), {} runs past the count; every run unloaded, {} connections intact; bugchecks 0; {:.1} s",
+    let mut again = Vec::new();
+    if !hit.is_empty() {
+        again.push(format!(
+            "; Wine's netio.sys race ended {excused} winedevice.exe (docs/WINE.md): N = {hit:?} ran again and passed"
+        ));
+    }
+    if !not_started.is_empty() {
+        again.push(format!(
+            "; Wine did not start winedevice.exe for N = {not_started:?}: ran again and passed"
+        ));
+    }
+    let again = again.concat();
+    let out = format!(
+        "{total} allocations in the workload; N = 1..={to}: {} runs, {} failures injected — DriverEntry refused {}, an open refused {}, a request refused {} times ({} requests in all, none hung; the driver given {} and completed each once), {} runs past the count; every run unloaded, {} connections intact; bugchecks 0; {:.1} s{again}",
         t.runs,
         t.injected,
         t.load_refused,
         t.open_refused,
         t.requests_refused,
         t.requests,
+        t.driver_requests,
         t.not_reached,
-        conns.len(),
+        greet.len() + quiet.len(),
         Duration::from_millis(t.ms).as_secs_f64()
-    ))
+    );
+    Ok((out, excused))
 }
 
-/// The clean run: loaded, every request through, the peers' wire exactly.
-fn check_clean(r: &Run, greet: &[Conn], quiet: &[Conn]) -> Result<(), String> {
-    let cancelled = ["c4.recv1", "c4.recv2", "c5.recv"];
-    let wrong: Vec<String> = r
-        .requests
-        .iter()
-        .filter(|(name, st)| {
-            let want = if cancelled.contains(&name.as_str()) {
-                STATUS_CANCELLED
-            } else {
-                STATUS_SUCCESS
-            };
-            st != want
-        })
-        .map(|(name, st)| format!("{name} {st}"))
-        .collect();
-    if !r.loaded
-        || r.open_refused
-        || !r.hung.is_empty()
-        || !r.unloaded
-        || !wrong.is_empty()
-        || r.requests.len() < 20
-    {
-        return Err(format!(
-            "the clean run: loaded {}, open refused {}, hung {:?}, unloaded {}, unexpected {:?} ({} requests)",
-            r.loaded, r.open_refused, r.hung, r.unloaded, wrong, r.requests.len()
-        ));
-    }
-    // c1 4000 bytes; c2 2000 (abortive: RST on Windows, FIN under Wine, whose close never
-    // resets), c3 1000; c4, c5 nothing — each intact, then FIN.
-    let ok = |conns: &[Conn], want: &[u64]| {
-        conns.len() == want.len()
-            && conns.iter().zip(want).enumerate().all(|(i, (c, w))| {
-                let abortive = i == 0 && want.len() == 4;
-                c.bytes <= *w
-                    && (c.bytes == *w || abortive)
-                    && c.intact
-                    && (c.end == End::Fin || (abortive && c.end == End::Reset))
-            })
-    };
-    if !ok(greet, &[4000]) || !ok(quiet, &[2000, 1000, 0, 0]) {
-        return Err(format!("the clean run's wire: greet {greet:?}, quiet {quiet:?}"));
-    }
-    Ok(())
-}
-
-/// One run with the Nth allocation failed.
-fn judge(r: &Run, count: Count, t: &mut Tally, bad: &mut Vec<String>) {
-    t.runs += 1;
-    t.ms += r.ms;
-    t.injected += count.failed;
-    t.requests += r.requests.len() as u64;
-    let refused = r
-        .requests
-        .iter()
-        .filter(|(_, st)| st == STATUS_INSUFFICIENT_RESOURCES)
-        .count() as u64;
-    t.requests_refused += refused;
-    t.load_refused += u64::from(!r.loaded);
-    t.open_refused += u64::from(r.open_refused);
-    let n = r.n;
-    if count.failed > 1 {
-        bad.push(format!("N={n}: {} allocations failed, not one", count.failed));
-    }
-    if count.failed == 0 {
-        t.not_reached += 1;
-        if count.made >= n {
-            bad.push(format!("N={n}: {} allocations made, none failed", count.made));
+/// Runs N once more, alone (a run Wine's netio race may have hit), its wire judged apart; up to
+/// three times while that race hits it again. Its report and the netio crashes it met, or `None`
+/// if it met another crash or could not get through (then nothing is excused: the suite sees
+/// the crash).
+fn run_again(w: &Wine, n: u64, bad: &mut Vec<String>) -> Result<Option<(Run, usize)>, String> {
+    let mut crashes = 0;
+    for attempt in 1..=3 {
+        let start = w.driver_log().len();
+        let greet = Peer::start(1, 100, secs(60))?;
+        let quiet = Peer::start(4, 0, secs(60))?;
+        let name = format!("alloc-faults-again-{n}-{attempt}");
+        let mut r = workload(w, &name, n, n, &greet, &quiet)?;
+        let (greet, quiet) = (greet.finish(), quiet.finish());
+        let log = w.driver_log();
+        let log = log.get(start..).unwrap_or_default();
+        let (_, netio) = again::hits(log);
+        let all = log.lines().filter(|l| super::crash::is_crash(l)).count();
+        if all > netio {
+            return Ok(None);
         }
-    } else if r.loaded && !r.open_refused && refused == 0 {
-        bad.push(format!(
-            "N={n}: allocation {n} failed and no request, open or load said so: {:?}",
-            r.requests
-        ));
+        if netio == 0 {
+            check_wire(&r, &greet, &quiet, bad);
+            return Ok(r.pop().map(|r| (r, crashes)));
+        }
+        crashes += netio;
     }
-    if !r.hung.is_empty() {
-        bad.push(format!("N={n}: requests never completed: {:?}", r.hung));
-    }
-    if r.loaded && !r.unloaded {
-        bad.push(format!("N={n}: the driver did not unload"));
-    }
-    if let Some((name, st)) = r.requests.iter().find(|(name, _)| name.ends_with("-corrupt")) {
-        bad.push(format!("N={n}: {name} {st}: the greeting arrived corrupt"));
-    }
+    bad.push(format!("N={n}: Wine's netio.sys crashed in each of 3 runs"));
+    Ok(None)
 }
 
 #[cfg(test)]
@@ -333,50 +306,27 @@ mod tests {
         );
         assert_eq!(
             r.requests[0],
-            ("c1.socket".to_string(), STATUS_INSUFFICIENT_RESOURCES.to_string())
+            (
+                "c1.socket".to_string(),
+                judge::STATUS_INSUFFICIENT_RESOURCES.to_string()
+            )
         );
         assert!(parse_run("not json").is_none());
         let log = "x: wsksock: alloc-faults: allocation 0 fails (0: none)\n\
-                   x: wsksock: alloc-faults: run 0: unloaded: 180 allocations, 0 failed (None)\n\
-                   x: wsksock: alloc-faults: run 3: DriverEntry failed: 3 allocations, 1 failed (Some(Irp))\n\
-                   x: wsksock: alloc-faults: run 3: unloaded: 4 allocations, 1 failed (Some(Irp))\n";
+                   x: wsksock: alloc-faults: run 0: unloaded: 180 allocations, 0 failed (None); requests 40 given, 40 completed\n\
+                   x: wsksock: alloc-faults: run 3: DriverEntry failed: 3 allocations, 1 failed (Some(Irp)); requests 0 given, 0 completed\n\
+                   x: wsksock: alloc-faults: run 3: unloaded: 4 allocations, 1 failed (Some(Irp)); requests 0 given, 0 completed\n";
         let c = counts(log, 0);
         assert_eq!(c.len(), 2);
         assert_eq!(
-            (c[&0].made, c[&0].failed, c[&3].made, c[&3].failed),
-            (180, 0, 4, 1)
+            (c[&0].made, c[&0].failed, c[&0].given, c[&0].completed),
+            (180, 0, 40, 40)
         );
+        assert_eq!((c[&3].made, c[&3].failed, c[&3].given), (4, 1, 0));
         assert_eq!(counts(log, 1).len(), 1);
-    }
-
-    #[test]
-    fn a_failure_nobody_was_told_of_is_a_finding() {
-        let run = |requests: Vec<(String, String)>| Run {
-            n: 5,
-            loaded: true,
-            open_refused: false,
-            requests,
-            hung: Vec::new(),
-            unloaded: true,
-            ms: 1,
-        };
-        let mut t = Tally::default();
-        let mut bad = Vec::new();
-        judge(
-            &run(vec![("c1.send".into(), STATUS_SUCCESS.into())]),
-            Count { made: 9, failed: 1 },
-            &mut t,
-            &mut bad,
-        );
-        assert_eq!(bad.len(), 1, "{bad:?}");
-        bad.clear();
-        judge(
-            &run(vec![("c1.send".into(), STATUS_INSUFFICIENT_RESOURCES.into())]),
-            Count { made: 9, failed: 1 },
-            &mut t,
-            &mut bad,
-        );
-        assert!(bad.is_empty(), "{bad:?}");
-        assert_eq!((t.runs, t.injected, t.requests_refused), (2, 2, 1));
+        // A line without the ledger (an older build) cannot pass for an even one.
+        let old = "x: wsksock: alloc-faults: run 2: unloaded: 9 allocations, 1 failed (None)\n";
+        let c = counts(old, 0);
+        assert_ne!(c[&2].given, c[&2].completed);
     }
 }
