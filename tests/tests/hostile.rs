@@ -625,7 +625,13 @@ fn a_flood_on_one_socket_and_from_one_client_is_bounded() {
 
 #[test]
 fn a_flood_of_sends_to_a_stalled_peer_is_bounded() {
-    let rig = CheckedRig::new(FaultPlan::new(0), CompletionMode::Inline, flood_config());
+    // The cleanup bound long enough for the drain below on a loaded machine (at 300 ms it once
+    // expired first, and the peer saw RST instead of FIN).
+    let config = Config {
+        cleanup_linger_ms: 30_000,
+        ..flood_config()
+    };
+    let rig = CheckedRig::new(FaultPlan::new(0), CompletionMode::Inline, config);
     let sink = Sink::stalled();
     let c = rig.client();
     let h = c.connect_to(sink.addr()).expect("connect");
