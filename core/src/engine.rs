@@ -66,7 +66,7 @@ impl<P: Provider, R: Request<P>> Engine<P, R> {
         let key = clients
             .next_key()
             .ok_or(NtStatus::STATUS_INSUFFICIENT_RESOURCES)?;
-        let id = (u64::from(key.generation) << 32) | u64::from(key.index);
+        let id = key.packed();
         let c = mem::arc(p, Client::new(&self.shared, id))?;
         // Room made above: no allocation.
         clients
@@ -145,9 +145,5 @@ impl<P: Provider, R: Request<P>> Engine<P, R> {
 
 /// The client-table key encoded in a client id.
 pub(crate) fn client_key(id: u64) -> Key {
-    #[allow(clippy::cast_possible_truncation)]
-    Key {
-        index: id as u32,
-        generation: (id >> 32) as u32,
-    }
+    Key::unpacked(id)
 }

@@ -125,16 +125,20 @@ pub(crate) fn push_wrapped<T, U>(v: &mut Vec<T>, x: U, wrap: impl FnOnce(U) -> T
     }
 }
 
+/// A hook that fails every allocation (the unit tests').
+#[cfg(all(test, not(loom)))]
+pub(crate) struct Fails;
+
+#[cfg(all(test, not(loom)))]
+impl Hook for Fails {
+    fn fails(&self) -> bool {
+        true
+    }
+}
+
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
-
-    struct Fails;
-    impl Hook for Fails {
-        fn fails(&self) -> bool {
-            true
-        }
-    }
 
     #[test]
     fn a_failing_hook_fails_every_allocation_and_nothing_else() {

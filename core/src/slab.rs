@@ -28,6 +28,23 @@ pub struct Key {
     pub generation: u32,
 }
 
+impl Key {
+    /// The key as one `u64`: the generation in the high half, the index in the low half (client
+    /// ids, operation tags, timer cookies).
+    pub(crate) fn packed(self) -> u64 {
+        (u64::from(self.generation) << 32) | u64::from(self.index)
+    }
+
+    /// The key [`Key::packed`] made `v` from.
+    pub(crate) fn unpacked(v: u64) -> Key {
+        #[allow(clippy::cast_possible_truncation)] // the two halves of `packed`
+        Key {
+            index: v as u32,
+            generation: (v >> 32) as u32,
+        }
+    }
+}
+
 /// No next vacant slot.
 const NONE: u32 = u32::MAX;
 
@@ -342,7 +359,7 @@ impl<T> Reserving<T> {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
-    use crate::mem::NoHook;
+    use crate::mem::{Fails, NoHook};
 
     impl<T> Slab<T> {
         /// Fast-forwards a slot's generation (2^32 real reuses take too long for a test).
@@ -459,13 +476,6 @@ mod tests {
         assert_eq!(s.next_from(&mut cursor), Some((c, &'c')));
         assert_eq!(s.next_from(&mut cursor), None);
         assert_eq!(s.len(), 2);
-    }
-
-    struct Fails;
-    impl Hook for Fails {
-        fn fails(&self) -> bool {
-            true
-        }
     }
 
     #[test]

@@ -142,14 +142,7 @@ impl HandleIds {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
-    use crate::mem::NoHook;
-
-    struct Fails;
-    impl Hook for Fails {
-        fn fails(&self) -> bool {
-            true
-        }
-    }
+    use crate::mem::{Fails, NoHook};
 
     #[test]
     fn a_second_handle_without_memory_changes_nothing() {

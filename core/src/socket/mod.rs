@@ -263,16 +263,12 @@ pub(crate) struct NewSocket<P: Provider, R: Request<P>> {
 
 /// The cookie the teardown timer of the socket at registry key `k` is armed with.
 pub(crate) fn registry_cookie(k: Key) -> u64 {
-    (u64::from(k.generation) << 32) | u64::from(k.index)
+    k.packed()
 }
 
 /// The registry key in a teardown timer's cookie.
 pub(crate) fn cookie_registry_key(cookie: u64) -> Key {
-    #[allow(clippy::cast_possible_truncation)] // the two halves of `registry_cookie`
-    Key {
-        index: cookie as u32,
-        generation: (cookie >> 32) as u32,
-    }
+    Key::unpacked(cookie)
 }
 
 impl<P: Provider, R: Request<P>> NewSocket<P, R> {

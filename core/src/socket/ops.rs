@@ -84,16 +84,12 @@ impl OpKind {
 
 /// The tag of a socket's operation `key` in its completion (and a deadline timer's cookie).
 pub(crate) fn key_tag(key: Key) -> u64 {
-    (u64::from(key.generation) << 32) | u64::from(key.index)
+    key.packed()
 }
 
 /// The key in a tag made by [`key_tag`].
 pub(crate) fn tag_key(tag: u64) -> Key {
-    #[allow(clippy::cast_possible_truncation)] // the two halves of `key_tag`
-    Key {
-        index: tag as u32,
-        generation: (tag >> 32) as u32,
-    }
+    Key::unpacked(tag)
 }
 
 /// The tag of one of the teardown's own operations: generation 0, which no record's key has.

@@ -285,7 +285,7 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
                 through_this,
             )
         };
-        let mut more = collect_cancels(&mut st, &mut 0, &mut cancels, &mut cancelled, pick);
+        let more = collect_cancels(&mut st, &mut 0, &mut cancels, &mut cancelled, pick);
         let mut timer_ms = None;
         let mut reply_now = req;
         let mut parked = None;
@@ -323,15 +323,7 @@ impl<P: Provider, R: Request<P>> SockRef<P, R> {
                 c.state.lock().parked.unreserve();
             }
         }
-        let mut cursor = 0;
-        loop {
-            self.send_cancels(cancels.drain());
-            if !more {
-                break;
-            }
-            let mut st = self.state.lock();
-            more = collect_cancels(&mut st, &mut cursor, &mut cancels, &mut cancelled, pick);
-        }
+        self.send_cancel_batches(&mut cancels, more, &mut cancelled, &pick);
         if let Some(key) = parked {
             match client {
                 Some(c) if args.reserved_wait => self.park_waiter(key, c),
@@ -436,6 +428,28 @@ pub(crate) fn collect_cancels<P: Provider, R: Request<P>>(
 }
 
 impl<P: Provider, R: Request<P>> SocketObj<P, R> {
+    /// Sends the cancels in `batch`, then — if `more` (the batch filled up) — the rest that `pick`
+    /// chooses, one batch at a time, each collected under the lock and sent without it. Called
+    /// with the lock released. The scan restarts at the first record: one whose cancel was
+    /// already requested yields nothing to send and is not counted again in `cancelled`.
+    fn send_cancel_batches(
+        &self,
+        batch: &mut Cancels<P>,
+        mut more: bool,
+        cancelled: &mut u32,
+        pick: &impl Fn(&OpRecord<P, R>) -> (bool, bool),
+    ) {
+        let mut cursor = 0;
+        loop {
+            self.send_cancels(batch.drain());
+            if !more {
+                break;
+            }
+            let mut st = self.state.lock();
+            more = collect_cancels(&mut st, &mut cursor, batch, cancelled, pick);
+        }
+    }
+
     /// Completes a waiting CLOSE with STATUS_CANCELLED (IoCancelIrp on it, or its client's
     /// cleanup). The teardown goes on.
     pub fn cancel_waiter(&self, key: Key) {
@@ -581,15 +595,7 @@ impl<P: Provider, R: Request<P>> SocketObj<P, R> {
             step = self.next_step(&mut st);
         }
         drop(st);
-        let mut cursor = 0;
-        loop {
-            self.send_cancels(cancels.drain());
-            if !more {
-                break;
-            }
-            let mut st = self.state.lock();
-            more = collect_cancels(&mut st, &mut cursor, &mut cancels, &mut 0, |_| (true, false));
-        }
+        self.send_cancel_batches(&mut cancels, more, &mut 0, &|_| (true, false));
         if held {
             self.state.lock().td.hold -= 1;
             self.drive();
