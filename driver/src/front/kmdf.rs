@@ -68,11 +68,7 @@ use wsksock_core::Config;
 type Engine = DriverEngine<KmdfBackend>;
 type Client = DriverClient<KmdfBackend>;
 
-struct State {
-    engine: Engine,
-    registration: Arc<Registration>,
-    unload: super::UnloadKit,
-}
+type State = super::Running<KmdfBackend>;
 
 /// The driver's one state (one control device per driver): null or the foreign `Box<State>`.
 static STATE: AtomicPtr<c_void> = AtomicPtr::new(core::ptr::null_mut());
@@ -468,17 +464,7 @@ unsafe extern "C" fn evt_driver_unload(_driver: WDFDRIVER) {
     let raw = STATE.swap(core::ptr::null_mut(), Ordering::AcqRel);
     // SAFETY: 1. null or the foreign `Box<State>` of DriverEntry, taken back once (the swap above
     // empties the static).
-    match unsafe { <Box<State> as ForeignOwnable>::try_from_foreign(raw) } {
-        Some(state) => {
-            let State {
-                engine,
-                registration,
-                unload,
-            } = *state;
-            super::unload(engine, registration, unload);
-        }
-        None => super::drain_callbacks(),
-    }
+    super::unload(unsafe { <Box<State> as ForeignOwnable>::try_from_foreign(raw) });
     super::report_allocations("unloaded");
     kprint!("unloaded");
 }

@@ -136,15 +136,34 @@ impl UnloadKit {
     }
 }
 
+/// What a front end runs on from `DriverEntry` to unload (the WDM device extension's and the
+/// KMDF driver's one state).
+pub struct Running<B: Backend> {
+    /// The engine.
+    pub engine: DriverEngine<B>,
+    /// The WSK registration.
+    pub registration: Arc<Registration>,
+    /// What unload needs, allocated by `DriverEntry`.
+    pub unload: UnloadKit,
+}
+
 /// Unloads the engine, then WSK, then waits until no callback of ours is left (module docs,
-/// steps 1–4). PASSIVE_LEVEL, once, from the unload routine. Allocates nothing.
-pub fn unload<B: Backend>(engine: DriverEngine<B>, registration: Arc<Registration>, kit: UnloadKit) {
-    let UnloadKit { idle, on_idle } = kit;
-    engine.unload(on_idle);
-    idle.wait();
-    registration.release();
-    drop(engine);
-    drop(registration);
+/// steps 1–4); with no state (`DriverEntry` made none), steps 3–4 only. PASSIVE_LEVEL, once,
+/// from the unload routine, with the state taken back from wherever it was kept. Allocates
+/// nothing.
+pub fn unload<B: Backend>(state: Option<Box<Running<B>>>) {
+    if let Some(state) = state {
+        let Running {
+            engine,
+            registration,
+            unload: UnloadKit { idle, on_idle },
+        } = *state;
+        engine.unload(on_idle);
+        idle.wait();
+        registration.release();
+        drop(engine);
+        drop(registration);
+    }
     drain_callbacks();
 }
 

@@ -42,7 +42,6 @@ use crate::sys::{
 use crate::wsk::provider::WskProvider;
 use crate::wsk::registration::Registration;
 use alloc::boxed::Box;
-use alloc::sync::Arc;
 use core::ffi::c_void;
 use core::ptr::NonNull;
 use wsksock_abi::ioctl::WSKSOCK_DEVICE_TYPE;
@@ -127,11 +126,7 @@ struct OpenFile {
 }
 
 /// What the device extension points to.
-struct DeviceState {
-    engine: Engine,
-    registration: Arc<Registration>,
-    unload: super::UnloadKit,
-}
+type DeviceState = super::Running<WdmBackend>;
 
 /// Completes an IRP the engine never saw.
 ///
@@ -316,17 +311,7 @@ unsafe extern "system" fn driver_unload(driver: *mut DRIVER_OBJECT) {
     let raw = unsafe { slot.replace(core::ptr::null_mut()) };
     // SAFETY: 1. null or the foreign `Box<DeviceState>` of DriverEntry, taken back once (the slot is
     // emptied above); no dispatch routine runs any more.
-    match unsafe { <Box<DeviceState> as ForeignOwnable>::try_from_foreign(raw) } {
-        Some(state) => {
-            let DeviceState {
-                engine,
-                registration,
-                unload,
-            } = *state;
-            super::unload(engine, registration, unload);
-        }
-        None => super::drain_callbacks(),
-    }
+    super::unload(unsafe { <Box<DeviceState> as ForeignOwnable>::try_from_foreign(raw) });
     // SAFETY: 1. our device, no longer used by anyone of ours (every callback ran down above).
     unsafe { IoDeleteDevice(device) };
     super::report_allocations("unloaded");

@@ -38,10 +38,11 @@ use crate::status::{abi, NtStatus};
 use crate::sys::imports::IoGetCurrentProcess;
 use crate::sys::{
     WskGetOption, WskSetOption, ADDRINFOEXW, AF_INET, AF_INET6, AF_UNSPEC, DEVICE_OBJECT, IPPROTO_TCP,
-    IPPROTO_UDP, IRP, NPI_WSK_INTERFACE_ID, NS_ALL, NTSTATUS, SOCKADDR, SOCKADDR_STORAGE, SOCK_DGRAM,
-    SOCK_STREAM, SOL_SOCKET, SO_WSK_EVENT_CALLBACK, UNICODE_STRING, WSK_BUF, WSK_CLIENT,
+    IPPROTO_UDP, IRP, NPI_WSK_INTERFACE_ID, NS_ALL, NTSTATUS, PFN_WSK_SEND, SOCKADDR, SOCKADDR_STORAGE,
+    SOCK_DGRAM, SOCK_STREAM, SOL_SOCKET, SO_WSK_EVENT_CALLBACK, UNICODE_STRING, WSK_BUF, WSK_CLIENT,
     WSK_EVENT_CALLBACK_CONTROL, WSK_EVENT_DISCONNECT, WSK_FLAG_ABORTIVE, WSK_FLAG_CONNECTION_SOCKET,
-    WSK_FLAG_DATAGRAM_SOCKET, WSK_FLAG_LISTEN_SOCKET, WSK_PROVIDER_DISPATCH, WSK_SOCKET,
+    WSK_FLAG_DATAGRAM_SOCKET, WSK_FLAG_LISTEN_SOCKET, WSK_PROVIDER_CONNECTION_DISPATCH,
+    WSK_PROVIDER_DISPATCH, WSK_SOCKET,
 };
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -357,6 +358,32 @@ impl WskProvider {
             },
         )
     }
+
+    /// WskSend or WskReceive (`pick` chooses the routine and its WSK flags) on a connection
+    /// socket; any other kind: STATUS_NOT_SUPPORTED.
+    fn stream_call(
+        &self,
+        s: &WskSock,
+        buf: DataBuffer,
+        done: Completion<WskProvider>,
+        pick: impl FnOnce(&WSK_PROVIDER_CONNECTION_DISPATCH) -> (PFN_WSK_SEND, u32),
+    ) -> Option<OpRef> {
+        let Dispatch::Connection(d) = s.dispatch() else {
+            done.complete(OpOutput::data(NtStatus::STATUS_NOT_SUPPORTED, 0, Some(buf)));
+            return None;
+        };
+        let ((call, wflags), sock) = (pick(d), s.as_ptr());
+        // SAFETY: 1. live connection socket; WSK_BUF and its MDL live in the payload until completion.
+        Self::data_call(
+            self.device,
+            buf,
+            None,
+            false,
+            s.events().cloned(),
+            done,
+            |wb, _, irp| unsafe { call(sock, wb, wflags, irp) },
+        )
+    }
 }
 
 impl Provider for WskProvider {
@@ -552,39 +579,11 @@ impl Provider for WskProvider {
     }
 
     fn send(&self, s: &WskSock, buf: DataBuffer, flags: u32, done: Completion<Self>) -> Option<OpRef> {
-        let Dispatch::Connection(d) = s.dispatch() else {
-            done.complete(OpOutput::data(NtStatus::STATUS_NOT_SUPPORTED, 0, Some(buf)));
-            return None;
-        };
-        let (send, sock, wflags) = (d.WskSend, s.as_ptr(), options::send_flags(flags));
-        // SAFETY: 1. live connection socket; WSK_BUF and its MDL live in the payload until completion.
-        Self::data_call(
-            self.device,
-            buf,
-            None,
-            false,
-            s.events().cloned(),
-            done,
-            |wb, _, irp| unsafe { send(sock, wb, wflags, irp) },
-        )
+        self.stream_call(s, buf, done, |d| (d.WskSend, options::send_flags(flags)))
     }
 
     fn receive(&self, s: &WskSock, buf: DataBuffer, flags: u32, done: Completion<Self>) -> Option<OpRef> {
-        let Dispatch::Connection(d) = s.dispatch() else {
-            done.complete(OpOutput::data(NtStatus::STATUS_NOT_SUPPORTED, 0, Some(buf)));
-            return None;
-        };
-        let (recv, sock, wflags) = (d.WskReceive, s.as_ptr(), options::receive_flags(flags));
-        // SAFETY: 1. as for send.
-        Self::data_call(
-            self.device,
-            buf,
-            None,
-            false,
-            s.events().cloned(),
-            done,
-            |wb, _, irp| unsafe { recv(sock, wb, wflags, irp) },
-        )
+        self.stream_call(s, buf, done, |d| (d.WskReceive, options::receive_flags(flags)))
     }
 
     fn send_to(
