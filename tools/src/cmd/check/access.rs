@@ -9,20 +9,14 @@
 //! - write-only: SOCKET, CONNECT and SEND of [`SENT`] bytes to ADDR work, RECEIVE is refused,
 //!   and a graceful CLOSE follows: the peer must see the bytes, then FIN.
 
-use super::{status_of, Cases, PeerArgs, SentOutcome};
+use super::{status_of, waited, Cases, PeerArgs, SentOutcome};
 use crate::backend::Session;
-use std::time::Duration;
 use wsksock_abi::msg::{CloseMode, SocketKind};
 use wsksock_abi::{Handle, NtStatus};
-use wsksock_tools::{pattern, Client, Pending};
+use wsksock_tools::{pattern, Client};
 
 /// Bytes the write-only client sends to the peer.
 pub const SENT: usize = 4321;
-
-fn waited(p: &Pending) -> NtStatus {
-    p.wait_timeout(Duration::from_secs(30))
-        .map_or(NtStatus::STATUS_TIMEOUT, |d| d.status)
-}
 
 /// The statuses of SOCKET, SEND, RECEIVE (the two on the null handle) and STATISTICS.
 fn each_kind(c: &Client, fam: u16) -> [(&'static str, NtStatus); 4] {

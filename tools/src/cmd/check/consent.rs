@@ -7,9 +7,8 @@
 //! - A closes its handle (not the last), B sends [`SENT`] bytes through its duplicate and closes
 //!   gracefully: the peer must see the bytes, then FIN.
 
-use super::{status_of, Cases, PeerArgs, SentOutcome};
+use super::{status_of, waited, Cases, PeerArgs, SentOutcome};
 use crate::backend::Session;
-use std::time::Duration;
 use wsksock_abi::msg::CloseMode;
 use wsksock_abi::NtStatus;
 use wsksock_tools::{pattern, Client};
@@ -83,10 +82,7 @@ pub fn run(session: &Session, a: &PeerArgs) -> Result<SentOutcome, String> {
         status_of(owner.close(h, CloseMode::Graceful, false)),
         S::STATUS_SUCCESS,
     );
-    let sent = target
-        .send(dup, pattern::bytes(0, SENT))
-        .wait_timeout(Duration::from_secs(30))
-        .map_or(S::STATUS_TIMEOUT, |d| d.status);
+    let sent = waited(&target.send(dup, pattern::bytes(0, SENT)));
     k.check("B sends through its duplicate", sent, S::STATUS_SUCCESS);
     k.check(
         "B closes the last handle",

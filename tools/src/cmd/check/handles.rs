@@ -6,7 +6,6 @@
 use super::{status_of, Cases};
 use crate::backend::Session;
 use serde::Serialize;
-use std::time::Duration;
 use wsksock_abi::msg::{CloseMode, SocketKind};
 use wsksock_abi::{Handle, NtStatus};
 use wsksock_tools::api::status_name;
@@ -29,9 +28,7 @@ pub struct Outcome {
 }
 
 fn send_status(c: &Client, h: Handle, n: usize) -> NtStatus {
-    c.send(h, pattern::bytes(0, n))
-        .wait_timeout(Duration::from_secs(30))
-        .map_or(NtStatus::STATUS_TIMEOUT, |d| d.status)
+    super::waited(&c.send(h, pattern::bytes(0, n)))
 }
 
 /// Runs it.

@@ -48,10 +48,7 @@ pub struct Outcome {
 }
 
 fn raw(c: &Client, code: u32, input: Vec<u8>, output: Output) -> NtStatus {
-    c.channel()
-        .submit(code, input, output)
-        .wait_timeout(Duration::from_secs(30))
-        .map_or(NtStatus::STATUS_TIMEOUT, |d| d.status)
+    super::waited(&c.channel().submit(code, input, output))
 }
 
 fn bytes<M: Message>(f: impl FnOnce(&mut M)) -> Vec<u8> {

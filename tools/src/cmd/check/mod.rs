@@ -63,6 +63,16 @@ pub fn run(session: &Session, a: &Args) -> Result<(), String> {
     Ok(())
 }
 
+/// How long a scenario waits for a request before calling it hung.
+const PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The status a pending request completed with (STATUS_TIMEOUT if it did not within
+/// [`PATIENCE`]).
+pub fn waited(p: &wsksock_tools::Pending) -> NtStatus {
+    p.wait_timeout(PATIENCE)
+        .map_or(NtStatus::STATUS_TIMEOUT, |d| d.status)
+}
+
 /// The status of a typed call: success, or the error's status.
 pub fn status_of(r: Result<impl Sized, wsksock_tools::api::Error>) -> NtStatus {
     r.map_or_else(|e| e.status, |_| NtStatus::STATUS_SUCCESS)
